@@ -1,0 +1,22 @@
+"""The adapter registry: every adapter type a pipeline YAML may name."""
+
+from .base import Adapter, AdapterConfig, AdapterContext, Emit, Message, PermanentError, SkipMessage
+from .sitemap_parser import SitemapParser
+from .url_expander import UrlExpander
+from .web_content_storage import WebContentStorage
+from .web_scraper import WebScraper
+
+ADAPTERS: dict[str, type[Adapter]] = {
+    cls.type: cls for cls in (SitemapParser, UrlExpander, WebScraper, WebContentStorage)
+}
+
+__all__ = [
+    "ADAPTERS",
+    "Adapter",
+    "AdapterConfig",
+    "AdapterContext",
+    "Emit",
+    "Message",
+    "PermanentError",
+    "SkipMessage",
+]

@@ -1,0 +1,120 @@
+"""The adapter contract: plain async Python that turns one message into zero or more messages.
+
+Adapters know nothing of Dagster, storage or lineage (DESIGN §2a): the stage runner hands them a
+`Message`, they return `Emit`s, and the runner stores, hashes and records. That keeps each adapter
+testable alone and the engine swappable.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+
+class AdapterConfig(BaseModel):
+    """Base of every adapter's config model: unknown fields are errors (E301), not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Message:
+    """An input message: the stored object's bytes plus its sidecar metadata."""
+
+    id: str
+    body: bytes
+    content_type: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def text(self) -> str:
+        return self.body.decode(charset_of(self.content_type), errors="replace")
+
+
+def charset_of(content_type: str) -> str:
+    for part in content_type.split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "charset" and value:
+            return value.strip("\"'")
+    return "utf-8"
+
+
+@dataclass
+class Emit:
+    """A message an adapter emits.
+
+    `identity` names the emitted item (a URL, say) when one input fans out into many; leave it
+    None when an adapter turns one message into one, and the id derives from the parent's.
+    `slug` is a readable prefix for the id; `metadata` holds extras for the sidecar and lineage
+    (url, title, HTTP status, ...), merged over the parent's extras.
+    """
+
+    body: bytes | str | dict | list
+    content_type: str | None = None
+    identity: str | None = None
+    slug: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def encoded(self) -> tuple[bytes, str]:
+        """The body as bytes and its content type."""
+        if isinstance(self.body, bytes):
+            return self.body, self.content_type or "application/octet-stream"
+        if isinstance(self.body, str):
+            return self.body.encode(), self.content_type or "text/plain; charset=utf-8"
+        data = json.dumps(self.body, ensure_ascii=False, sort_keys=True).encode()
+        return data, self.content_type or "application/json"
+
+
+class PermanentError(Exception):
+    """A failure that retrying cannot fix (a 404, a malformed document): no route retries."""
+
+
+class SkipMessage(Exception):
+    """The adapter decided not to process this message (robots.txt, not HTML, ...).
+
+    Recorded as a `skipped` lineage row with the reason; it is not a failure.
+    """
+
+
+@dataclass
+class AdapterContext:
+    """What the engine lends an adapter for one stage run."""
+
+    http: httpx.AsyncClient
+    execution_id: str
+    route: str
+    stage: str
+
+
+ConfigT = TypeVar("ConfigT", bound=AdapterConfig)
+
+
+class Adapter(ABC, Generic[ConfigT]):
+    """One step of a route. Subclasses set `type`, `config_model` and implement `process`."""
+
+    type: ClassVar[str]
+    config_model: ClassVar[type[AdapterConfig]]
+    #: Init-payload fields the adapter reads when it is a route's first stage (for W503).
+    reads_init_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: ConfigT, context: AdapterContext):
+        self.config = config
+        self.context = context
+
+    async def open(self) -> None:
+        """Set up per-stage state (caches, pools). Called once before the first message."""
+
+    async def close(self) -> None:
+        """Release what `open` took. Called once after the last message."""
+
+    @abstractmethod
+    async def process(self, message: Message) -> list[Emit]:
+        """Turn one message into the messages it yields. Raise to fail it."""

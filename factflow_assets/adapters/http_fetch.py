@@ -1,0 +1,185 @@
+"""Fetching one URL the careful way: capped size, capped redirects, total deadline, retries.
+
+Shared by the sitemap parser and the web scraper. Redirects are followed by hand so that the cap
+and the final URL are ours to record; bodies are streamed and abandoned past `max_bytes`; 429,
+5xx and timeouts are retried with exponential backoff, honouring Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import httpx
+
+from .base import PermanentError
+from .rate_limit import AimdRateLimiter
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+THROTTLE_STATUSES = frozenset({429, 503})
+
+
+class HttpStatusError(PermanentError):
+    """The server answered with an error status (after retries, where retrying made sense)."""
+
+    def __init__(self, url: str, status: int, reason: str):
+        super().__init__(f"HTTP {status} {reason} for {url}")
+        self.status = status
+
+
+class ResponseTooLarge(PermanentError):
+    pass
+
+
+class TooManyRedirects(PermanentError):
+    pass
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    timeout: float = 30.0
+    total_timeout: float = 120.0
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    retries: int = 3
+    backoff: float = 1.0
+    max_retry_after: float = 120.0
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    url: str
+    final_url: str
+    status: int
+    reason: str
+    headers: httpx.Headers
+    body: bytes
+    elapsed_ms: float
+    ttfb_ms: float
+    redirects: int
+    attempts: int
+    fetched_at: str
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "application/octet-stream")
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise ResponseTooLarge(f"response of {declared} bytes exceeds the cap of {max_bytes}")
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ResponseTooLarge(f"response exceeds the cap of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def fetch_once(client: httpx.AsyncClient, url: str, policy: FetchPolicy) -> FetchResult:
+    """One GET with redirects followed by hand, within `policy.total_timeout`."""
+    started = time.perf_counter()
+    current = url
+    async with asyncio.timeout(policy.total_timeout):
+        for hop in range(policy.max_redirects + 1):
+            request = client.build_request("GET", current, timeout=policy.timeout)
+            response = await client.send(request, stream=True, follow_redirects=False)
+            try:
+                ttfb = (time.perf_counter() - started) * 1000
+                if response.is_redirect and response.next_request is not None:
+                    current = str(response.next_request.url)
+                    continue
+                body = await _read_capped(response, policy.max_bytes)
+            finally:
+                await response.aclose()
+            return FetchResult(
+                url=url,
+                final_url=str(response.url),
+                status=response.status_code,
+                reason=response.reason_phrase,
+                headers=response.headers,
+                body=body,
+                elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+                ttfb_ms=round(ttfb, 1),
+                redirects=hop,
+                attempts=1,
+                fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            )
+    raise TooManyRedirects(f"more than {policy.max_redirects} redirects from {url}")
+
+
+def retry_after_seconds(headers: httpx.Headers) -> float | None:
+    """Retry-After as seconds, from either of its forms (delta-seconds or an HTTP date)."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    policy: FetchPolicy,
+    limiter: AimdRateLimiter | None = None,
+) -> FetchResult:
+    """GET `url`, retrying 429/5xx and timeouts; raise `HttpStatusError` unless it ends 2xx."""
+    host = host_of(url)
+    attempt = 0
+    while True:
+        attempt += 1
+        if limiter:
+            await limiter.acquire(host)
+        try:
+            result = await fetch_once(client, url, policy)
+        except (httpx.TimeoutException, TimeoutError, httpx.TransportError):
+            if limiter:
+                limiter.on_throttle(host)
+            if attempt > policy.retries:
+                raise
+            await asyncio.sleep(_backoff(policy, attempt))
+            continue
+        if limiter:
+            if result.status in THROTTLE_STATUSES:
+                limiter.on_throttle(host)
+            elif result.status < 500:
+                limiter.on_success(host)
+        if result.status in RETRY_STATUSES and attempt <= policy.retries:
+            delay = retry_after_seconds(result.headers)
+            if delay is not None and delay > policy.max_retry_after:
+                reason = f"{result.reason} (Retry-After {delay:.0f} s is over the {policy.max_retry_after:.0f} s limit)"
+                raise HttpStatusError(url, result.status, reason)
+            await asyncio.sleep(delay if delay is not None else _backoff(policy, attempt))
+            continue
+        if not result.ok:
+            raise HttpStatusError(url, result.status, result.reason)
+        return replace(result, attempts=attempt)
+
+
+def _backoff(policy: FetchPolicy, attempt: int) -> float:
+    base = policy.backoff * 2 ** (attempt - 1)
+    return base * (0.5 + random.random())
+

@@ -1,0 +1,148 @@
+"""Parsing one sitemap document: bytes in, page URLs and child sitemap URLs out.
+
+Handles urlset and sitemapindex in any (or a wrong) namespace, Atom and RSS feeds used as
+sitemaps, plain-text sitemaps, gzip, a UTF-8 BOM and CDATA. The XML parser never expands
+entities, never loads a DTD and never touches the network or local files; broken XML is
+recovered where libxml2 can, and decompression stops at a byte cap (gzip bombs).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urljoin, urlsplit
+
+from lxml import etree
+
+from .base import PermanentError
+
+GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
+
+DocumentKind = Literal["urlset", "index", "feed", "text"]
+
+
+class SitemapFormatError(PermanentError):
+    """The document is not a sitemap factflow can read."""
+
+
+@dataclass
+class SitemapDocument:
+    kind: DocumentKind
+    urls: list[str] = field(default_factory=list)
+    sitemaps: list[str] = field(default_factory=list)
+
+
+def _safe_parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        recover=True,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def gunzip_capped(data: bytes, max_bytes: int) -> bytes:
+    decompressor = zlib.decompressobj(wbits=31)
+    try:
+        out = decompressor.decompress(data, max_bytes + 1)
+    except zlib.error as error:
+        raise SitemapFormatError(f"corrupt gzip data: {error}") from error
+    if len(out) > max_bytes or decompressor.unconsumed_tail:
+        raise SitemapFormatError(f"sitemap is larger than {max_bytes} bytes once decompressed")
+    return out
+
+
+def parse_sitemap(data: bytes, base_url: str, max_bytes: int = 50 * 1024 * 1024) -> SitemapDocument:
+    if data[:2] == GZIP_MAGIC:
+        data = gunzip_capped(data, max_bytes)
+    if data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM):]
+    stripped = data.lstrip()
+    if stripped.startswith(b"<"):
+        return _parse_xml(stripped, base_url)
+    return _parse_text(stripped, base_url)
+
+
+def _absolute_http_url(candidate: str | None, base_url: str) -> str | None:
+    if not candidate:
+        return None
+    url = urljoin(base_url, candidate.strip())
+    return url if urlsplit(url).scheme in ("http", "https") else None
+
+
+def _parse_text(data: bytes, base_url: str) -> SitemapDocument:
+    text = data.decode("utf-8", errors="replace")
+    urls = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith(("http://", "https://")):
+            urls.append(line)
+    if not urls and text.strip():
+        raise SitemapFormatError("neither XML nor a list of http(s) URLs")
+    return SitemapDocument(kind="text", urls=urls)
+
+
+def _local(element) -> str:
+    tag = element.tag
+    return etree.QName(tag).localname.lower() if isinstance(tag, str) else ""
+
+
+def _child_text(element, name: str) -> str | None:
+    for child in element:
+        if _local(child) == name:
+            return child.text
+    return None
+
+
+def _parse_xml(data: bytes, base_url: str) -> SitemapDocument:
+    try:
+        root = etree.fromstring(data, _safe_parser())
+    except etree.XMLSyntaxError as error:
+        raise SitemapFormatError(f"unreadable XML: {error}") from error
+    if root is None:
+        raise SitemapFormatError("unreadable XML: no root element")
+    kind = _local(root)
+    if kind == "sitemapindex":
+        document = SitemapDocument(kind="index")
+    elif kind == "urlset":
+        document = SitemapDocument(kind="urlset")
+    elif kind in ("feed", "rss", "rdf"):
+        document = SitemapDocument(kind="feed")
+    else:
+        raise SitemapFormatError(f"unknown root element <{kind}>")
+
+    for element in root.iter():
+        name = _local(element)
+        if name == "url":
+            url = _absolute_http_url(_child_text(element, "loc"), base_url)
+            if url:
+                document.urls.append(url)
+        elif name == "sitemap":
+            # Some generators put the URL straight into <sitemap> without a <loc>.
+            loc = _child_text(element, "loc")
+            url = _absolute_http_url(loc if loc is not None else element.text, base_url)
+            if url:
+                document.sitemaps.append(url)
+        elif name == "entry":
+            url = _absolute_http_url(_atom_entry_link(element), base_url)
+            if url:
+                document.urls.append(url)
+        elif name == "item":
+            url = _absolute_http_url(_child_text(element, "link"), base_url)
+            if url:
+                document.urls.append(url)
+    return document
+
+
+def _atom_entry_link(entry) -> str | None:
+    """An Atom entry's page: its first link whose rel is absent or 'alternate'."""
+    for child in entry:
+        if _local(child) == "link" and child.get("rel", "alternate") == "alternate":
+            return child.get("href")
+    return None

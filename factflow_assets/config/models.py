@@ -1,0 +1,91 @@
+"""The pipeline YAML, as pydantic models.
+
+These models check structure and values; the adapter `config` mappings are checked against each
+adapter's own model by the validator (`validate.py`), which also turns pydantic errors into
+findings with stable codes.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+SUPPORTED_VERSIONS = (1,)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorHandling(_Strict):
+    retries: int = Field(0, ge=0, le=100, description="Extra attempts after an adapter raises.")
+    retry_delay: float = Field(1.0, ge=0, description="Seconds before the first retry; doubles.")
+    on_failure: Literal["continue", "fail_stage"] = Field(
+        "continue",
+        description="`continue`: a failed message is a failed lineage row and the stage goes on. "
+        "`fail_stage`: the stage still processes every message, then fails if any failed.",
+    )
+
+
+class AdapterSpec(_Strict):
+    type: str
+    name: str | None = Field(None, pattern=NAME_PATTERN)
+    description: str = ""
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def stage_name(self) -> str:
+        return self.name or self.type
+
+
+class RouteInput(_Strict):
+    route: str
+    stage: str | None = Field(None, description="Default: the last stage of `route`.")
+
+
+class RouteSpec(_Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    concurrency: int = Field(4, ge=1, le=1000, description="Messages in flight at once per stage.")
+    error_handling: ErrorHandling = ErrorHandling()
+    input: RouteInput | None = None
+    adapters: list[AdapterSpec] = Field(min_length=1)
+
+
+class InitMessage(_Strict):
+    route: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class Schedule(_Strict):
+    cron: str
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        from dagster._utils.schedules import is_valid_cron_string
+
+        if not is_valid_cron_string(value):
+            raise ValueError(f"not a valid cron expression: {value!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
+
+
+class PipelineSpec(_Strict):
+    version: int
+    description: str = ""
+    routes: list[RouteSpec] = Field(min_length=1)
+    init_message: InitMessage
+    schedule: Schedule | None = None

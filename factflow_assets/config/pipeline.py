@@ -1,0 +1,141 @@
+"""A validated pipeline: its stages in run order and how they feed each other.
+
+Built only by the validator (`validate.py`) from YAML that passed, so everything here may assume
+a well-formed graph: unique names, known adapters, inputs that exist, no cycles.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..adapters import ADAPTERS, Adapter, AdapterConfig
+from ..errors import NotFoundError
+from ..ids import content_hash
+from .models import PipelineSpec, RouteSpec
+
+
+@dataclass(frozen=True)
+class StageRef:
+    route: str
+    stage: str
+
+    def __str__(self) -> str:
+        return f"{self.route}/{self.stage}"
+
+
+@dataclass(frozen=True)
+class Stage:
+    route: RouteSpec
+    index: int
+    name: str
+    adapter_type: str
+    adapter_config: AdapterConfig
+    upstream: StageRef | None  # None: the init route's first stage, fed by the init message
+
+    @property
+    def ref(self) -> StageRef:
+        return StageRef(self.route.name, self.name)
+
+    @property
+    def adapter_class(self) -> type[Adapter]:
+        return ADAPTERS[self.adapter_type]
+
+
+@dataclass
+class Pipeline:
+    name: str
+    spec: PipelineSpec
+    text: str
+    config_hash: str
+    stages: list[Stage] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, name: str, spec: PipelineSpec, text: str, adapter_configs: dict) -> "Pipeline":
+        pipeline = cls(name=name, spec=spec, text=text, config_hash=content_hash(text.encode()))
+        for route in route_run_order(spec):
+            for index, adapter in enumerate(route.adapters):
+                if index > 0:
+                    upstream = StageRef(route.name, route.adapters[index - 1].stage_name)
+                elif route.input is not None:
+                    upstream = StageRef(route.input.route, feeding_stage(spec, route.input))
+                else:
+                    upstream = None
+                pipeline.stages.append(
+                    Stage(
+                        route=route,
+                        index=index,
+                        name=adapter.stage_name,
+                        adapter_type=adapter.type,
+                        adapter_config=adapter_configs[(route.name, index)],
+                        upstream=upstream,
+                    )
+                )
+        return pipeline
+
+    @property
+    def init_route(self) -> str:
+        return self.spec.init_message.route
+
+    def init_payload(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {**self.spec.init_message.payload, **(overrides or {})}
+
+    def route_names(self) -> list[str]:
+        return list(dict.fromkeys(stage.route.name for stage in self.stages))
+
+    def stage(self, route: str, stage: str) -> Stage:
+        for candidate in self.stages:
+            if candidate.route.name == route and candidate.name == stage:
+                return candidate
+        known = ", ".join(str(s.ref) for s in self.stages)
+        raise NotFoundError(f"pipeline {self.name!r} has no stage {route}/{stage} (stages: {known})")
+
+    def find_stage(self, name: str) -> Stage:
+        """A stage by `route/stage`, or by its bare name when only one route has it."""
+        if "/" in name:
+            return self.stage(*name.split("/", 1))
+        matches = [s for s in self.stages if s.name == name]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            known = ", ".join(str(s.ref) for s in self.stages)
+            raise NotFoundError(f"pipeline {self.name!r} has no stage {name!r} (stages: {known})")
+        raise NotFoundError(f"stage {name!r} is in several routes; say route/stage")
+
+    def downstream_of(self, start: Stage) -> list[Stage]:
+        """`start` and every stage fed by it, directly or not, in run order."""
+        reached = {start.ref}
+        for stage in self.stages:
+            if stage.upstream in reached:
+                reached.add(stage.ref)
+        return [stage for stage in self.stages if stage.ref in reached]
+
+    def snapshot(self) -> str:
+        return json.dumps({"name": self.name, "config_hash": self.config_hash, "yaml": self.text})
+
+
+def feeding_stage(spec: PipelineSpec, route_input) -> str:
+    """The stage named by a route input, defaulting to the last stage of its route."""
+    if route_input.stage:
+        return route_input.stage
+    source = next(r for r in spec.routes if r.name == route_input.route)
+    return source.adapters[-1].stage_name
+
+
+def route_run_order(spec: PipelineSpec) -> list[RouteSpec]:
+    """Routes reachable from the init route, each after the route that feeds it."""
+    by_name = {route.name: route for route in spec.routes}
+    order = [by_name[spec.init_message.route]]
+    pending = [r for r in spec.routes if r.name != spec.init_message.route and r.input]
+    placed = {order[0].name}
+    progress = True
+    while pending and progress:
+        progress = False
+        for route in list(pending):
+            if route.input.route in placed:
+                order.append(route)
+                placed.add(route.name)
+                pending.remove(route)
+                progress = True
+    return order

@@ -1,0 +1,45 @@
+"""The Dagster code location: every valid pipeline YAML in the pipelines directory.
+
+An invalid YAML is left out (and logged) rather than taking the whole location down; `factflow
+config validate` says what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from dagster import Definitions
+
+from resources.database import FactflowDatabaseResource
+from resources.http import HttpClientResource
+from resources.storage import StorageResource
+
+from .config import validate_directory
+from .engine.asset_factory import build_pipeline
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_definitions(settings: Settings | None = None) -> Definitions:
+    settings = settings or Settings.from_env()
+    assets, jobs = [], []
+    for result in validate_directory(settings.pipelines_dir):
+        if not result.valid:
+            log.warning("skipping invalid pipeline %s: %s", result.source, result.errors[0].message)
+            continue
+        pipeline_assets, job = build_pipeline(result.pipeline)
+        assets.extend(pipeline_assets)
+        jobs.append(job)
+    return Definitions(
+        assets=assets,
+        jobs=jobs,
+        resources={
+            "storage": StorageResource(uri=settings.storage_uri, endpoint_url=settings.s3_endpoint_url),
+            "database": FactflowDatabaseResource(url=settings.database_url),
+            "http": HttpClientResource(),
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,1 @@
+"""The demo website and the local site server."""

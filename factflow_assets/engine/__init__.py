@@ -1,0 +1,1 @@
+"""The engine: the stage loop and its Dagster wrapping."""

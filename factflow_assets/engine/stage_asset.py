@@ -1,0 +1,75 @@
+"""What a stage asset does when Dagster materialises it for one partition (one execution).
+
+Finds the execution and the config it froze, picks the stage's input (the init message, or what
+the stage before it stored), runs the stage loop, and reports a summary as materialisation
+metadata. Per-message outcomes go to factflow's lineage, not to Dagster's event log.
+"""
+
+from __future__ import annotations
+
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
+
+from resources.database import FactflowDatabase
+from resources.executions_store import ExecutionRecord
+from resources.http import HttpClientResource
+from resources.storage import ObjectStore, stage_prefix
+
+from ..config import Pipeline, Stage
+from ..ids import new_batch_id
+from . import tags
+from .executions import create_execution, frozen_pipeline
+from .inputs import InitInput, InputSource, StoredInput
+from .stage_runner import StageJob, run_stage
+
+
+def execution_for_partition(db: FactflowDatabase, pipeline: Pipeline, execution_id: str) -> ExecutionRecord:
+    """The execution behind a partition; one added from the Dagster UI is registered here."""
+    record = db.executions.get(execution_id)
+    if record is None:
+        record = create_execution(db, pipeline, execution_id=execution_id, status="running", origin={"kind": "dagster_ui"})
+    return record
+
+
+def stage_input(stage: Stage, execution: ExecutionRecord, store: ObjectStore) -> InputSource:
+    if stage.upstream is None:
+        return InitInput(stage.route.name, execution.init_payload)
+    return StoredInput(store, stage_prefix(execution.id, stage.upstream.route, stage.upstream.stage))
+
+
+def materialize_stage(
+    context: AssetExecutionContext,
+    pipeline: Pipeline,
+    stage_ref,
+    store: ObjectStore,
+    db: FactflowDatabase,
+    http: HttpClientResource,
+) -> MaterializeResult:
+    execution = execution_for_partition(db, pipeline, context.partition_key)
+    config_hash = context.run.tags.get(tags.CONFIG_HASH, execution.config_hash)
+    stage = frozen_pipeline(db, config_hash).stage(stage_ref.route, stage_ref.stage)
+    db.executions.set_status(execution.id, "running", run_id=context.run_id)
+
+    job = StageJob(execution.id, stage, config_hash, context.run_id, new_batch_id())
+    summary = run_stage(job, stage_input(stage, execution, store), store, db, http.client)
+
+    prefix = stage_prefix(execution.id, stage.route.name, stage.name)
+    metadata = {
+        "messages_in": summary.messages_in,
+        "messages_out": summary.messages_out,
+        "messages_failed": summary.failed,
+        "messages_skipped": summary.skipped,
+        "messages_reused": summary.reused,
+        "storage_prefix": MetadataValue.path(store.url(prefix)),
+        "config_hash": config_hash,
+        "batch_id": job.batch_id,
+        "duration_s": summary.duration_s,
+    }
+    context.log.info(
+        f"{stage.ref}: {summary.messages_in} in, {summary.messages_out} out, {summary.failed} failed, "
+        f"{summary.skipped} skipped, {summary.reused} already done, {summary.duration_s} s"
+    )
+    if summary.failure_samples:
+        context.log.warning("failed messages (first few):\n" + "\n".join(summary.failure_samples))
+    if summary.failed and stage.route.error_handling.on_failure == "fail_stage":
+        raise Failure(f"{summary.failed} message(s) failed at {stage.ref} and the route says fail_stage", metadata=metadata)
+    return MaterializeResult(metadata=metadata)

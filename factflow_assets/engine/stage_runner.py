@@ -1,0 +1,267 @@
+"""The stage loop: every input message through one adapter, with bounded concurrency.
+
+For each input message the runner decides whether it is already done (an earlier completed
+invocation with the same input hash and config hash whose outputs are all stored: DESIGN §2.5),
+otherwise opens a pending lineage row, runs the adapter with the route's retries, stores every
+emitted message with its sidecar, and finishes the row as completed, skipped or failed. A failing
+message never stops the loop. Nothing here knows about Dagster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import httpx
+
+from resources.clock import utcnow
+from resources.database import FactflowDatabase
+from resources.lineage_store import DONE_STATUSES, LineageWriter, PriorInvocation
+from resources.storage import CORE_SIDECAR_FIELDS, ObjectStore, message_key, stage_prefix
+
+from ..adapters import Adapter, AdapterContext, Emit, Message, PermanentError, SkipMessage
+from ..config import Stage
+from ..ids import derived_message_id, new_lineage_id, slug_of
+from .inputs import InputHeader, InputSource
+
+log = logging.getLogger(__name__)
+
+STORAGE_WRITE_ATTEMPTS = 3
+IO_THREADS = 16
+MAX_ERROR_MESSAGE = 2000
+MAX_TRACEBACK = 8000
+FAILURE_SAMPLES = 5
+
+
+@dataclass(frozen=True)
+class StageJob:
+    """What identifies one run of one stage for one execution."""
+
+    execution_id: str
+    stage: Stage
+    config_hash: str
+    run_id: str | None
+    batch_id: str
+
+
+@dataclass
+class StageSummary:
+    messages_in: int = 0
+    messages_out: int = 0
+    failed: int = 0
+    skipped: int = 0
+    reused: int = 0
+    duration_s: float = 0.0
+    failure_samples: list[str] = field(default_factory=list)
+
+
+class StageRunner:
+    def __init__(self, job: StageJob, inputs: InputSource, store: ObjectStore, db: FactflowDatabase, http: httpx.AsyncClient):
+        self.job = job
+        self.stage = job.stage
+        self.inputs = inputs
+        self.store = store
+        self.db = db
+        self.http = http
+        self.summary = StageSummary()
+        self._io_pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="factflow-io")
+
+    async def _io(self, fn: Callable, *args) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._io_pool, fn, *args)
+
+    async def run(self) -> StageSummary:
+        started = time.perf_counter()
+        stage, job = self.stage, self.job
+        try:
+            refs = await self._io(self.inputs.refs)
+            self.prior = await self._io(self.db.lineage.prior_invocations, job.execution_id, stage.route.name, stage.name)
+            self.stored = set(await self._io(self.store.keys, stage_prefix(job.execution_id, stage.route.name, stage.name)))
+            self.adapter: Adapter = stage.adapter_class(
+                stage.adapter_config, AdapterContext(self.http, job.execution_id, stage.route.name, stage.name)
+            )
+            self.writer: LineageWriter = self.db.lineage.writer()
+            await self.adapter.open()
+            try:
+                pending = iter(refs)
+                workers = min(stage.route.concurrency, len(refs)) or 1
+                await asyncio.gather(*(self._worker(pending) for _ in range(workers)))
+            finally:
+                await self.adapter.close()
+                await self._io(self.writer.close)
+        finally:
+            self._io_pool.shutdown(wait=True)
+        self.summary.duration_s = round(time.perf_counter() - started, 3)
+        return self.summary
+
+    async def _worker(self, pending) -> None:
+        for ref in pending:  # one shared iterator: each ref goes to exactly one worker
+            await self._handle(ref)
+
+    def _already_done(self, header: InputHeader) -> PriorInvocation | None:
+        prior = self.prior.get(header.message_id)
+        if (
+            prior is not None
+            and prior.status in DONE_STATUSES
+            and prior.input_hash == header.input_hash
+            and prior.config_hash == self.job.config_hash
+            and all(key in self.stored for key in prior.output_keys)
+        ):
+            return prior
+        return None
+
+    async def _handle(self, ref: str) -> None:
+        header = await self._io(self.inputs.describe, ref)
+        self.summary.messages_in += 1
+        done = self._already_done(header)
+        if done is not None:
+            self.summary.reused += 1
+            self.summary.messages_out += len(done.output_keys)
+            return
+
+        prior = self.prior.get(header.message_id)
+        extras = {k: v for k, v in header.metadata.items() if k not in CORE_SIDECAR_FIELDS}
+        row_id = new_lineage_id()
+        self.writer.start(self._pending_row(row_id, header, attempt=(prior.attempt + 1) if prior else 1, extras=extras))
+        clock = time.perf_counter()
+        outcome: dict[str, Any] = {"output_keys": [], "metadata": _scalars(extras)}
+        try:
+            body = await self._io(self.inputs.body, ref)
+            message = Message(header.message_id, body, header.content_type, header.metadata)
+            emits = await self._invoke(message)
+            written = await self._store(message, header, emits, row_id, extras)
+            outcome.update(status="completed", output_keys=list(written), output_hash=_combined_hash(written))
+            if len(emits) == 1:
+                outcome["metadata"] = _scalars({**extras, **emits[0].metadata})
+            else:
+                outcome["metadata"]["outputs"] = len(written)
+            self.summary.messages_out += len(written)
+        except SkipMessage as reason:
+            outcome.update(status="skipped", error_message=str(reason))
+            self.summary.skipped += 1
+        except Exception as error:  # a failed message is a failed row, never a failed loop
+            outcome.update(
+                status="failed",
+                error_class=type(error).__name__,
+                error_message=(str(error) or repr(error))[:MAX_ERROR_MESSAGE],
+                error_traceback=traceback.format_exc()[-MAX_TRACEBACK:],
+            )
+            self.summary.failed += 1
+            if len(self.summary.failure_samples) < FAILURE_SAMPLES:
+                self.summary.failure_samples.append(f"{header.message_id}: {type(error).__name__}: {error}")
+            log.debug("message %s failed at %s", header.message_id, self.stage.ref, exc_info=True)
+        self.writer.finish(row_id, finished_at=utcnow(), duration_ms=round((time.perf_counter() - clock) * 1000, 2), **outcome)
+
+    def _pending_row(self, row_id: str, header: InputHeader, attempt: int, extras: dict) -> dict:
+        job, stage = self.job, self.stage
+        return {
+            "id": row_id,
+            "execution_id": job.execution_id,
+            "route": stage.route.name,
+            "stage": stage.name,
+            "adapter_type": stage.adapter_type,
+            "message_id": header.message_id,
+            "parent_lineage_id": header.parent_lineage_id,
+            "batch_id": job.batch_id,
+            "status": "pending",
+            "input_hash": header.input_hash,
+            "output_hash": None,
+            "output_keys": [],
+            "error_class": None,
+            "error_message": None,
+            "error_traceback": None,
+            "started_at": utcnow(),
+            "finished_at": None,
+            "duration_ms": None,
+            "dagster_run_id": job.run_id,
+            "attempt": attempt,
+            "config_hash": job.config_hash,
+            "superseded": False,
+            "metadata": _scalars(extras),
+        }
+
+    async def _invoke(self, message: Message) -> list[Emit]:
+        """The adapter on one message, retried as the route's error_handling says."""
+        policy = self.stage.route.error_handling
+        for attempt in range(policy.retries + 1):
+            try:
+                return await self.adapter.process(message)
+            except (PermanentError, SkipMessage):
+                raise
+            except Exception:
+                if attempt == policy.retries:
+                    raise
+                await asyncio.sleep(policy.retry_delay * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _store(self, message: Message, header: InputHeader, emits: list[Emit], row_id: str, extras: dict) -> dict[str, str]:
+        """Write every emitted message and its sidecar; return {key: sha256}."""
+        job, stage = self.job, self.stage
+        stage_path = f"{stage.route.name}/{stage.name}"
+        parent_slug = slug_of(message.id)
+        writes: dict[str, tuple[bytes, str, dict]] = {}
+        for emit in emits:
+            body, content_type = emit.encoded()
+            identity = emit.identity if emit.identity is not None else message.id
+            message_id = derived_message_id(stage_path, identity, emit.slug if emit.slug is not None else parent_slug)
+            key = message_key(job.execution_id, stage.route.name, stage.name, message_id)
+            if key in writes:
+                continue
+            own = {k: v for k, v in emit.metadata.items() if v is not None and k not in CORE_SIDECAR_FIELDS}
+            writes[key] = (
+                body,
+                content_type,
+                {
+                    **extras,
+                    **own,
+                    "execution_id": job.execution_id,
+                    "route": stage.route.name,
+                    "stage": stage.name,
+                    "adapter_type": stage.adapter_type,
+                    "message_id": message_id,
+                    "parent_message_id": header.message_id,
+                    "lineage_id": row_id,
+                    "config_hash": job.config_hash,
+                    "dagster_run_id": job.run_id,
+                },
+            )
+        sidecars = await asyncio.gather(*(self._io(self._put, key, *value) for key, value in writes.items()))
+        return {sidecar["key"]: sidecar["sha256"] for sidecar in sidecars}
+
+    def _put(self, key: str, body: bytes, content_type: str, metadata: dict) -> dict:
+        for attempt in range(1, STORAGE_WRITE_ATTEMPTS + 1):
+            try:
+                return self.store.put(key, body, content_type, metadata)
+            except OSError:
+                if attempt == STORAGE_WRITE_ATTEMPTS:
+                    raise
+                time.sleep(0.1 * 2**attempt)
+        raise AssertionError("unreachable")
+
+
+def _combined_hash(written: dict[str, str]) -> str | None:
+    if not written:
+        return None
+    if len(written) == 1:
+        return next(iter(written.values()))
+    return hashlib.sha256("\n".join(sorted(written.values())).encode()).hexdigest()
+
+
+def _scalars(values: dict) -> dict:
+    """The small, flat part of some metadata: what a lineage row keeps."""
+    return {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool)) and not (isinstance(v, str) and len(v) > 500)}
+
+
+def run_stage(job: StageJob, inputs: InputSource, store: ObjectStore, db: FactflowDatabase, http_factory: Callable[[], httpx.AsyncClient]) -> StageSummary:
+    """Run one stage to the end on a fresh event loop (the asset's entry point)."""
+
+    async def main() -> StageSummary:
+        async with http_factory() as http:
+            return await StageRunner(job, inputs, store, db, http).run()
+
+    return asyncio.run(main())

@@ -1,0 +1,80 @@
+"""The factflow database: connection, schema creation, and the stores over it.
+
+SQLite under `$FACTFLOW_HOME` by default, any SQLAlchemy URL otherwise (PostgreSQL as
+`postgresql+psycopg2://…`). One engine per URL per process, so the CLI and the assets it runs in
+the same process share a pool. SQLite runs in WAL mode so a progress display can read while a
+stage writes.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from pydantic import Field
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from .db_schema import metadata
+from .executions_store import ExecutionStore
+from .lineage_store import LineageStore
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def engine_for(url: str) -> Engine:
+    """The process-wide engine for `url`, created (with the schema) on first use."""
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = _create_engine(url)
+            metadata.create_all(engine, checkfirst=True)
+        return engine
+
+
+def _create_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, and before a process forks)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+class FactflowDatabase:
+    """The stores over one database."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = engine_for(url)
+        self.executions = ExecutionStore(self.engine)
+        self.lineage = LineageStore(self.engine)
+
+
+class FactflowDatabaseResource(ConfigurableResource):
+    """Executions, lineage and route state. `url` is a SQLAlchemy URL."""
+
+    url: str = Field(description="SQLAlchemy URL of the factflow database.")
+
+    def open(self) -> FactflowDatabase:
+        return FactflowDatabase(self.url)

@@ -1,0 +1,104 @@
+"""The factflow database schema (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+- `factflow_configs`: every pipeline YAML an execution ran with, by its SHA-256 (the config hash).
+- `factflow_executions`: one row per execution, with its frozen config hash and replay origin.
+- `factflow_lineage`: one row per message per adapter invocation (DESIGN §4).
+- `factflow_route_state`: paused or running, per route id (DESIGN §6).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+ID = String(40)
+NAME = String(64)
+HASH = String(64)
+
+configs = Table(
+    "factflow_configs",
+    metadata,
+    Column("config_hash", HASH, primary_key=True),
+    Column("pipeline", NAME, nullable=False),
+    Column("yaml", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+executions = Table(
+    "factflow_executions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("pipeline", NAME, nullable=False),
+    Column("tag", String(128), unique=True),
+    Column("status", String(16), nullable=False),
+    Column("config_hash", HASH, nullable=False),
+    Column("init_route", NAME, nullable=False),
+    Column("init_payload", JSON, nullable=False),
+    Column("overrides", JSON, nullable=False),
+    Column("parent_id", ID),
+    # {"kind": "start" | "replay" | "child", "from_stage": ..., "to_route": ...}
+    Column("origin", JSON, nullable=False),
+    Column("dagster_run_id", String(64)),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_factflow_executions_status", "status"),
+    Index("ix_factflow_executions_parent", "parent_id"),
+    Index("ix_factflow_executions_pipeline_created", "pipeline", "created_at"),
+)
+
+lineage = Table(
+    "factflow_lineage",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("execution_id", ID, nullable=False),
+    Column("route", NAME, nullable=False),
+    Column("stage", NAME, nullable=False),
+    Column("adapter_type", NAME, nullable=False),
+    Column("message_id", String(128), nullable=False),
+    Column("parent_lineage_id", ID),
+    Column("batch_id", ID, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("input_hash", HASH),
+    Column("output_hash", HASH),
+    Column("output_keys", JSON, nullable=False),
+    Column("error_class", String(200)),
+    Column("error_message", Text),
+    Column("error_traceback", Text),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("duration_ms", Float),
+    Column("dagster_run_id", String(64)),
+    Column("attempt", Integer, nullable=False),
+    Column("config_hash", HASH, nullable=False),
+    Column("superseded", Boolean, nullable=False, default=False),
+    Column("metadata", JSON, nullable=False),
+    Index("ix_factflow_lineage_exec_stage", "execution_id", "route", "stage", "status"),
+    Index("ix_factflow_lineage_exec_status", "execution_id", "status"),
+    Index("ix_factflow_lineage_status_started", "status", "started_at"),
+    Index("ix_factflow_lineage_parent", "parent_lineage_id"),
+    Index("ix_factflow_lineage_batch", "batch_id"),
+    Index("ix_factflow_lineage_message", "message_id"),
+)
+
+route_state = Table(
+    "factflow_route_state",
+    metadata,
+    Column("route", NAME, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

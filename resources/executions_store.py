@@ -1,0 +1,148 @@
+"""Executions and the configs they froze."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from factflow_assets.errors import FactflowError, NotFoundError
+
+from .clock import as_utc, utcnow
+from .db_schema import configs, executions
+
+ACTIVE_STATUSES = frozenset({"queued", "running"})
+STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
+
+
+@dataclass
+class ExecutionRecord:
+    id: str
+    pipeline: str
+    tag: str | None
+    status: str
+    config_hash: str
+    init_route: str
+    init_payload: dict[str, Any]
+    overrides: dict[str, Any]
+    parent_id: str | None
+    origin: dict[str, Any]
+    dagster_run_id: str | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or utcnow()
+        return round((end - self.started_at).total_seconds(), 3)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("created_at", "started_at", "finished_at"):
+            data[name] = data[name].isoformat() if data[name] else None
+        data["duration_s"] = self.duration_s
+        return data
+
+
+def _record(row) -> ExecutionRecord:
+    data = dict(row._mapping)
+    for name in ("created_at", "started_at", "finished_at"):
+        data[name] = as_utc(data[name])
+    return ExecutionRecord(**data)
+
+
+class ExecutionStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    # --- configs -----------------------------------------------------------------------------
+
+    def save_config(self, pipeline: str, config_hash: str, yaml_text: str) -> None:
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(configs.c.config_hash).where(configs.c.config_hash == config_hash)).first()
+            if not exists:
+                conn.execute(insert(configs).values(config_hash=config_hash, pipeline=pipeline, yaml=yaml_text, created_at=utcnow()))
+
+    def config(self, config_hash: str) -> tuple[str, str]:
+        """(pipeline name, YAML text) of a frozen config."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(configs.c.pipeline, configs.c.yaml).where(configs.c.config_hash == config_hash)).first()
+        if row is None:
+            raise NotFoundError(f"no frozen config with hash {config_hash}")
+        return row.pipeline, row.yaml
+
+    # --- executions --------------------------------------------------------------------------
+
+    def create(self, record: ExecutionRecord) -> ExecutionRecord:
+        values = asdict(record)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(executions).values(**values))
+        except IntegrityError:
+            if record.tag and self.find_by_tag(record.tag):
+                raise FactflowError(f"tag {record.tag!r} already names execution {self.find_by_tag(record.tag).id}") from None
+            raise
+        return record
+
+    def get(self, execution_id: str) -> ExecutionRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(executions).where(executions.c.id == execution_id)).first()
+        return _record(row) if row else None
+
+    def find_by_tag(self, tag: str) -> ExecutionRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(executions).where(executions.c.tag == tag)).first()
+        return _record(row) if row else None
+
+    def resolve(self, id_or_tag: str) -> ExecutionRecord:
+        """The execution with this id, or else this tag; NotFoundError otherwise."""
+        record = self.get(id_or_tag) or self.find_by_tag(id_or_tag)
+        if record is None:
+            raise NotFoundError(f"no execution with id or tag {id_or_tag!r}")
+        return record
+
+    def list(self, *, status: str | None = None, pipeline: str | None = None, limit: int = 50) -> list[ExecutionRecord]:
+        query = select(executions).order_by(executions.c.id.desc()).limit(limit)
+        if status:
+            query = query.where(executions.c.status == status)
+        if pipeline:
+            query = query.where(executions.c.pipeline == pipeline)
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(query)]
+
+    def children(self, execution_id: str) -> list[ExecutionRecord]:
+        query = select(executions).where(executions.c.parent_id == execution_id).order_by(executions.c.id)
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(query)]
+
+    def set_status(self, execution_id: str, status: str, *, run_id: str | None = None, error: str | None = None) -> None:
+        """Move an execution to `status`, stamping when it started and when it ended."""
+        now = utcnow()
+        values: dict[str, Any] = {"status": status}
+        if run_id:
+            values["dagster_run_id"] = run_id
+        if status in ACTIVE_STATUSES:
+            values["finished_at"] = None
+            values["error"] = None
+        else:
+            values["finished_at"] = now
+            values["error"] = error
+        with self.engine.begin() as conn:
+            conn.execute(update(executions).where(executions.c.id == execution_id).values(**values))
+            if status == "running":
+                conn.execute(
+                    update(executions)
+                    .where(executions.c.id == execution_id, executions.c.started_at.is_(None))
+                    .values(started_at=now)
+                )

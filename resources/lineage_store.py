@@ -1,0 +1,185 @@
+"""Lineage rows: the batched writer the stage loop feeds, and the queries over them.
+
+The writer never makes the message flow wait on the database: rows go into memory and a
+background thread writes them in batches (an INSERT for new rows, an UPDATE for rows already
+written). A row that starts and finishes between two flushes is inserted once, finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, and_, bindparam, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
+
+from factflow_assets.errors import FactflowError
+
+from .db_schema import lineage
+
+log = logging.getLogger(__name__)
+
+LINEAGE_STATUSES = ("pending", "completed", "failed", "skipped", "cancelled")
+#: Statuses meaning "this message is done at this stage" when a stage is re-run.
+DONE_STATUSES = frozenset({"completed", "skipped"})
+
+FINISH_FIELDS = (
+    "status", "output_hash", "output_keys", "error_class", "error_message", "error_traceback",
+    "finished_at", "duration_ms", "metadata",
+)
+
+
+@dataclass(frozen=True)
+class PriorInvocation:
+    """The latest earlier invocation of a stage on one message."""
+
+    lineage_id: str
+    status: str
+    input_hash: str | None
+    config_hash: str
+    output_keys: list[str]
+    attempt: int
+
+
+class LineageWriter:
+    """Buffers lineage rows and writes them in batches from a background thread."""
+
+    def __init__(self, engine: Engine, flush_interval: float = 0.25, max_batch: int = 500, retries: int = 5):
+        self.engine = engine
+        self.flush_interval = flush_interval
+        self.max_batch = max_batch
+        self.retries = retries
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._new: dict[str, dict] = {}
+        self._finished: dict[str, dict] = {}
+        self._wake = threading.Event()
+        self._closed = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="lineage-writer", daemon=True)
+        self._thread.start()
+
+    def start(self, row: dict) -> None:
+        """Queue a new row (every column present, so batches insert together)."""
+        with self._lock:
+            self._new[row["id"]] = row
+            full = len(self._new) >= self.max_batch
+        if full:
+            self._wake.set()
+
+    def finish(self, row_id: str, **fields: Any) -> None:
+        """Queue a row's outcome: every FINISH_FIELDS column, so updates batch together."""
+        values = {name: fields.get(name) for name in FINISH_FIELDS}
+        with self._lock:
+            if row_id in self._new:
+                self._new[row_id].update(values)
+            else:
+                self._finished[row_id] = values
+            full = len(self._finished) >= self.max_batch
+        if full:
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Write everything queued so far, now."""
+        self._flush_once()
+        if self._error:
+            raise FactflowError(f"lineage could not be written: {self._error}")
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._thread.join()
+        self.flush()
+
+    def _loop(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            try:
+                self._flush_once()
+            except Exception:  # recorded in _error by _flush_once; keep the thread alive
+                log.exception("lineage flush failed")
+
+    def _flush_once(self) -> None:
+        with self._flush_lock:
+            with self._lock:
+                new, finished = self._new, self._finished
+                self._new, self._finished = {}, {}
+            if not new and not finished:
+                return
+            for attempt in range(1, self.retries + 1):
+                try:
+                    self._write(list(new.values()), finished)
+                    self._error = None
+                    return
+                except DBAPIError as error:
+                    self._error = error
+                    log.warning("lineage write failed (attempt %s/%s): %s", attempt, self.retries, error)
+                    time.sleep(min(0.2 * 2**attempt, 5))
+            with self._lock:  # keep the rows for the next flush rather than lose them
+                self._new = {**new, **self._new}
+                self._finished = {**finished, **self._finished}
+
+    def _write(self, new_rows: list[dict], finished: dict[str, dict]) -> None:
+        with self.engine.begin() as conn:
+            if new_rows:
+                conn.execute(insert(lineage), new_rows)
+            if finished:
+                statement = (
+                    update(lineage)
+                    .where(lineage.c.id == bindparam("row_id"))
+                    .values({name: bindparam(name) for name in FINISH_FIELDS})
+                )
+                conn.execute(statement, [{"row_id": row_id, **values} for row_id, values in finished.items()])
+
+
+class LineageStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def writer(self, **options) -> LineageWriter:
+        return LineageWriter(self.engine, **options)
+
+    def prior_invocations(self, execution_id: str, route: str, stage: str) -> dict[str, PriorInvocation]:
+        """The latest non-superseded invocation per message of one stage of one execution."""
+        query = select(
+            lineage.c.id, lineage.c.message_id, lineage.c.status, lineage.c.input_hash,
+            lineage.c.config_hash, lineage.c.output_keys, lineage.c.attempt,
+        ).where(
+            lineage.c.execution_id == execution_id,
+            lineage.c.route == route,
+            lineage.c.stage == stage,
+            lineage.c.superseded.is_(False),
+        )
+        latest: dict[str, PriorInvocation] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                known = latest.get(row.message_id)
+                if known is None or row.attempt > known.attempt:
+                    latest[row.message_id] = PriorInvocation(
+                        row.id, row.status, row.input_hash, row.config_hash, list(row.output_keys or []), row.attempt
+                    )
+        return latest
+
+    def stage_counts(self, execution_id: str) -> list[dict[str, Any]]:
+        """Rows per route, stage and status for one execution (superseded rows left out)."""
+        query = (
+            select(lineage.c.route, lineage.c.stage, lineage.c.status, func.count().label("count"))
+            .where(lineage.c.execution_id == execution_id, lineage.c.superseded.is_(False))
+            .group_by(lineage.c.route, lineage.c.stage, lineage.c.status)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def rows(self, execution_id: str, *, status: str | None = None, stage: str | None = None) -> list[dict[str, Any]]:
+        conditions = [lineage.c.execution_id == execution_id]
+        if status:
+            conditions.append(lineage.c.status == status)
+        if stage:
+            conditions.append(lineage.c.stage == stage)
+        query = select(lineage).where(and_(*conditions)).order_by(lineage.c.started_at, lineage.c.id)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
