@@ -174,6 +174,17 @@ class LineageStore:
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
+    def failures(self, execution_id: str, limit: int = 10) -> list[dict[str, Any]]:
+        """The first failed invocations of an execution, oldest first."""
+        query = (
+            select(lineage.c.id, lineage.c.route, lineage.c.stage, lineage.c.message_id, lineage.c.error_class, lineage.c.error_message, lineage.c.metadata)
+            .where(lineage.c.execution_id == execution_id, lineage.c.status == "failed", lineage.c.superseded.is_(False))
+            .order_by(lineage.c.started_at, lineage.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
     def rows(self, execution_id: str, *, status: str | None = None, stage: str | None = None) -> list[dict[str, Any]]:
         conditions = [lineage.c.execution_id == execution_id]
         if status:

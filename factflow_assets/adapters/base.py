@@ -54,7 +54,7 @@ class Emit:
     `identity` names the emitted item (a URL, say) when one input fans out into many; leave it
     None when an adapter turns one message into one, and the id derives from the parent's.
     `slug` is a readable prefix for the id; `metadata` holds extras for the sidecar and lineage
-    (url, title, HTTP status, ...), merged over the parent's extras.
+    (url, title, HTTP status, ...); of the parent's extras only `url` is carried over.
     """
 
     body: bytes | str | dict | list

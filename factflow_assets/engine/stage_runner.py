@@ -37,6 +37,8 @@ IO_THREADS = 16
 MAX_ERROR_MESSAGE = 2000
 MAX_TRACEBACK = 8000
 FAILURE_SAMPLES = 5
+#: Sidecar extras that follow a message down its route (each adapter sets the rest itself).
+INHERITED_FIELDS = ("url",)
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ class StageRunner:
             return
 
         prior = self.prior.get(header.message_id)
-        extras = {k: v for k, v in header.metadata.items() if k not in CORE_SIDECAR_FIELDS}
+        extras = {k: header.metadata[k] for k in INHERITED_FIELDS if k in header.metadata}
         row_id = new_lineage_id()
         self.writer.start(self._pending_row(row_id, header, attempt=(prior.attempt + 1) if prior else 1, extras=extras))
         clock = time.perf_counter()

@@ -1,0 +1,58 @@
+"""`factflow config validate PATH|DIR`: findings with stable codes; exit 0 only when all valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from factflow_assets.config import ValidationResult, pipeline_files, validate_file
+
+from .output import make_table, output_option, print_json, stdout
+
+
+@click.group()
+def config() -> None:
+    """Pipeline YAML files."""
+
+
+def validate_paths(path: Path) -> list[ValidationResult]:
+    """Validate one file, or every YAML file of a directory."""
+    if path.is_dir():
+        files = pipeline_files(path)
+        if not files:
+            raise click.ClickException(f"no .yaml or .yml files in {path}")
+        return [validate_file(f) for f in files]
+    return [validate_file(path)]
+
+
+@config.command("validate")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@output_option
+def validate_command(path: Path, output: str) -> None:
+    """Check pipeline YAML (a file or a directory of them)."""
+    results = validate_paths(path)
+    if output == "json":
+        print_json(
+            {
+                "valid": all(r.valid for r in results),
+                "files": [
+                    {"path": r.source, "valid": r.valid, "findings": [f.to_dict() for f in r.findings]}
+                    for r in results
+                ],
+            }
+        )
+    else:
+        console = stdout()
+        for result in results:
+            errors = len(result.errors)
+            warnings = len(result.findings) - errors
+            verdict = "[green]valid[/]" if result.valid else f"[red]{errors} error(s)[/]"
+            if warnings:
+                verdict += f", [yellow]{warnings} warning(s)[/]"
+            console.print(f"{result.source}: {verdict}")
+            if result.findings:
+                rows = [(f.code, f.path or "(document)", f.line or "", f.message) for f in result.findings]
+                console.print(make_table(("CODE", "PATH", "LINE", "MESSAGE"), rows))
+    if not all(r.valid for r in results):
+        click.get_current_context().exit(1)

@@ -1,0 +1,163 @@
+"""`factflow execution start|list|get|wait`."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from .environment import Environment, pass_environment
+from .output import format_duration, format_time, make_table, output_option, print_json, stdout
+from .progress import STAGE_COLUMNS, live_progress, stage_rows
+
+STATUS_STYLE = {
+    "completed": "green",
+    "failed": "red",
+    "running": "cyan",
+    "queued": "blue",
+    "cancelled": "yellow",
+    "interrupted": "magenta",
+}
+
+
+@click.group()
+def execution() -> None:
+    """Start and follow pipeline executions."""
+
+
+def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
+    """`--set key=value` pairs into init-payload overrides."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected key=value, got {pair!r}", param_hint="--set")
+        overrides[key.strip()] = value
+    return overrides
+
+
+def styled(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def print_summary(summary: dict, next_steps: bool = False) -> None:
+    console = stdout()
+    console.print(f"execution [bold]{summary['id']}[/]  {styled(summary['status'])}  pipeline {summary['pipeline']}"
+                  + (f"  tag {summary['tag']}" if summary.get("tag") else ""))
+    if summary.get("error"):
+        console.print(f"[red]error:[/] {summary['error']}")
+    console.print(make_table(STAGE_COLUMNS, stage_rows(summary["stages"])))
+    if summary["failures"]:
+        rows = [(f["stage"], f["message_id"], f["error"]) for f in summary["failures"]]
+        console.print(make_table(("STAGE", "MESSAGE", "ERROR"), rows, title="\nfailed messages (first 10)"))
+    if next_steps:
+        console.print("\nNext:")
+        console.print(f"  factflow execution get {summary['id']}")
+        console.print("  factflow execution list")
+        console.print("  factflow config validate pipelines/")
+
+
+@execution.command("start")
+@click.argument("pipeline")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override an init-payload field (repeatable).")
+@click.option("--tag", help="A unique name that can stand in for the execution id.")
+@click.option("--detach", is_flag=True, help="Submit to the Dagster run queue and return at once.")
+@output_option
+@pass_environment
+def start_command(env: Environment, pipeline: str, sets: tuple[str, ...], tag: str | None, detach: bool, output: str) -> None:
+    """Start an execution of PIPELINE (a name from the pipelines directory)."""
+    from factflow_assets.engine.launch import StartRequest, prepare_execution, run_in_process, submit_to_queue
+    from factflow_assets.engine.status import execution_summary
+
+    request = StartRequest(pipeline, parse_overrides(sets), tag, detach)
+    _, record = prepare_execution(env.settings, env.db, env.instance, request)
+    if detach:
+        record = submit_to_queue(env.db, env.instance, record)
+        if output == "json":
+            print_json({"execution_id": record.id, "status": record.status, "run_id": record.dagster_run_id})
+        else:
+            stdout().print(f"execution [bold]{record.id}[/] queued (run {record.dagster_run_id}); follow it with: factflow execution wait {record.id}")
+        return
+    with live_progress(env, record.id, enabled=output != "json"):
+        record = run_in_process(env.settings, env.db, env.instance, record)
+    summary = execution_summary(env.db, env.instance, record)
+    if output == "json":
+        print_json({"execution_id": record.id, **summary})
+    else:
+        print_summary(summary, next_steps=True)
+    if record.status != "completed":
+        click.get_current_context().exit(1)
+
+
+@execution.command("list")
+@click.option("--status", help="Only executions in this status.")
+@click.option("--pipeline", help="Only executions of this pipeline.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@output_option
+@pass_environment
+def list_command(env: Environment, status: str | None, pipeline: str | None, limit: int, output: str) -> None:
+    """Executions, newest first."""
+    from factflow_assets.engine.status import refresh_status
+
+    records = [refresh_status(env.db, env.instance, r) if r.active else r for r in env.db.executions.list(status=status, pipeline=pipeline, limit=limit)]
+    if output == "json":
+        print_json([r.to_dict() for r in records])
+        return
+    rows = [
+        (r.id, r.tag, r.pipeline, styled(r.status), format_time(r.created_at), format_duration(r.duration_s), r.parent_id, r.origin.get("kind"))
+        for r in records
+    ]
+    stdout().print(make_table(("ID", "TAG", "PIPELINE", "STATUS", "CREATED", "DURATION", "PARENT", "ORIGIN"), rows))
+
+
+@execution.command("get")
+@click.argument("execution_id")
+@output_option
+@pass_environment
+def get_command(env: Environment, execution_id: str, output: str) -> None:
+    """One execution: status, per-route and per-stage counts, its Dagster runs."""
+    from factflow_assets.engine.status import execution_summary
+
+    summary = execution_summary(env.db, env.instance, env.db.executions.resolve(execution_id))
+    if output == "json":
+        print_json(summary)
+        return
+    print_summary(summary)
+    console = stdout()
+    console.print(
+        f"\ncreated {format_time(summary['created_at'])}  started {format_time(summary['started_at'])}  "
+        f"finished {format_time(summary['finished_at'])}  duration {format_duration(summary['duration_s'])}"
+    )
+    console.print(f"config {summary['config_hash'][:12]}  init payload {summary['init_payload']}")
+    if summary["parent_id"] or summary["children"]:
+        console.print(f"parent {summary['parent_id'] or '-'}  children {', '.join(summary['children']) or '-'}")
+    if summary["runs"]:
+        rows = [(r["run_id"], r["status"], r["kind"]) for r in summary["runs"]]
+        console.print(make_table(("DAGSTER RUN", "STATUS", "KIND"), rows, title="\nruns"))
+
+
+@execution.command("wait")
+@click.argument("execution_id")
+@click.option("--timeout", type=float, default=None, help="Give up after this many seconds (exit 2).")
+@click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between checks.")
+@output_option
+@pass_environment
+def wait_command(env: Environment, execution_id: str, timeout: float | None, interval: float, output: str) -> None:
+    """Wait for an execution to end; exit 0 if it completed, 1 if not, 2 on timeout."""
+    from factflow_assets.engine.status import execution_summary, refresh_status
+
+    record = env.db.executions.resolve(execution_id)
+    deadline = time.monotonic() + timeout if timeout else None
+    with live_progress(env, record.id, enabled=output != "json"):
+        while record.active:
+            if deadline and time.monotonic() > deadline:
+                raise click.ClickException(f"execution {record.id} is still {record.status} after {timeout:g} s")
+            time.sleep(interval)
+            record = refresh_status(env.db, env.instance, env.db.executions.get(record.id))
+    summary = execution_summary(env.db, env.instance, record)
+    if output == "json":
+        print_json(summary)
+    else:
+        print_summary(summary)
+    if record.status != "completed":
+        click.get_current_context().exit(1)

@@ -1,0 +1,63 @@
+"""The `factflow` entry point: the command groups, and errors as one line, never a traceback."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from factflow_assets.errors import FactflowError
+
+from . import config_cmd, demo_cmd, execution_cmd
+
+
+class FactflowGroup(click.Group):
+    """Turns every failure into a one-line message and a non-zero exit.
+
+    `FACTFLOW_DEBUG=1` lets unexpected errors through with their traceback, for bug reports.
+    """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except FactflowError as error:
+            raise click.ClickException(str(error)) from None
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except Exception as error:
+            if os.environ.get("FACTFLOW_DEBUG"):
+                raise
+            raise click.ClickException(describe_unexpected(error)) from None
+
+
+def describe_unexpected(error: Exception) -> str:
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, DBAPIError):
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        return f"the factflow database is unreachable or failing: {reason}"
+    if isinstance(error, (ConnectionError, OSError)):
+        return f"storage or network failure: {type(error).__name__}: {error}"
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return f"{type(error).__name__}: {first_line} (FACTFLOW_DEBUG=1 shows the traceback)"
+
+
+@click.group(cls=FactflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="factflow")
+def cli() -> None:
+    """factflow: declarative web-to-knowledge pipelines on Dagster."""
+
+
+cli.add_command(config_cmd.config)
+cli.add_command(execution_cmd.execution)
+cli.add_command(demo_cmd.demo)
+
+
+def main() -> None:
+    cli(prog_name="factflow")
+
+
+if __name__ == "__main__":
+    main()

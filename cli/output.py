@@ -1,0 +1,68 @@
+"""Printing results: readable tables by default, JSON (and only JSON on stdout) with `--output json`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+output_option = click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Readable table, or JSON for scripts.",
+)
+
+
+#: Width of tables written to a pipe or file: wide enough that rows stay one line for grep.
+PIPE_WIDTH = 240
+
+
+def stdout() -> Console:
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=PIPE_WIDTH)
+    return console
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def make_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+    for column in columns:
+        numeric = column.isupper() and column in NUMERIC_COLUMNS
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    return table
+
+
+NUMERIC_COLUMNS = {"DONE", "FAILED", "SKIPPED", "IN FLIGHT", "COMPLETED", "COUNT", "SIZE", "DURATION", "MESSAGES"}
+
+
+def format_time(value) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else value.isoformat()
+    return text.replace("T", " ")[:19]
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"

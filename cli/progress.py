@@ -1,0 +1,42 @@
+"""The live per-stage progress display, drawn from lineage counts while an execution runs.
+
+It polls the factflow database, not the running code, so it works the same for a run in this
+process and for one the daemon launched elsewhere (`execution wait`).
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+
+from rich.live import Live
+
+from factflow_assets.engine.status import stage_progress
+
+from .output import make_table, stderr
+
+STAGE_COLUMNS = ("ROUTE", "STAGE", "DONE", "FAILED", "SKIPPED", "IN FLIGHT")
+
+
+def stage_rows(progress: list[dict]) -> list[tuple]:
+    return [(p["route"], p["stage"], p["completed"], p["failed"], p["skipped"], p["in_flight"]) for p in progress]
+
+
+@contextmanager
+def live_progress(env, execution_id: str, enabled: bool = True):
+    """Show a refreshing stage table on stderr while the body runs (only on a terminal)."""
+    console = stderr()
+    if not enabled or not console.is_terminal:
+        yield
+        return
+    record = env.db.executions.get(execution_id)
+
+    def render():
+        return make_table(STAGE_COLUMNS, stage_rows(stage_progress(env.db, record)), title=f"execution {execution_id}")
+
+    with Live(get_renderable=render, console=console, refresh_per_second=2, transient=True, redirect_stdout=False):
+        yield
+
+
+def interactive() -> bool:
+    return sys.stderr.isatty()

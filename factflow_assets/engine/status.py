@@ -1,0 +1,112 @@
+"""An execution's status follows its Dagster runs (DESIGN §2.6).
+
+The status column is refreshed from the newest run tagged with the execution id whenever an
+active execution is read, so runs the daemon launched (or the UI started) are reflected without
+any process of factflow's watching them.
+"""
+
+from __future__ import annotations
+
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+from resources.database import FactflowDatabase
+from resources.executions_store import ExecutionRecord
+
+from ..config import Pipeline
+from . import tags
+from .executions import frozen_pipeline
+
+FAILURES_SHOWN = 10
+
+RUN_STATUS = {
+    DagsterRunStatus.QUEUED: "queued",
+    DagsterRunStatus.NOT_STARTED: "queued",
+    DagsterRunStatus.MANAGED: "queued",
+    DagsterRunStatus.STARTING: "running",
+    DagsterRunStatus.STARTED: "running",
+    DagsterRunStatus.CANCELING: "running",
+    DagsterRunStatus.SUCCESS: "completed",
+    DagsterRunStatus.FAILURE: "failed",
+    DagsterRunStatus.CANCELED: "cancelled",
+}
+
+
+def execution_runs(instance: DagsterInstance, execution_id: str, limit: int | None = None):
+    """The execution's Dagster runs, newest first."""
+    return instance.get_run_records(RunsFilter(tags={tags.EXECUTION_ID: execution_id}), limit=limit)
+
+
+def refresh_status(db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord) -> ExecutionRecord:
+    if not record.active:
+        return record
+    runs = execution_runs(instance, record.id, limit=1)
+    if not runs:
+        return record
+    run = runs[0].dagster_run
+    status = RUN_STATUS.get(run.status, record.status)
+    if status != record.status or run.run_id != record.dagster_run_id:
+        error = "the Dagster run failed; see `factflow execution get`" if status == "failed" else None
+        db.executions.set_status(record.id, status, run_id=run.run_id, error=error)
+        record = db.executions.get(record.id)
+    return record
+
+
+def stage_progress(db: FactflowDatabase, record: ExecutionRecord, pipeline: Pipeline | None = None) -> list[dict]:
+    """Per stage, in run order: lineage rows by status (done, failed, skipped, in flight)."""
+    pipeline = pipeline or frozen_pipeline(db, record.config_hash)
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for row in db.lineage.stage_counts(record.id):
+        counts.setdefault((row["route"], row["stage"]), {})[row["status"]] = row["count"]
+    rows = []
+    for stage in pipeline.stages:
+        by_status = counts.get((stage.route.name, stage.name), {})
+        rows.append(
+            {
+                "route": stage.route.name,
+                "stage": stage.name,
+                "adapter": stage.adapter_type,
+                "completed": by_status.get("completed", 0),
+                "failed": by_status.get("failed", 0),
+                "skipped": by_status.get("skipped", 0),
+                "in_flight": by_status.get("pending", 0),
+            }
+        )
+    return rows
+
+
+def execution_summary(db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord) -> dict:
+    """Everything `execution get` shows: the record, per-route and per-stage counts, runs."""
+    record = refresh_status(db, instance, record)
+    stages = stage_progress(db, record)
+    routes: dict[str, dict] = {}
+    for row in stages:
+        route = routes.setdefault(row["route"], {"route": row["route"], "completed": 0, "failed": 0, "skipped": 0, "in_flight": 0})
+        for name in ("completed", "failed", "skipped", "in_flight"):
+            route[name] += row[name]
+    runs = [
+        {
+            "run_id": r.dagster_run.run_id,
+            "status": r.dagster_run.status.value,
+            "kind": r.dagster_run.tags.get(tags.RUN_KIND),
+            "started_at": r.start_time,
+            "ended_at": r.end_time,
+        }
+        for r in execution_runs(instance, record.id)
+    ]
+    return {
+        **record.to_dict(),
+        "routes": list(routes.values()),
+        "stages": stages,
+        "runs": runs,
+        "failures": [
+            {
+                "lineage_id": f["id"],
+                "stage": f"{f['route']}/{f['stage']}",
+                "message_id": f["message_id"],
+                "url": (f["metadata"] or {}).get("url"),
+                "error": f"{f['error_class']}: {f['error_message']}",
+            }
+            for f in db.lineage.failures(record.id, limit=FAILURES_SHOWN)
+        ],
+        "children": [child.id for child in db.executions.children(record.id)],
+    }
