@@ -16,6 +16,8 @@ from pydantic import Field
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from factflow_assets.errors import FactflowError
+
 from .db_schema import metadata
 from .executions_store import ExecutionStore
 from .lineage_store import LineageStore
@@ -46,7 +48,11 @@ def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise FactflowError(f"cannot create the folder of the SQLite database {folder}: {error.strerror}") from None
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

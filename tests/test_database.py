@@ -1,0 +1,145 @@
+"""The factflow database on SQLite and PostgreSQL: executions, frozen configs, batched lineage."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, select
+
+from factflow_assets.config import validate_text
+from factflow_assets.engine.executions import create_execution, frozen_pipeline
+from factflow_assets.errors import FactflowError, NotFoundError
+from resources.clock import utcnow
+from resources.database import FactflowDatabase
+from resources.db_schema import lineage
+from tests.test_config_validation import VALID
+
+
+@pytest.fixture
+def db(database_url):
+    return FactflowDatabase(database_url)
+
+
+@pytest.fixture
+def pipeline():
+    return validate_text(VALID, "demo").pipeline
+
+
+def lineage_row(row_id, message_id="m1", attempt=1, **overrides):
+    row = {
+        "id": row_id, "execution_id": "e1", "route": "scrape", "stage": "url_expander",
+        "adapter_type": "url_expander", "message_id": message_id, "parent_lineage_id": None,
+        "batch_id": "b1", "status": "pending", "input_hash": "in", "output_hash": None,
+        "output_keys": [], "error_class": None, "error_message": None, "error_traceback": None,
+        "started_at": utcnow(), "finished_at": None, "duration_ms": None, "dagster_run_id": "run",
+        "attempt": attempt, "config_hash": "cfg", "superseded": False, "metadata": {},
+    }
+    row.update(overrides)
+    return row
+
+
+def test_executions_keep_a_frozen_config_and_resolve_by_id_or_tag(db, pipeline):
+    record = create_execution(db, pipeline, overrides={"sitemap_url": "http://x/s.xml"}, tag="nightly")
+    assert db.executions.resolve(record.id).id == record.id
+    assert db.executions.resolve("nightly").id == record.id
+    assert record.init_payload == {"sitemap_url": "http://x/s.xml"}
+    frozen = frozen_pipeline(db, record.config_hash)
+    assert frozen.text == pipeline.text and [s.name for s in frozen.stages] == [s.name for s in pipeline.stages]
+    with pytest.raises(NotFoundError, match="no execution"):
+        db.executions.resolve("missing")
+    with pytest.raises(FactflowError, match="already names execution"):
+        create_execution(db, pipeline, tag="nightly")
+
+
+def test_status_transitions_stamp_start_and_end(db, pipeline):
+    record = create_execution(db, pipeline)
+    assert record.status == "queued" and record.started_at is None
+    db.executions.set_status(record.id, "running", run_id="r1")
+    running = db.executions.get(record.id)
+    assert running.started_at is not None and running.finished_at is None and running.dagster_run_id == "r1"
+    db.executions.set_status(record.id, "failed", error="boom")
+    failed = db.executions.get(record.id)
+    assert failed.finished_at >= failed.started_at and failed.error == "boom"
+    assert [r.id for r in db.executions.list(status="failed")] == [record.id]
+
+
+def test_list_is_newest_first(db, pipeline):
+    ids = [create_execution(db, pipeline).id for _ in range(3)]
+    assert [r.id for r in db.executions.list()] == sorted(ids, reverse=True)
+    assert len(db.executions.list(limit=2)) == 2
+
+
+def count_statements(engine):
+    seen = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            seen.append((statement.split()[0].upper(), executemany))
+
+    event.listen(engine, "before_cursor_execute", before)
+    return seen
+
+
+def test_the_lineage_writer_batches_and_merges_start_with_finish(db):
+    writer = db.lineage.writer(flush_interval=3600)  # flush only when asked
+    statements = count_statements(db.engine)
+    for i in range(50):
+        writer.start(lineage_row(f"row{i}", message_id=f"m{i}"))
+    for i in range(50):
+        writer.finish(f"row{i}", status="completed", finished_at=utcnow(), duration_ms=1.0, output_keys=[f"k{i}"])
+    writer.flush()
+    assert [s[0] for s in statements] == ["INSERT"]  # one batched insert, already finished
+    writer.start(lineage_row("late", message_id="late"))
+    writer.flush()
+    writer.finish("late", status="failed", error_class="ValueError", error_message="bad", finished_at=utcnow())
+    writer.close()
+    assert [s[0] for s in statements] == ["INSERT", "INSERT", "UPDATE"]
+    with db.engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(select(lineage))}
+    assert len(rows) == 51
+    assert rows["row7"].status == "completed" and rows["row7"].output_keys == ["k7"]
+    assert rows["late"].status == "failed" and rows["late"].error_message == "bad"
+
+
+def test_the_writer_flushes_by_itself_in_the_background(db):
+    writer = db.lineage.writer(flush_interval=0.05)
+    writer.start(lineage_row("r1"))
+    done = threading.Event()
+    for _ in range(100):
+        if db.lineage.stage_counts("e1"):
+            done.set()
+            break
+        threading.Event().wait(0.05)
+    writer.close()
+    assert done.is_set()
+
+
+def test_prior_invocations_are_the_latest_attempt_per_message_and_ignore_superseded(db):
+    writer = db.lineage.writer()
+    writer.start(lineage_row("a1", "m1", attempt=1, status="failed"))
+    writer.start(lineage_row("a2", "m1", attempt=2, status="completed", output_keys=["k"]))
+    writer.start(lineage_row("b1", "m2", attempt=1, status="completed", superseded=True))
+    writer.close()
+    prior = db.lineage.prior_invocations("e1", "scrape", "url_expander")
+    assert set(prior) == {"m1"}
+    assert prior["m1"].lineage_id == "a2" and prior["m1"].status == "completed" and prior["m1"].output_keys == ["k"]
+
+
+def test_stage_counts_and_failures(db):
+    writer = db.lineage.writer()
+    writer.start(lineage_row("a", "m1", status="completed"))
+    writer.start(lineage_row("b", "m2", status="failed", error_class="HttpStatusError", error_message="HTTP 404", metadata={"url": "http://x/"}))
+    writer.start(lineage_row("c", "m3", started_at=utcnow() + timedelta(seconds=1)))
+    writer.close()
+    counts = {row["status"]: row["count"] for row in db.lineage.stage_counts("e1")}
+    assert counts == {"completed": 1, "failed": 1, "pending": 1}
+    (failure,) = db.lineage.failures("e1")
+    assert failure["message_id"] == "m2" and failure["metadata"]["url"] == "http://x/"
+
+
+def test_schema_creation_is_idempotent(database_url):
+    from resources.database import dispose_engines
+
+    FactflowDatabase(database_url)
+    dispose_engines()
+    FactflowDatabase(database_url)  # create_all again on an existing schema

@@ -1,0 +1,142 @@
+"""Executions through the CLI, end to end: a real Dagster run over a local website.
+
+Checks what DESIGN promises after one execution: objects at
+`executions/<exec>/<route>/<stage>/<msg-id>` with sidecars, one lineage row per message per
+adapter invocation (failed pages included), the execution completed, JSON-only stdout.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from cli.main import cli
+from factflow_assets.demo.site import demo_site, expected_pages
+from resources.database import FactflowDatabase
+from resources.db_schema import lineage
+from resources.storage import SIDECAR_SUFFIX, ObjectStore
+
+pytestmark = pytest.mark.slow
+
+KEY = re.compile(r"^executions/(?P<exec>[0-9a-z]{16})/(?P<route>[a-z_]+)/(?P<stage>[a-z_]+)/(?P<msg>[a-z0-9-]+)$")
+SIDECAR_FIELDS = {
+    "key", "content_type", "size", "sha256", "execution_id", "route", "stage", "adapter_type",
+    "message_id", "parent_message_id", "lineage_id", "config_hash", "dagster_run_id", "written_at",
+}
+
+
+def invoke(*args):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result
+
+
+@pytest.fixture
+def demo_website():
+    with demo_site() as server:
+        yield server
+
+
+def test_an_execution_stores_every_message_with_sidecar_and_lineage(factflow_home, demo_website):
+    sitemap = demo_website.url("/sitemap_index.xml")
+    result = invoke("execution", "start", "web_to_markdown", "--set", f"sitemap_url={sitemap}", "--tag", "first", "--output", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)  # stdout holds only JSON
+    execution_id = report["execution_id"]
+    assert report["status"] == "completed"
+    pages, broken = expected_pages()
+
+    counts = {(s["stage"]): s for s in report["stages"]}
+    assert counts["sitemap_parser"]["completed"] == 1
+    assert counts["url_expander"]["completed"] == 1
+    assert (counts["web_scraper"]["completed"], counts["web_scraper"]["failed"]) == (pages, broken)
+    assert counts["web_content_storage"]["completed"] == pages
+    assert {f["url"].rsplit("/", 1)[1] for f in report["failures"]} == {"legacy-api.html", "2023-roadmap.html"}
+
+    store = ObjectStore((factflow_home / "storage").as_uri())
+    objects = list(store.list(f"executions/{execution_id}/"))
+    assert len(objects) == 1 + (pages + broken) + pages + pages  # URL list, one per URL, fetched, kept
+    for obj in objects:
+        match = KEY.match(obj.key)
+        assert match and match["exec"] == execution_id, obj.key
+        sidecar = store.metadata(obj.key)
+        assert SIDECAR_FIELDS <= set(sidecar)
+        assert (sidecar["route"], sidecar["stage"], sidecar["message_id"]) == (match["route"], match["stage"], match["msg"])
+        assert sidecar["size"] == obj.size and sidecar["dagster_run_id"]
+    page = next(o.key for o in objects if "/web_content_storage/docs-queries" in o.key)
+    meta = store.metadata(page)
+    assert meta["title"] == "Querying — Tidewater docs" and meta["status"] == 200 and meta["url"].endswith("/docs/queries.html")
+    assert meta["fetched_at"] and meta["content_type"] == "text/html; charset=utf-8"
+    assert b"time_bucket" in store.get(page)
+    assert not any(o.key.endswith(SIDECAR_SUFFIX) for o in objects)
+
+    db = FactflowDatabase(f"sqlite:///{factflow_home / 'factflow.db'}")
+    with db.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(select(lineage).where(lineage.c.execution_id == execution_id))]
+    # one row per message per adapter invocation: 1 sitemap + 1 expansion + every URL fetched + every page kept
+    assert len(rows) == 1 + 1 + (pages + broken) + pages
+    assert {r["status"] for r in rows} == {"completed", "failed"}
+    by_id = {r["id"]: r for r in rows}
+    for row in rows:
+        assert row["dagster_run_id"] and row["finished_at"] and row["config_hash"] == meta["config_hash"]
+        if row["stage"] != "sitemap_parser":
+            assert row["parent_lineage_id"] in by_id  # every row chains back to the first
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert {r["error_class"] for r in failed} == {"HttpStatusError"}
+
+    got = json.loads(invoke("execution", "get", "first", "--output", "json").stdout)
+    assert got["id"] == execution_id and got["status"] == "completed"
+    assert got["routes"] == [{"route": "sitemap_scraper", "completed": 2 + 2 * pages, "failed": broken, "skipped": 0, "in_flight": 0}]
+    assert got["runs"][0]["status"] == "SUCCESS" and got["runs"][0]["kind"] == "start"
+
+    listed = json.loads(invoke("execution", "list", "--output", "json").stdout)
+    assert [e["id"] for e in listed] == [execution_id]
+    table = invoke("execution", "get", execution_id)
+    assert "completed" in table.stdout and "web_content_storage" in table.stdout and "legacy-api" in table.stdout
+
+
+def test_demo_runs_end_to_end(factflow_home):
+    result = invoke("demo")
+    assert result.exit_code == 0, result.output
+    assert "completed" in result.stdout and "Next:" in result.stdout
+    pages, broken = expected_pages()
+    report = json.loads(invoke("execution", "list", "--output", "json").stdout)
+    assert report[0]["status"] == "completed"
+    got = json.loads(invoke("execution", "get", report[0]["id"], "--output", "json").stdout)
+    assert {s["stage"]: s["completed"] for s in got["stages"]}["web_content_storage"] == pages
+    assert len(got["failures"]) == broken
+
+
+def test_detach_queues_the_run_and_the_daemon_completes_it(factflow_home, demo_website):
+    from factflow_assets.instance import ensure_dagster_home
+    from factflow_assets.settings import PROJECT_ROOT, Settings
+
+    ensure_dagster_home(Settings.from_env())  # the daemon must share the CLI's DAGSTER_HOME
+    daemon = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL), signal.signal(signal.SIGTERM, signal.SIG_DFL)),
+    )
+    try:
+        started = invoke("execution", "start", "web_to_markdown", "--detach", "--set", f"sitemap_url={demo_website.url('/sitemap_index.xml')}", "--output", "json")
+        assert started.exit_code == 0, started.output
+        queued = json.loads(started.stdout)
+        assert queued["status"] == "queued" and queued["run_id"]
+        waited = invoke("execution", "wait", queued["execution_id"], "--timeout", "180", "--interval", "0.5", "--output", "json")
+        assert waited.exit_code == 0, waited.output
+        summary = json.loads(waited.stdout)
+        assert summary["status"] == "completed"
+        assert {s["stage"]: s["completed"] for s in summary["stages"]}["web_content_storage"] == expected_pages()[0]
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()

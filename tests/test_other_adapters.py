@@ -1,0 +1,74 @@
+"""`url_expander`, `web_content_storage`, and the adaptive rate limiter."""
+
+import asyncio
+import time
+
+import pytest
+
+from factflow_assets.adapters import Message, PermanentError, SkipMessage
+from factflow_assets.adapters.rate_limit import AimdRateLimiter
+from factflow_assets.adapters.web_content_storage import decode_html
+from tests.adapter_harness import json_message, run_adapter
+
+
+def test_url_expander_emits_one_message_per_unique_url_with_stable_identity():
+    urls = ["http://x/a", "http://x/b", "http://x/a", "", 7]
+    emits = run_adapter("url_expander", json_message({"urls": urls}))
+    assert [e.body for e in emits] == [{"url": "http://x/a"}, {"url": "http://x/b"}]
+    assert [e.identity for e in emits] == ["http://x/a", "http://x/b"]
+    assert emits[0].slug == "a" and emits[0].metadata == {"url": "http://x/a"}
+    assert len(run_adapter("url_expander", json_message({"links": urls}), {"field": "links", "max_urls": 1})) == 1
+    with pytest.raises(PermanentError):
+        run_adapter("url_expander", json_message({"urls": "not a list"}))
+
+
+def html_message(body: bytes, content_type: str) -> Message:
+    return Message("m1", body, content_type, {"url": "http://x/p", "status": 200, "fetched_at": "2024-01-01T00:00:00+00:00", "final_url": "http://x/p"})
+
+
+def test_web_content_storage_keeps_html_as_utf8_with_title_and_language():
+    page = "<html lang='fr'><head><title> Café \n crème </title></head><body>é</body></html>".encode("latin-1")
+    (emit,) = run_adapter("web_content_storage", html_message(page, "text/html; charset=ISO-8859-1"))
+    assert emit.content_type == "text/html; charset=utf-8"
+    assert "Café" in emit.body and "é</body>" in emit.body
+    meta = emit.metadata
+    assert meta["title"] == "Café crème" and meta["language"] == "fr"
+    assert meta["url"] == "http://x/p" and meta["status"] == 200 and meta["fetched_at"].startswith("2024")
+
+
+def test_web_content_storage_uses_the_meta_charset_when_the_header_has_none():
+    page = '<html><head><meta charset="windows-1252"><title>Price: 5\x80</title></head></html>'.encode("latin-1")
+    assert "5€" in decode_html(page, "text/html")
+    (emit,) = run_adapter("web_content_storage", html_message(page, "text/html"))
+    assert emit.metadata["title"] == "Price: 5€"
+
+
+def test_web_content_storage_skips_what_is_not_html_and_survives_empty_pages():
+    with pytest.raises(SkipMessage, match="application/pdf"):
+        run_adapter("web_content_storage", html_message(b"%PDF-1.4", "application/pdf"))
+    (emit,) = run_adapter("web_content_storage", html_message(b"", "text/html"))
+    assert emit.metadata["title"] is None
+
+
+def test_aimd_grows_on_success_halves_on_throttle_within_bounds():
+    limiter = AimdRateLimiter(initial_rps=4, min_rps=1, max_rps=6, increase=1, decrease=0.5)
+    for _ in range(5):
+        limiter.on_success("h")
+    assert limiter.rate("h") == 6
+    limiter.on_throttle("h")
+    assert limiter.rate("h") == 3
+    for _ in range(5):
+        limiter.on_throttle("h")
+    assert limiter.rate("h") == 1
+    assert limiter.rate("other") == 4  # hosts are independent
+
+
+def test_aimd_spaces_requests_to_a_host_by_its_rate():
+    limiter = AimdRateLimiter(initial_rps=20, min_rps=1, max_rps=20, increase=0, decrease=0.5)
+
+    async def five_requests():
+        started = time.monotonic()
+        await asyncio.gather(*(limiter.acquire("h") for _ in range(5)))
+        return time.monotonic() - started
+
+    assert asyncio.run(five_requests()) >= 4 / 20 * 0.9  # four intervals of 50 ms between five

@@ -1,0 +1,160 @@
+"""The stage loop without Dagster: outputs and lineage, failures as rows, retries, re-runs."""
+
+from textwrap import dedent
+
+import pytest
+
+from factflow_assets.adapters import ADAPTERS, Adapter, AdapterConfig, Emit, Message, PermanentError
+from factflow_assets.config import validate_text
+from factflow_assets.engine.inputs import InitInput, StoredInput
+from factflow_assets.engine.stage_runner import StageJob, run_stage
+from factflow_assets.ids import new_batch_id
+from resources.database import FactflowDatabase
+from resources.http import HttpClientResource
+from resources.storage import ObjectStore, stage_prefix
+from tests.conftest import html_page
+
+PIPELINE = dedent(
+    """\
+    version: 1
+    routes:
+      - name: scrape
+        concurrency: 4
+        error_handling: {retries: 2, retry_delay: 0.01}
+        adapters:
+          - type: url_expander
+          - type: web_scraper
+            config: {backoff: 0.01, retries: 0, respect_robots: false, rate_limit: {initial_rps: 100, max_rps: 200}}
+          - type: web_content_storage
+    init_message:
+      route: scrape
+      payload: {urls: []}
+    """
+)
+
+
+class Flaky(Adapter):
+    """Fails `fail_times` times per message with a transient error, then echoes it."""
+
+    type = "flaky"
+    calls: dict = {}
+
+    class config_model(AdapterConfig):
+        fail_times: int = 0
+        permanent: bool = False
+
+    async def process(self, message: Message) -> list[Emit]:
+        count = Flaky.calls[message.id] = Flaky.calls.get(message.id, 0) + 1
+        if self.config.permanent:
+            raise PermanentError("never works")
+        if count <= self.config.fail_times:
+            raise ConnectionError(f"transient failure {count}")
+        return [Emit(body=message.body, content_type=message.content_type)]
+
+
+class Harness:
+    def __init__(self, tmp_path, text=PIPELINE):
+        self.pipeline = validate_text(text, "p").pipeline
+        self.store = ObjectStore((tmp_path / "storage").as_uri())
+        self.db = FactflowDatabase(f"sqlite:///{tmp_path / 'f.db'}")
+
+    def run(self, stage_name, payload=None, execution_id="e1", config_hash=None):
+        stage = next(s for s in self.pipeline.stages if s.name == stage_name)
+        if stage.upstream is None:
+            inputs = InitInput(stage.route.name, payload or {})
+        else:
+            inputs = StoredInput(self.store, stage_prefix(execution_id, stage.upstream.route, stage.upstream.stage))
+        job = StageJob(execution_id, stage, config_hash or self.pipeline.config_hash, "run-1", new_batch_id())
+        return run_stage(job, inputs, self.store, self.db, HttpClientResource().client)
+
+    def rows(self, stage, execution_id="e1"):
+        return self.db.lineage.rows(execution_id, stage=stage)
+
+
+@pytest.fixture
+def harness(tmp_path):
+    yield Harness(tmp_path)
+    from resources.database import dispose_engines
+
+    dispose_engines()
+
+
+def test_a_route_end_to_end_with_outputs_sidecars_and_linked_lineage(harness, site):
+    server = site({"/a": html_page("A"), "/b": html_page("B")})
+    urls = [server.url("/a"), server.url("/b"), server.url("/missing")]
+
+    expanded = harness.run("url_expander", {"urls": urls})
+    assert (expanded.messages_in, expanded.messages_out) == (1, 3)
+    scraped = harness.run("web_scraper")
+    assert (scraped.messages_in, scraped.messages_out, scraped.failed) == (3, 2, 1)
+    stored = harness.run("web_content_storage")
+    assert (stored.messages_in, stored.messages_out) == (2, 2)
+
+    keys = harness.store.keys(stage_prefix("e1", "scrape", "web_content_storage"))
+    assert len(keys) == 2
+    page = harness.store.metadata(keys[0])
+    fetched = harness.store.metadata(stage_prefix("e1", "scrape", "web_scraper") + page["parent_message_id"])
+    storage_row = next(r for r in harness.rows("web_content_storage") if r["id"] == page["lineage_id"])
+    assert storage_row["parent_lineage_id"] == fetched["lineage_id"]  # the chain runs through sidecars and rows
+    assert storage_row["output_keys"] == [page["key"]] and storage_row["output_hash"] == page["sha256"]
+    assert page["title"] in ("A", "B") and page["url"].startswith(server.base_url)
+
+    failed = [r for r in harness.rows("web_scraper") if r["status"] == "failed"]
+    assert len(failed) == 1
+    assert failed[0]["error_class"] == "HttpStatusError" and "404" in failed[0]["error_message"]
+    assert "Traceback" in failed[0]["error_traceback"] and failed[0]["metadata"]["url"] == server.url("/missing")
+
+
+def test_a_rerun_skips_finished_messages_and_redoes_only_what_is_missing(harness, site):
+    server = site({f"/p{i}": html_page(f"P{i}") for i in range(5)})
+    harness.run("url_expander", {"urls": [server.url(f"/p{i}") for i in range(5)]})
+    first = harness.run("web_scraper")
+    assert first.messages_out == 5 and server.total_requests() == 5
+
+    again = harness.run("web_scraper")
+    assert (again.reused, again.messages_out, again.failed) == (5, 5, 0)
+    assert server.total_requests() == 5  # nothing fetched twice
+    assert len(harness.rows("web_scraper")) == 5  # and no new lineage rows
+
+    lost = harness.store.keys(stage_prefix("e1", "scrape", "web_scraper"))[0]
+    harness.store.delete_prefix(lost)
+    harness.store.fs.rm(f"{harness.store.root}/{lost}.meta.json")
+    repaired = harness.run("web_scraper")
+    assert (repaired.reused, repaired.messages_out) == (4, 5)
+    assert server.total_requests() == 6
+    assert max(r["attempt"] for r in harness.rows("web_scraper")) == 2
+
+
+def test_a_changed_config_hash_reprocesses(harness, site):
+    server = site({"/p": html_page("P")})
+    harness.run("url_expander", {"urls": [server.url("/p")]})
+    harness.run("web_scraper")
+    rerun = harness.run("web_scraper", config_hash="another-config")
+    assert rerun.reused == 0 and server.total_requests() == 2
+
+
+def test_route_retries_transient_errors_but_not_permanent_ones(tmp_path, monkeypatch):
+    monkeypatch.setitem(ADAPTERS, "flaky", Flaky)
+    Flaky.calls.clear()
+    text = PIPELINE.replace("      - type: web_scraper\n", "      - type: flaky\n        config: {fail_times: 2}\n      - type: web_scraper\n")
+    harness = Harness(tmp_path, text)
+    harness.run("url_expander", {"urls": ["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"]})
+    summary = harness.run("flaky")
+    assert (summary.messages_out, summary.failed) == (2, 0)
+    assert set(Flaky.calls.values()) == {3}  # two failures, then success, per message
+
+    Flaky.calls.clear()
+    permanent = Harness(tmp_path / "p", text.replace("{fail_times: 2}", "{permanent: true}"))
+    permanent.run("url_expander", {"urls": ["http://127.0.0.1:9/a"]})
+    summary = permanent.run("flaky")
+    assert summary.failed == 1 and set(Flaky.calls.values()) == {1}
+    (row,) = permanent.rows("flaky")
+    assert row["status"] == "failed" and row["error_class"] == "PermanentError"
+
+
+def test_messages_ids_are_deterministic_across_executions(harness, site):
+    server = site({"/p": html_page("P")})
+    for execution in ("e1", "e2"):
+        harness.run("url_expander", {"urls": [server.url("/p")]}, execution_id=execution)
+    ids = [[k.rsplit("/", 1)[1] for k in harness.store.keys(stage_prefix(e, "scrape", "url_expander"))] for e in ("e1", "e2")]
+    assert ids[0] == ids[1] and ids[0][0].startswith("p-")

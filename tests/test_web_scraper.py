@@ -1,0 +1,125 @@
+"""`web_scraper` against a local site: metadata, retries, Retry-After, caps, robots.txt."""
+
+import time
+
+import pytest
+
+from factflow_assets.adapters import SkipMessage
+from factflow_assets.adapters.http_fetch import HttpStatusError, ResponseTooLarge, TooManyRedirects, retry_after_seconds
+from factflow_assets.demo.server import Resource
+from tests.adapter_harness import json_message, run_adapter
+from tests.conftest import html_page
+
+FAST = {"backoff": 0.01, "rate_limit": {"initial_rps": 100, "max_rps": 200}}
+
+
+def scrape(url, **config):
+    return run_adapter("web_scraper", json_message({"url": url}), {**FAST, **config})
+
+
+def test_fetches_a_page_and_records_status_type_final_url_and_timings(site):
+    server = site({"/page": html_page("Hello"), "/old": Resource(status=301, headers={"Location": "/page"})})
+    (emit,) = scrape(server.url("/old"))
+    assert b"<title>Hello</title>" in emit.body
+    assert emit.content_type == "text/html; charset=utf-8"
+    meta = emit.metadata
+    assert meta["url"] == server.url("/old") and meta["final_url"] == server.url("/page")
+    assert meta["status"] == 200 and meta["redirects"] == 1 and meta["attempts"] == 1
+    assert meta["elapsed_ms"] >= 0 and meta["ttfb_ms"] >= 0 and meta["fetched_at"]
+
+
+def test_a_404_fails_at_once_without_retrying(site):
+    server = site({})
+    with pytest.raises(HttpStatusError, match="HTTP 404"):
+        scrape(server.url("/missing"))
+    assert server.requests["/missing"] == 1
+
+
+def test_5xx_is_retried_with_backoff_then_fails(site):
+    server = site({"/flaky": Resource(b"down", status=503)})
+    with pytest.raises(HttpStatusError, match="HTTP 503"):
+        scrape(server.url("/flaky"), retries=2)
+    assert server.requests["/flaky"] == 3
+
+
+def test_a_transient_500_recovers(site):
+    def flaky(request):
+        return Resource(b"oops", status=500) if request.count < 3 else html_page("Recovered")
+
+    server = site({"/p": flaky})
+    (emit,) = scrape(server.url("/p"), retries=3)
+    assert emit.metadata["attempts"] == 3 and b"Recovered" in emit.body
+
+
+def test_429_honours_retry_after(site):
+    def throttled(request):
+        if request.count == 1:
+            return Resource(b"slow down", status=429, headers={"Retry-After": "1"})
+        return html_page("OK")
+
+    server = site({"/p": throttled})
+    started = time.monotonic()
+    (emit,) = scrape(server.url("/p"))
+    assert time.monotonic() - started >= 1.0  # it waited as told
+    assert emit.metadata["attempts"] == 2
+
+
+def test_a_retry_after_beyond_the_limit_fails_instead_of_sleeping(site):
+    server = site({"/p": Resource(b"", status=429, headers={"Retry-After": "3600"})})
+    with pytest.raises(HttpStatusError, match="Retry-After"):
+        scrape(server.url("/p"), max_retry_after=5)
+    assert server.requests["/p"] == 1
+
+
+def test_retry_after_parses_both_forms():
+    import httpx
+
+    assert retry_after_seconds(httpx.Headers({"Retry-After": "7"})) == 7
+    assert retry_after_seconds(httpx.Headers({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0
+    assert retry_after_seconds(httpx.Headers({"Retry-After": "soon"})) is None
+    assert retry_after_seconds(httpx.Headers()) is None
+
+
+def test_redirects_are_capped(site):
+    server = site({"/loop": Resource(status=302, headers={"Location": "/loop"})})
+    with pytest.raises(TooManyRedirects):
+        scrape(server.url("/loop"), max_redirects=3)
+    assert server.requests["/loop"] == 4
+
+
+def test_bodies_over_the_cap_are_refused(site):
+    big = Resource(b"x" * 200_000)
+    streamed = Resource(chunks=[(b"y" * 50_000, 0)] * 5)  # no Content-Length
+    server = site({"/big": big, "/streamed": streamed})
+    for path in ("/big", "/streamed"):
+        with pytest.raises(ResponseTooLarge):
+            scrape(server.url(path), max_bytes=100_000)
+
+
+def test_a_trickling_server_hits_the_total_timeout(site):
+    server = site({"/slow": Resource(chunks=[(b"a", 0.3)] * 20)})
+    with pytest.raises(Exception) as caught:
+        scrape(server.url("/slow"), timeout=1, total_timeout=1, retries=0)
+    assert "Timeout" in type(caught.value).__name__
+
+
+def test_robots_txt_disallow_skips_and_crawl_delay_paces(site):
+    server = site({
+        "/robots.txt": Resource(b"User-agent: *\nDisallow: /private/\nCrawl-delay: 0.5\n", content_type="text/plain"),
+        "/private/p": html_page("secret"),
+        "/a": html_page("a"),
+        "/b": html_page("b"),
+    })
+    outcomes = run_adapter(
+        "web_scraper", None, FAST,
+        messages=[json_message({"url": server.url(p)}) for p in ("/private/p", "/a", "/b")],
+    )
+    assert isinstance(outcomes[0], SkipMessage) and "robots.txt" in str(outcomes[0])
+    assert server.requests["/private/p"] == 0 and server.requests["/robots.txt"] == 1
+    assert outcomes[1][0].metadata["status"] == 200 and outcomes[2][0].metadata["status"] == 200
+
+
+def test_robots_can_be_ignored_when_configured(site):
+    server = site({"/robots.txt": Resource(b"User-agent: *\nDisallow: /\n", content_type="text/plain"), "/a": html_page("a")})
+    (emit,) = scrape(server.url("/a"), respect_robots=False)
+    assert emit.metadata["status"] == 200 and server.requests["/robots.txt"] == 0
