@@ -17,10 +17,8 @@ from factflow_assets.demo.server import Resource, SiteServer
 from factflow_assets.settings import Settings
 from resources.database import dispose_engines
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_CORPORA = REPO_ROOT.parent / "shared" / "corpora"
-SITEMAP_CORPUS = SHARED_CORPORA / "sitemaps"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SITEMAP_CORPUS = FIXTURES / "sitemaps"  # copied from ../shared/corpora/sitemaps with the licences
 
 POSTGRES_ADMIN_URL = os.environ.get("FACTFLOW_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
