@@ -69,7 +69,7 @@ def start_command(env: Environment, pipeline: str, sets: tuple[str, ...], tag: s
     from factflow_assets.engine.launch import StartRequest, prepare_execution, run_in_process, submit_to_queue
     from factflow_assets.engine.status import execution_summary
 
-    request = StartRequest(pipeline, parse_overrides(sets), tag, detach)
+    request = StartRequest(pipeline, parse_overrides(sets), tag)
     _, record = prepare_execution(env.settings, env.db, env.instance, request)
     if detach:
         record = submit_to_queue(env.db, env.instance, record)
@@ -99,6 +99,7 @@ def list_command(env: Environment, status: str | None, pipeline: str | None, lim
     """Executions, newest first."""
     from factflow_assets.engine.status import refresh_status
 
+    # Only active executions need Dagster's view; finished ones list without opening the instance.
     records = [refresh_status(env.db, env.instance, r) if r.active else r for r in env.db.executions.list(status=status, pipeline=pipeline, limit=limit)]
     if output == "json":
         print_json([r.to_dict() for r in records])

@@ -42,8 +42,7 @@ def print_json(data: Any) -> None:
 def make_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
     for column in columns:
-        numeric = column.isupper() and column in NUMERIC_COLUMNS
-        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+        table.add_column(column, justify="right" if column in NUMERIC_COLUMNS else "left", overflow="fold")
     for row in rows:
         table.add_row(*("" if value is None else str(value) for value in row))
     return table

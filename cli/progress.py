@@ -6,7 +6,6 @@ process and for one the daemon launched elsewhere (`execution wait`).
 
 from __future__ import annotations
 
-import sys
 from contextlib import contextmanager
 
 from rich.live import Live
@@ -37,6 +36,3 @@ def live_progress(env, execution_id: str, enabled: bool = True):
     with Live(get_renderable=render, console=console, refresh_per_second=2, transient=True, redirect_stdout=False):
         yield
 
-
-def interactive() -> bool:
-    return sys.stderr.isatty()

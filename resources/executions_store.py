@@ -90,8 +90,9 @@ class ExecutionStore:
             with self.engine.begin() as conn:
                 conn.execute(insert(executions).values(**values))
         except IntegrityError:
-            if record.tag and self.find_by_tag(record.tag):
-                raise FactflowError(f"tag {record.tag!r} already names execution {self.find_by_tag(record.tag).id}") from None
+            holder = self.find_by_tag(record.tag) if record.tag else None
+            if holder:
+                raise FactflowError(f"tag {record.tag!r} already names execution {holder.id}") from None
             raise
         return record
 

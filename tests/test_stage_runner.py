@@ -125,6 +125,17 @@ def test_a_rerun_skips_finished_messages_and_redoes_only_what_is_missing(harness
     assert max(r["attempt"] for r in harness.rows("web_scraper")) == 2
 
 
+def test_an_unreadable_input_is_a_failed_row_not_a_crashed_stage(harness, site):
+    server = site({"/a": html_page("A"), "/b": html_page("B")})
+    harness.run("url_expander", {"urls": [server.url("/a"), server.url("/b")]})
+    torn = harness.store.keys(stage_prefix("e1", "scrape", "url_expander"))[0]
+    harness.store.fs.pipe_file(f"{harness.store.root}/{torn}.meta.json", b'{"key": "trunc')
+    summary = harness.run("web_scraper")
+    assert (summary.messages_in, summary.messages_out, summary.failed) == (2, 1, 1)
+    (failed,) = [r for r in harness.rows("web_scraper") if r["status"] == "failed"]
+    assert failed["message_id"] == torn.rsplit("/", 1)[1] and "unfinished write" in failed["error_message"]
+
+
 def test_a_changed_config_hash_reprocesses(harness, site):
     server = site({"/p": html_page("P")})
     harness.run("url_expander", {"urls": [server.url("/p")]})

@@ -119,6 +119,19 @@ def test_robots_txt_disallow_skips_and_crawl_delay_paces(site):
     assert outcomes[1][0].metadata["status"] == 200 and outcomes[2][0].metadata["status"] == 200
 
 
+def test_a_robots_txt_redirect_loop_counts_as_unavailable_and_allows(site):
+    server = site({"/robots.txt": Resource(status=302, headers={"Location": "/robots.txt"}), "/a": html_page("a")})
+    (emit,) = scrape(server.url("/a"))
+    assert emit.metadata["status"] == 200
+
+
+def test_an_erroring_robots_txt_disallows_everything(site):
+    server = site({"/robots.txt": Resource(b"", status=500), "/a": html_page("a")})
+    with pytest.raises(SkipMessage, match="robots.txt"):
+        scrape(server.url("/a"))
+    assert server.requests["/a"] == 0
+
+
 def test_robots_can_be_ignored_when_configured(site):
     server = site({"/robots.txt": Resource(b"User-agent: *\nDisallow: /\n", content_type="text/plain"), "/a": html_page("a")})
     (emit,) = scrape(server.url("/a"), respect_robots=False)

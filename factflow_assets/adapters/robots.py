@@ -1,7 +1,8 @@
 """robots.txt rules per origin, fetched once and cached for the stage run (RFC 9309).
 
-A missing robots.txt (4xx) allows everything; an unreachable one (5xx, network error) disallows
-everything, as the RFC asks, so a struggling server is not crawled harder.
+A missing or unavailable robots.txt (4xx, too many redirects, too large to read) allows
+everything; an unreachable one (5xx, network error) disallows everything, as the RFC asks, so a
+struggling server is not crawled harder.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 from protego import Protego
 
-from .http_fetch import FetchPolicy, HttpStatusError, fetch
+from .http_fetch import FetchPolicy, HttpStatusError, ResponseTooLarge, TooManyRedirects, fetch
 
 _ALLOW_ALL = Protego.parse("")
 _DISALLOW_ALL = Protego.parse("User-agent: *\nDisallow: /")
@@ -30,6 +31,8 @@ async def fetch_robots(client: httpx.AsyncClient, origin: str, policy: FetchPoli
         result = await fetch(client, f"{origin}/robots.txt", policy)
     except HttpStatusError as error:
         return _ALLOW_ALL if 400 <= error.status < 500 else _DISALLOW_ALL
+    except (TooManyRedirects, ResponseTooLarge):
+        return _ALLOW_ALL
     except (httpx.HTTPError, TimeoutError):
         return _DISALLOW_ALL
     return Protego.parse(result.body.decode("utf-8", errors="replace"))

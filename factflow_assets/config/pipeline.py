@@ -6,7 +6,6 @@ a well-formed graph: unique names, known adapters, inputs that exist, no cycles.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,38 +80,12 @@ class Pipeline:
     def init_payload(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         return {**self.spec.init_message.payload, **(overrides or {})}
 
-    def route_names(self) -> list[str]:
-        return list(dict.fromkeys(stage.route.name for stage in self.stages))
-
     def stage(self, route: str, stage: str) -> Stage:
         for candidate in self.stages:
             if candidate.route.name == route and candidate.name == stage:
                 return candidate
         known = ", ".join(str(s.ref) for s in self.stages)
         raise NotFoundError(f"pipeline {self.name!r} has no stage {route}/{stage} (stages: {known})")
-
-    def find_stage(self, name: str) -> Stage:
-        """A stage by `route/stage`, or by its bare name when only one route has it."""
-        if "/" in name:
-            return self.stage(*name.split("/", 1))
-        matches = [s for s in self.stages if s.name == name]
-        if len(matches) == 1:
-            return matches[0]
-        if not matches:
-            known = ", ".join(str(s.ref) for s in self.stages)
-            raise NotFoundError(f"pipeline {self.name!r} has no stage {name!r} (stages: {known})")
-        raise NotFoundError(f"stage {name!r} is in several routes; say route/stage")
-
-    def downstream_of(self, start: Stage) -> list[Stage]:
-        """`start` and every stage fed by it, directly or not, in run order."""
-        reached = {start.ref}
-        for stage in self.stages:
-            if stage.upstream in reached:
-                reached.add(stage.ref)
-        return [stage for stage in self.stages if stage.ref in reached]
-
-    def snapshot(self) -> str:
-        return json.dumps({"name": self.name, "config_hash": self.config_hash, "yaml": self.text})
 
 
 def feeding_stage(spec: PipelineSpec, route_input) -> str:

@@ -34,7 +34,6 @@ class StartRequest:
     pipeline: str
     overrides: dict[str, Any]
     tag: str | None = None
-    detach: bool = False
 
 
 def run_tags(record: ExecutionRecord, kind: str, config_hash: str | None = None) -> dict[str, str]:

@@ -118,8 +118,15 @@ class StageRunner:
         return None
 
     async def _handle(self, ref: str) -> None:
-        header = await self._io(self.inputs.describe, ref)
         self.summary.messages_in += 1
+        try:
+            header = await self._io(self.inputs.describe, ref)
+        except Exception as error:  # an unreadable input is a failed row too, not a crashed stage
+            header = InputHeader(ref.rsplit("/", 1)[-1], None, "application/octet-stream", None)
+            row_id = new_lineage_id()
+            self.writer.start(self._pending_row(row_id, header, attempt=1, extras={}))
+            self.writer.finish(row_id, finished_at=utcnow(), output_keys=[], metadata={}, **self._failure(header, error))
+            return
         done = self._already_done(header)
         if done is not None:
             self.summary.reused += 1
@@ -147,17 +154,21 @@ class StageRunner:
             outcome.update(status="skipped", error_message=str(reason))
             self.summary.skipped += 1
         except Exception as error:  # a failed message is a failed row, never a failed loop
-            outcome.update(
-                status="failed",
-                error_class=type(error).__name__,
-                error_message=(str(error) or repr(error))[:MAX_ERROR_MESSAGE],
-                error_traceback=traceback.format_exc()[-MAX_TRACEBACK:],
-            )
-            self.summary.failed += 1
-            if len(self.summary.failure_samples) < FAILURE_SAMPLES:
-                self.summary.failure_samples.append(f"{header.message_id}: {type(error).__name__}: {error}")
-            log.debug("message %s failed at %s", header.message_id, self.stage.ref, exc_info=True)
+            outcome.update(self._failure(header, error))
         self.writer.finish(row_id, finished_at=utcnow(), duration_ms=round((time.perf_counter() - clock) * 1000, 2), **outcome)
+
+    def _failure(self, header: InputHeader, error: Exception) -> dict[str, Any]:
+        """Count a failed message and describe it for its lineage row."""
+        self.summary.failed += 1
+        if len(self.summary.failure_samples) < FAILURE_SAMPLES:
+            self.summary.failure_samples.append(f"{header.message_id}: {type(error).__name__}: {error}")
+        log.debug("message %s failed at %s", header.message_id, self.stage.ref, exc_info=True)
+        return {
+            "status": "failed",
+            "error_class": type(error).__name__,
+            "error_message": (str(error) or repr(error))[:MAX_ERROR_MESSAGE],
+            "error_traceback": traceback.format_exc()[-MAX_TRACEBACK:],
+        }
 
     def _pending_row(self, row_id: str, header: InputHeader, attempt: int, extras: dict) -> dict:
         job, stage = self.job, self.stage
@@ -190,16 +201,17 @@ class StageRunner:
     async def _invoke(self, message: Message) -> list[Emit]:
         """The adapter on one message, retried as the route's error_handling says."""
         policy = self.stage.route.error_handling
-        for attempt in range(policy.retries + 1):
+        retries_left = policy.retries
+        while True:
             try:
                 return await self.adapter.process(message)
             except (PermanentError, SkipMessage):
                 raise
             except Exception:
-                if attempt == policy.retries:
+                if not retries_left:
                     raise
-                await asyncio.sleep(policy.retry_delay * 2**attempt)
-        raise AssertionError("unreachable")
+                await asyncio.sleep(policy.retry_delay * 2 ** (policy.retries - retries_left))
+                retries_left -= 1
 
     async def _store(self, message: Message, header: InputHeader, emits: list[Emit], row_id: str, extras: dict) -> dict[str, str]:
         """Write every emitted message and its sidecar; return {key: sha256}."""
@@ -236,14 +248,15 @@ class StageRunner:
         return {sidecar["key"]: sidecar["sha256"] for sidecar in sidecars}
 
     def _put(self, key: str, body: bytes, content_type: str, metadata: dict) -> dict:
-        for attempt in range(1, STORAGE_WRITE_ATTEMPTS + 1):
+        attempt = 1
+        while True:
             try:
                 return self.store.put(key, body, content_type, metadata)
             except OSError:
                 if attempt == STORAGE_WRITE_ATTEMPTS:
                     raise
                 time.sleep(0.1 * 2**attempt)
-        raise AssertionError("unreachable")
+                attempt += 1
 
 
 def _combined_hash(written: dict[str, str]) -> str | None:
