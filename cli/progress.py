@@ -6,13 +6,16 @@ process and for one the daemon launched elsewhere (`execution wait`).
 
 from __future__ import annotations
 
+import os
+import sys
 from contextlib import contextmanager
 
+from rich.console import Console
 from rich.live import Live
 
 from factflow_assets.engine.status import stage_progress
 
-from .output import make_table, stderr
+from .output import make_table
 
 STAGE_COLUMNS = ("ROUTE", "STAGE", "DONE", "FAILED", "SKIPPED", "IN FLIGHT")
 
@@ -23,9 +26,13 @@ def stage_rows(progress: list[dict]) -> list[tuple]:
 
 @contextmanager
 def live_progress(env, execution_id: str, enabled: bool = True):
-    """Show a refreshing stage table on stderr while the body runs (only on a terminal)."""
-    console = stderr()
-    if not enabled or not console.is_terminal:
+    """Show a refreshing stage table on stderr while the body runs (only on a terminal).
+
+    Dagster captures a step's output by pointing file descriptor 2 at a log file while the step
+    runs; the display writes to a duplicate of the terminal's descriptor taken beforehand, so it
+    keeps reaching the operator.
+    """
+    if not enabled or not sys.stderr.isatty():
         yield
         return
     record = env.db.executions.get(execution_id)
@@ -33,6 +40,7 @@ def live_progress(env, execution_id: str, enabled: bool = True):
     def render():
         return make_table(STAGE_COLUMNS, stage_rows(stage_progress(env.db, record)), title=f"execution {execution_id}")
 
-    with Live(get_renderable=render, console=console, refresh_per_second=2, transient=True, redirect_stdout=False):
-        yield
-
+    with os.fdopen(os.dup(sys.stderr.fileno()), "w") as terminal:
+        console = Console(file=terminal, force_terminal=True, highlight=False)
+        with Live(get_renderable=render, console=console, refresh_per_second=2, transient=True, redirect_stdout=False, redirect_stderr=False):
+            yield
