@@ -97,10 +97,11 @@ def start_command(env: Environment, pipeline: str, sets: tuple[str, ...], tag: s
 @pass_environment
 def list_command(env: Environment, status: str | None, pipeline: str | None, limit: int, output: str) -> None:
     """Executions, newest first."""
-    from factflow_assets.engine.status import refresh_status
+    records = env.db.executions.list(status=status, pipeline=pipeline, limit=limit)
+    if any(r.active for r in records):  # only active executions need Dagster's view of their runs
+        from factflow_assets.engine.status import refresh_status
 
-    # Only active executions need Dagster's view; finished ones list without opening the instance.
-    records = [refresh_status(env.db, env.instance, r) if r.active else r for r in env.db.executions.list(status=status, pipeline=pipeline, limit=limit)]
+        records = [refresh_status(env.db, env.instance, r) if r.active else r for r in records]
     if output == "json":
         print_json([r.to_dict() for r in records])
         return

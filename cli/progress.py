@@ -13,8 +13,6 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.live import Live
 
-from factflow_assets.engine.status import stage_progress
-
 from .output import make_table
 
 STAGE_COLUMNS = ("ROUTE", "STAGE", "DONE", "FAILED", "SKIPPED", "IN FLIGHT")
@@ -35,6 +33,8 @@ def live_progress(env, execution_id: str, enabled: bool = True):
     if not enabled or not sys.stderr.isatty():
         yield
         return
+    from factflow_assets.engine.status import stage_progress  # imports Dagster: only when shown
+
     record = env.db.executions.get(execution_id)
 
     def render():

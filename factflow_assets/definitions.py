@@ -10,9 +10,7 @@ import logging
 
 from dagster import Definitions
 
-from resources.database import FactflowDatabaseResource
-from resources.http import HttpClientResource
-from resources.storage import StorageResource
+from resources.dagster_resources import FactflowDatabaseResource, HttpClientResource, StorageResource
 
 from .config import validate_directory
 from .engine.asset_factory import build_pipeline

@@ -1,13 +1,5 @@
-"""Dagster resources: object storage, the factflow database, the HTTP client."""
+"""Resources: object storage, the factflow database, the HTTP client (plain Python), and their
+Dagster `ConfigurableResource` wrappers in `resources.dagster_resources`.
 
-from .database import FactflowDatabase, FactflowDatabaseResource
-from .http import HttpClientResource
-from .storage import ObjectStore, StorageResource
-
-__all__ = [
-    "FactflowDatabase",
-    "FactflowDatabaseResource",
-    "HttpClientResource",
-    "ObjectStore",
-    "StorageResource",
-]
+Nothing is imported here, so importing a store does not import Dagster.
+"""

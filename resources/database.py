@@ -11,8 +11,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from dagster import ConfigurableResource
-from pydantic import Field
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -76,11 +74,3 @@ class FactflowDatabase:
         self.executions = ExecutionStore(self.engine)
         self.lineage = LineageStore(self.engine)
 
-
-class FactflowDatabaseResource(ConfigurableResource):
-    """Executions, lineage and route state. `url` is a SQLAlchemy URL."""
-
-    url: str = Field(description="SQLAlchemy URL of the factflow database.")
-
-    def open(self) -> FactflowDatabase:
-        return FactflowDatabase(self.url)

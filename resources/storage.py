@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import fsspec
-from dagster import ConfigurableResource
-from pydantic import Field
 
 from factflow_assets.errors import InvalidKeyError, NotFoundError
 from factflow_assets.ids import content_hash
@@ -190,12 +188,3 @@ def _modified(info: dict) -> datetime | None:
         return datetime.fromtimestamp(value, timezone.utc)
     return value if isinstance(value, datetime) else None
 
-
-class StorageResource(ConfigurableResource):
-    """Where messages are kept. `uri` is `file:///…` or `s3://bucket/prefix`."""
-
-    uri: str = Field(description="Storage root URI.")
-    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, ...).")
-
-    def open(self) -> ObjectStore:
-        return ObjectStore(self.uri, self.endpoint_url)

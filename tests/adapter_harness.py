@@ -6,7 +6,7 @@ import asyncio
 import json
 
 from factflow_assets.adapters import ADAPTERS, AdapterContext, Message
-from resources.http import HttpClientResource
+from resources.http import new_http_client
 
 
 def json_message(payload: dict, message_id: str = "m1", metadata: dict | None = None) -> Message:
@@ -21,7 +21,7 @@ def run_adapter(adapter_type: str, message: Message, config: dict | None = None,
     adapter_class = ADAPTERS[adapter_type]
 
     async def main():
-        async with HttpClientResource().client() as http:
+        async with new_http_client() as http:
             adapter = adapter_class(adapter_class.config_model.model_validate(config or {}), AdapterContext(http, "e1", "r", adapter_type))
             await adapter.open()
             try:

@@ -10,7 +10,7 @@ from factflow_assets.engine.inputs import InitInput, StoredInput
 from factflow_assets.engine.stage_runner import StageJob, run_stage
 from factflow_assets.ids import new_batch_id
 from resources.database import FactflowDatabase
-from resources.http import HttpClientResource
+from resources.http import new_http_client
 from resources.storage import ObjectStore, stage_prefix
 from tests.conftest import html_page
 
@@ -65,7 +65,7 @@ class Harness:
         else:
             inputs = StoredInput(self.store, stage_prefix(execution_id, stage.upstream.route, stage.upstream.stage))
         job = StageJob(execution_id, stage, config_hash or self.pipeline.config_hash, "run-1", new_batch_id())
-        return run_stage(job, inputs, self.store, self.db, HttpClientResource().client)
+        return run_stage(job, inputs, self.store, self.db, new_http_client)
 
     def rows(self, stage, execution_id="e1"):
         return self.db.lineage.rows(execution_id, stage=stage)

@@ -22,9 +22,7 @@ from dagster import (
     in_process_executor,
 )
 
-from resources.database import FactflowDatabaseResource
-from resources.http import HttpClientResource
-from resources.storage import StorageResource
+from resources.dagster_resources import FactflowDatabaseResource, HttpClientResource, StorageResource
 
 from ..config import Pipeline, Stage, StageRef
 from . import tags

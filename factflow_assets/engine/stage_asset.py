@@ -11,7 +11,7 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 
 from resources.database import FactflowDatabase
 from resources.executions_store import ExecutionRecord
-from resources.http import HttpClientResource
+from resources.dagster_resources import HttpClientResource
 from resources.storage import ObjectStore, stage_prefix
 
 from ..config import Pipeline, Stage
