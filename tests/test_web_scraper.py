@@ -96,6 +96,15 @@ def test_bodies_over_the_cap_are_refused(site):
             scrape(server.url(path), max_bytes=100_000)
 
 
+def test_a_timeout_is_retried(site):
+    def slow_once(request):
+        return html_page("late", "<p>slow</p>") if request.count > 1 else Resource(b"x", delay=1.5)
+
+    server = site({"/p": slow_once})
+    (emit,) = scrape(server.url("/p"), timeout=0.5, retries=1)
+    assert emit.metadata["attempts"] == 2 and server.requests["/p"] == 2
+
+
 def test_a_trickling_server_hits_the_total_timeout(site):
     server = site({"/slow": Resource(chunks=[(b"a", 0.3)] * 20)})
     with pytest.raises(Exception) as caught:
