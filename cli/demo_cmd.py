@@ -9,9 +9,8 @@ import click
 from factflow_assets.settings import SHIPPED_PIPELINES_DIR
 
 from .environment import Environment, pass_environment
-from .execution_cmd import print_summary
+from .execution_cmd import print_summary, run_here
 from .output import output_option, print_json, stdout
-from .progress import live_progress
 
 DEMO_PIPELINE = "web_to_markdown"
 
@@ -19,16 +18,12 @@ DEMO_PIPELINE = "web_to_markdown"
 def run_demo(env: Environment, show_progress: bool = False) -> dict:
     """Serve the demo site on 127.0.0.1, run the shipped pipeline on it, stop the site."""
     from factflow_assets.demo.site import demo_site
-    from factflow_assets.engine.launch import StartRequest, prepare_execution, run_in_process
-    from factflow_assets.engine.status import execution_summary
+    from factflow_assets.engine.launch import StartRequest
 
     settings = dataclasses.replace(env.settings, pipelines_dir=SHIPPED_PIPELINES_DIR)
     with demo_site() as site:
         request = StartRequest(DEMO_PIPELINE, {"sitemap_url": site.url("/sitemap_index.xml")})
-        _, record = prepare_execution(settings, env.db, env.instance, request)
-        with live_progress(env, record.id, enabled=show_progress):
-            record = run_in_process(settings, env.db, env.instance, record)
-        summary = execution_summary(env.db, env.instance, record)
+        summary = run_here(env, settings, request, show_progress)
         summary["site"] = {"url": site.base_url, "requests": site.total_requests()}
     return summary
 

@@ -57,6 +57,17 @@ def print_summary(summary: dict, next_steps: bool = False) -> None:
         console.print("  factflow config validate pipelines/")
 
 
+def run_here(env: Environment, settings, request, show_progress: bool) -> dict:
+    """Record and run an execution in this process; return its summary (shared with `demo`)."""
+    from factflow_assets.engine.launch import prepare_execution, run_in_process
+    from factflow_assets.engine.status import execution_summary
+
+    _, record = prepare_execution(settings, env.db, env.instance, request)
+    with live_progress(env, record.id, enabled=show_progress):
+        record = run_in_process(settings, env.db, env.instance, record)
+    return execution_summary(env.db, env.instance, record)
+
+
 @execution.command("start")
 @click.argument("pipeline")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override an init-payload field (repeatable).")
@@ -66,26 +77,23 @@ def print_summary(summary: dict, next_steps: bool = False) -> None:
 @pass_environment
 def start_command(env: Environment, pipeline: str, sets: tuple[str, ...], tag: str | None, detach: bool, output: str) -> None:
     """Start an execution of PIPELINE (a name from the pipelines directory)."""
-    from factflow_assets.engine.launch import StartRequest, prepare_execution, run_in_process, submit_to_queue
-    from factflow_assets.engine.status import execution_summary
+    from factflow_assets.engine.launch import StartRequest, prepare_execution, submit_to_queue
 
     request = StartRequest(pipeline, parse_overrides(sets), tag)
-    _, record = prepare_execution(env.settings, env.db, env.instance, request)
     if detach:
+        _, record = prepare_execution(env.settings, env.db, env.instance, request)
         record = submit_to_queue(env.db, env.instance, record)
         if output == "json":
             print_json({"execution_id": record.id, "status": record.status, "run_id": record.dagster_run_id})
         else:
             stdout().print(f"execution [bold]{record.id}[/] queued (run {record.dagster_run_id}); follow it with: factflow execution wait {record.id}")
         return
-    with live_progress(env, record.id, enabled=output != "json"):
-        record = run_in_process(env.settings, env.db, env.instance, record)
-    summary = execution_summary(env.db, env.instance, record)
+    summary = run_here(env, env.settings, request, show_progress=output != "json")
     if output == "json":
-        print_json({"execution_id": record.id, **summary})
+        print_json({"execution_id": summary["id"], **summary})
     else:
         print_summary(summary, next_steps=True)
-    if record.status != "completed":
+    if summary["status"] != "completed":
         click.get_current_context().exit(1)
 
 
