@@ -62,7 +62,7 @@ def run_here(env: Environment, settings, request, show_progress: bool) -> dict:
     from factflow_assets.engine.launch import prepare_execution, run_in_process
     from factflow_assets.engine.status import execution_summary
 
-    _, record = prepare_execution(settings, env.db, env.instance, request)
+    record = prepare_execution(settings, env.db, env.instance, request)
     with live_progress(env, record.id, enabled=show_progress):
         record = run_in_process(settings, env.db, env.instance, record)
     return execution_summary(env.db, env.instance, record)
@@ -81,7 +81,7 @@ def start_command(env: Environment, pipeline: str, sets: tuple[str, ...], tag: s
 
     request = StartRequest(pipeline, parse_overrides(sets), tag)
     if detach:
-        _, record = prepare_execution(env.settings, env.db, env.instance, request)
+        record = prepare_execution(env.settings, env.db, env.instance, request)
         record = submit_to_queue(env.db, env.instance, record)
         if output == "json":
             print_json({"execution_id": record.id, "status": record.status, "run_id": record.dagster_run_id})

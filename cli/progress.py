@@ -33,12 +33,14 @@ def live_progress(env, execution_id: str, enabled: bool = True):
     if not enabled or not sys.stderr.isatty():
         yield
         return
-    from factflow_assets.engine.status import stage_progress  # imports Dagster: only when shown
+    from factflow_assets.engine.executions import frozen_pipeline  # imports Dagster: only when shown
+    from factflow_assets.engine.status import stage_progress
 
     record = env.db.executions.get(execution_id)
+    pipeline = frozen_pipeline(env.db, record.config_hash)  # once, not at every refresh
 
     def render():
-        return make_table(STAGE_COLUMNS, stage_rows(stage_progress(env.db, record)), title=f"execution {execution_id}")
+        return make_table(STAGE_COLUMNS, stage_rows(stage_progress(env.db, record, pipeline)), title=f"execution {execution_id}")
 
     with os.fdopen(os.dup(sys.stderr.fileno()), "w") as terminal:
         console = Console(file=terminal, force_terminal=True, highlight=False)

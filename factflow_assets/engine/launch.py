@@ -16,7 +16,7 @@ from dagster import DagsterInstance
 from resources.database import FactflowDatabase
 from resources.executions_store import ExecutionRecord
 
-from ..config import Pipeline, load_pipeline
+from ..config import load_pipeline
 from ..definitions import build_definitions
 from ..settings import PROJECT_ROOT, Settings
 from . import tags
@@ -36,22 +36,22 @@ class StartRequest:
     tag: str | None = None
 
 
-def run_tags(record: ExecutionRecord, kind: str, config_hash: str | None = None) -> dict[str, str]:
+def run_tags(record: ExecutionRecord, kind: str) -> dict[str, str]:
     return {
         tags.EXECUTION_ID: record.id,
         tags.PIPELINE: record.pipeline,
-        tags.CONFIG_HASH: config_hash or record.config_hash,
+        tags.CONFIG_HASH: record.config_hash,
         tags.RUN_KIND: kind,
         "dagster/partition": record.id,
     }
 
 
-def prepare_execution(settings: Settings, db: FactflowDatabase, instance: DagsterInstance, request: StartRequest) -> tuple[Pipeline, ExecutionRecord]:
+def prepare_execution(settings: Settings, db: FactflowDatabase, instance: DagsterInstance, request: StartRequest) -> ExecutionRecord:
     """Validate the pipeline, record the execution with its frozen config, add its partition."""
     pipeline = load_pipeline(settings.pipelines_dir, request.pipeline)
     record = create_execution(db, pipeline, overrides=request.overrides, tag=request.tag, status="queued")
     instance.add_dynamic_partitions(pipeline.name, [record.id])
-    return pipeline, record
+    return record
 
 
 def run_in_process(settings: Settings, db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord, kind: str = "start") -> ExecutionRecord:
