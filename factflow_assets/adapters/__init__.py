@@ -1,13 +1,16 @@
 """The adapter registry: every adapter type a pipeline YAML may name."""
 
 from .base import Adapter, AdapterConfig, AdapterContext, Emit, Message, PermanentError, SkipMessage
+from .html_to_markdown import HtmlToMarkdown
 from .sitemap_parser import SitemapParser
+from .smart_segmenter import SmartSegmenter
 from .url_expander import UrlExpander
 from .web_content_storage import WebContentStorage
 from .web_scraper import WebScraper
 
 ADAPTERS: dict[str, type[Adapter]] = {
-    cls.type: cls for cls in (SitemapParser, UrlExpander, WebScraper, WebContentStorage)
+    cls.type: cls
+    for cls in (SitemapParser, UrlExpander, WebScraper, WebContentStorage, HtmlToMarkdown, SmartSegmenter)
 }
 
 __all__ = [

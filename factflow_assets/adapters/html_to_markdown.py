@@ -1,0 +1,65 @@
+"""`html_to_markdown`: a stored page becomes its main content as GitHub-flavoured markdown.
+
+The conversion (markdown_extraction.py) is CPU work, so it runs in worker processes and the
+stage's event loop stays free for storage and lineage I/O. The sidecar carries the page's title
+(its headline when the page has one), language, a hash of the markdown and the id of the page's
+message, so a segment's chain leads back to the page and its URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import Field
+
+from ..ids import content_hash
+from .base import Adapter, AdapterConfig, Emit, Message, SkipMessage
+from .markdown_extraction import extract_markdown
+from .process_pool import WorkerPool, default_workers
+
+MARKDOWN_CONTENT_TYPE = "text/markdown; charset=utf-8; variant=GFM"
+
+
+class HtmlToMarkdownConfig(AdapterConfig):
+    preserve_links: bool = Field(True, description="Keep links as [text](url); otherwise only their text.")
+    preserve_images: bool = Field(True, description="Keep images of the main content as ![alt](src).")
+    workers: int | None = Field(None, ge=1, le=32, description="Worker processes; default: CPU count, at most 4.")
+    timeout: float = Field(60.0, gt=0, le=600, description="Seconds one page may take before it fails.")
+
+
+class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
+    type = "html_to_markdown"
+    config_model = HtmlToMarkdownConfig
+
+    async def open(self) -> None:
+        self._pool = WorkerPool(
+            self.config.workers or default_workers(),
+            self.config.timeout,
+            preload=["factflow_assets.adapters.markdown_extraction"],
+        )
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._pool.close)
+
+    async def process(self, message: Message) -> list[Emit]:
+        source = message.metadata
+        url = source.get("final_url") or source.get("url")
+        extraction = await self._pool.run(
+            extract_markdown, message.text(), url, self.config.preserve_links, self.config.preserve_images
+        )
+        if not extraction.markdown.strip():
+            raise SkipMessage("no main content found on the page")
+        return [
+            Emit(
+                body=extraction.markdown,
+                content_type=MARKDOWN_CONTENT_TYPE,
+                metadata={
+                    "page_message_id": message.id,
+                    "title": extraction.title or source.get("title"),
+                    "language": extraction.language or source.get("language"),
+                    "content_hash": content_hash(extraction.markdown.encode()),
+                    "words": len(extraction.markdown.split()),
+                    "code_languages": extraction.code_languages or None,
+                },
+            )
+        ]

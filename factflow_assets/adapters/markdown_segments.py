@@ -1,0 +1,239 @@
+"""Markdown cut into token-bounded segments along its own structure.
+
+A page's markdown is parsed (markdown-it, CommonMark with GFM tables) into top-level blocks and
+grouped into sections, one per heading. A section that fits in `max_tokens` is one segment; a
+larger one is packed block by block. A single block larger than `max_tokens` is split where its
+kind allows: a code block between lines (each part fenced again), a table between rows (each part
+with the header row again), prose between lines, then sentences, then words. Segments smaller
+than `min_tokens` (a heading with one line under it) are merged into a neighbour when the two fit.
+Each segment keeps the heading path where it starts and the lines of the page it covers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from markdown_it import MarkdownIt
+
+from .tokens import count_tokens, encoding
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
+_WHITESPACE = re.compile(r"(?<=\s)(?=\S)")
+
+
+@dataclass
+class Segment:
+    text: str
+    heading_path: list[str]
+    line_start: int  # 0-based, in the page's markdown
+    line_end: int  # exclusive
+    tokens: int = 0
+
+
+@dataclass
+class _Block:
+    kind: str  # heading, code, table, prose
+    text: str
+    line_start: int
+    line_end: int
+    heading_level: int = 0
+    heading: str = ""
+
+
+@dataclass
+class _Section:
+    path: list[str]
+    blocks: list[_Block] = field(default_factory=list)
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    return MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+
+def segment_markdown(markdown: str, max_tokens: int, min_tokens: int) -> list[Segment]:
+    """The segments of `markdown`, in order, each at most `max_tokens` tokens."""
+    lines = markdown.split("\n")
+    pieces: list[Segment] = []
+    for section in _sections(_blocks(markdown, lines)):
+        pieces.extend(_pack(section, max_tokens))
+    return _merge_small(pieces, max_tokens, min_tokens)
+
+
+def _blocks(markdown: str, lines: list[str]) -> list[_Block]:
+    tokens = _parser().parse(markdown)
+    blocks = []
+    for index, token in enumerate(tokens):
+        if token.level != 0 or token.map is None or token.nesting == -1:
+            continue
+        start, end = token.map
+        text = "\n".join(lines[start:end]).strip("\n")
+        if not text.strip():
+            continue
+        if token.type == "heading_open":
+            title = tokens[index + 1].content.strip()
+            blocks.append(_Block("heading", text, start, end, int(token.tag[1]), title))
+        elif token.type in ("fence", "code_block"):
+            blocks.append(_Block("code", text, start, end))
+        elif token.type == "table_open":
+            blocks.append(_Block("table", text, start, end))
+        else:
+            blocks.append(_Block("prose", text, start, end))
+    return blocks
+
+
+def _sections(blocks: list[_Block]) -> list[_Section]:
+    sections = [_Section([])]
+    stack: list[tuple[int, str]] = []
+    for block in blocks:
+        if block.kind == "heading":
+            stack = [(level, title) for level, title in stack if level < block.heading_level]
+            stack.append((block.heading_level, block.heading))
+            sections.append(_Section([title for _, title in stack]))
+        sections[-1].blocks.append(block)
+    return [section for section in sections if section.blocks]
+
+
+def _pack(section: _Section, max_tokens: int) -> list[Segment]:
+    """The section as few segments as fit, cut only between blocks when it can be helped."""
+    parts: list[_Block] = []
+    for block in section.blocks:
+        if count_tokens(block.text) <= max_tokens:
+            parts.append(block)
+        else:
+            parts.extend(_split_block(block, max_tokens))
+    segments: list[Segment] = []
+    current: list[_Block] = []
+    for part in parts:
+        if current and count_tokens(_join(current + [part])) > max_tokens:
+            segments.append(_segment(current, section.path))
+            current = []
+        current.append(part)
+    if current:
+        segments.append(_segment(current, section.path))
+    return segments
+
+
+def _segment(blocks: list[_Block], path: list[str]) -> Segment:
+    text = _join(blocks)
+    return Segment(text, list(path), blocks[0].line_start, blocks[-1].line_end, count_tokens(text))
+
+
+def _join(blocks: list[_Block]) -> str:
+    return "\n\n".join(block.text for block in blocks)
+
+
+def _split_block(block: _Block, max_tokens: int) -> list[_Block]:
+    if block.kind == "code":
+        return _split_code(block, max_tokens)
+    if block.kind == "table":
+        return _split_table(block, max_tokens)
+    return [_Block(block.kind, text, block.line_start, block.line_end) for text in _split_text(block.text, max_tokens)]
+
+
+def _split_code(block: _Block, max_tokens: int) -> list[_Block]:
+    """A fenced code block in parts between lines, each part fenced like the original."""
+    lines = block.text.split("\n")
+    opening, closing = lines[0], lines[-1]
+    if not opening.lstrip().startswith(("```", "~~~")):  # an indented code block
+        opening, closing, body = "", "", lines
+    else:
+        body = lines[1:-1] if len(lines) > 1 else []
+    overhead = count_tokens(f"{opening}\n\n{closing}")
+    return [
+        _Block("code", "\n".join(x for x in (opening, chunk, closing) if x), block.line_start, block.line_end)
+        for chunk in _pack_lines(body, max_tokens - overhead)
+    ]
+
+
+def _split_table(block: _Block, max_tokens: int) -> list[_Block]:
+    """A table in parts between rows, each part with the header and delimiter rows again."""
+    lines = block.text.split("\n")
+    header = "\n".join(lines[:2])
+    budget = max_tokens - count_tokens(header + "\n")
+    return [_Block("table", f"{header}\n{chunk}", block.line_start, block.line_end) for chunk in _pack_lines(lines[2:], budget)]
+
+
+def _pack_lines(lines: list[str], budget: int) -> list[str]:
+    """Consecutive lines joined into chunks of at most `budget` tokens; a longer line is cut."""
+    chunks: list[str] = []
+    current: list[str] = []
+    for line in lines:
+        if count_tokens(line) > budget:
+            if current:
+                chunks.append("\n".join(current))
+                current = []
+            chunks.extend(_split_text(line, budget))
+            continue
+        if current and count_tokens("\n".join(current + [line])) > budget:
+            chunks.append("\n".join(current))
+            current = []
+        current.append(line)
+    if current:
+        chunks.append("\n".join(current))
+    return chunks
+
+
+def _split_text(text: str, budget: int) -> list[str]:
+    """Prose cut at the coarsest boundary that works: lines, then sentences, then words, then tokens."""
+    budget = max(budget, 1)
+    if count_tokens(text) <= budget:
+        return [text]
+    for boundary in ("\n", _SENTENCE_END, _WHITESPACE):
+        pieces = text.split("\n") if boundary == "\n" else boundary.split(text)
+        if len(pieces) > 1:
+            glue = "\n" if boundary == "\n" else (" " if boundary is _SENTENCE_END else "")
+            return _greedy(pieces, budget, glue)
+    encoded = encoding().encode_ordinary(text)
+    return [encoding().decode(encoded[i : i + budget]) for i in range(0, len(encoded), budget)]
+
+
+def _greedy(pieces: list[str], budget: int, glue: str) -> list[str]:
+    chunks: list[str] = []
+    current = ""
+    for piece in pieces:
+        if count_tokens(piece) > budget:
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.extend(_split_text(piece, budget))
+            continue
+        candidate = f"{current}{glue}{piece}" if current else piece
+        if current and count_tokens(candidate) > budget:
+            chunks.append(current)
+            candidate = piece
+        current = candidate
+    if current:
+        chunks.append(current)
+    return [chunk.strip() for chunk in chunks if chunk.strip()]
+
+
+def _merge_small(pieces: list[Segment], max_tokens: int, min_tokens: int) -> list[Segment]:
+    """Merge each segment under `min_tokens` into the next one, else the previous, when they fit."""
+    merged: list[Segment] = []
+    pending: Segment | None = None
+    for piece in pieces:
+        if pending is not None:
+            combined = _combine(pending, piece)
+            if combined.tokens <= max_tokens:
+                piece = combined
+            else:
+                merged.append(pending)
+            pending = None
+        if piece.tokens < min_tokens:
+            pending = piece
+        else:
+            merged.append(piece)
+    if pending is not None:
+        if merged and (combined := _combine(merged[-1], pending)).tokens <= max_tokens:
+            merged[-1] = combined
+        else:
+            merged.append(pending)
+    return merged
+
+
+def _combine(first: Segment, second: Segment) -> Segment:
+    text = f"{first.text}\n\n{second.text}"
+    return Segment(text, first.heading_path, first.line_start, second.line_end, count_tokens(text))

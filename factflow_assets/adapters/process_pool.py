@@ -1,0 +1,77 @@
+"""CPU-bound work off the event loop, in worker processes that a bad page cannot take down for good.
+
+The stage loop is one asyncio event loop; an adapter that parses HTML in it would stall every
+fetch and storage write of the stage (DESIGN §2a). `WorkerPool` runs a plain function in a
+process pool instead, at most `workers` calls at a time so a call's timeout measures its own
+work, not its wait. A call that exceeds its timeout, or a worker that dies (a segfault in a C
+parser, the OOM killer), costs that one message a `PermanentError`; the pool is replaced and the
+next messages go on.
+
+Workers start from a `forkserver`: forking the stage's own process, which runs threads (the I/O
+pool, the lineage writer, Dagster's), could copy a lock held mid-operation into the child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable
+
+from .base import PermanentError
+
+DEFAULT_MAX_WORKERS = 4
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, DEFAULT_MAX_WORKERS))
+
+
+class WorkerPool:
+    def __init__(self, workers: int, timeout: float, preload: list[str]):
+        self.workers = workers
+        self.timeout = timeout
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(preload)
+        self._slots = asyncio.Semaphore(workers)
+        self._executor = self._new_executor()
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context)
+
+    async def run(self, function: Callable, *args: Any) -> Any:
+        """`function(*args)` in a worker process.
+
+        When a worker dies, every call in flight on that pool fails with it, and which one killed
+        it is unknown: each is tried once more on a fresh pool, and only a second death is its own.
+        """
+        async with self._slots:
+            for attempt in (1, 2):
+                executor = self._executor
+                future = asyncio.get_running_loop().run_in_executor(executor, function, *args)
+                try:
+                    return await asyncio.wait_for(future, self.timeout)
+                except asyncio.TimeoutError:
+                    self._replace(executor, kill=True)
+                    raise PermanentError(f"took longer than {self.timeout:g} s in a worker process") from None
+                except BrokenProcessPool:
+                    self._replace(executor, kill=False)
+                    if attempt == 2:
+                        raise PermanentError("the worker process died twice on this message (crash or out of memory)") from None
+
+    def _replace(self, executor: ProcessPoolExecutor, kill: bool) -> None:
+        """Swap in a fresh executor, once per broken one, and stop the old one's workers."""
+        if executor is not self._executor:
+            return  # another call already replaced it
+        self._executor = self._new_executor()
+        if kill:
+            # ProcessPoolExecutor cannot cancel a running call (Python 3.14 adds
+            # terminate_workers); ending its processes is the only way to get the CPU back.
+            for process in list(getattr(executor, "_processes", {}).values()):
+                process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,64 @@
+"""`smart_segmenter`: a page's markdown becomes token-bounded segments, one message each.
+
+Cutting follows the markdown's structure (markdown_segments.py). Each segment's sidecar says
+where it sits: its heading path, its position among the page's segments, the lines of the page's
+markdown it covers and its token count, plus the page's message id and title, so a segment found
+by a search leads back to its page and URL.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from ..ids import slug_of
+from .base import Adapter, AdapterConfig, Emit, Message, SkipMessage
+from .html_to_markdown import MARKDOWN_CONTENT_TYPE
+from .markdown_segments import segment_markdown
+from .tokens import ENCODING
+
+
+class SmartSegmenterConfig(AdapterConfig):
+    max_tokens: int = Field(512, ge=16, le=32768, description=f"Largest segment, in {ENCODING} tokens.")
+    min_tokens: int = Field(64, ge=0, description="Segments smaller than this merge into a neighbour when both fit.")
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> "SmartSegmenterConfig":
+        if self.min_tokens >= self.max_tokens:
+            raise ValueError(f"min_tokens ({self.min_tokens}) must be smaller than max_tokens ({self.max_tokens})")
+        return self
+
+
+class SmartSegmenter(Adapter[SmartSegmenterConfig]):
+    type = "smart_segmenter"
+    config_model = SmartSegmenterConfig
+
+    async def process(self, message: Message) -> list[Emit]:
+        markdown = message.text()
+        if not markdown.strip():
+            raise SkipMessage("empty markdown")
+        # Inline on the event loop: a page takes a few milliseconds (benchmarks/segmenting.py).
+        segments = segment_markdown(markdown, self.config.max_tokens, self.config.min_tokens)
+        slug = slug_of(message.id) or "segment"
+        source = message.metadata
+        return [
+            Emit(
+                body=segment.text,
+                content_type=MARKDOWN_CONTENT_TYPE,
+                identity=f"{message.id}#{index}",
+                slug=f"{slug}-{index:03d}",
+                metadata={
+                    "page_message_id": source.get("page_message_id"),
+                    "title": source.get("title"),
+                    "language": source.get("language"),
+                    "heading_path": segment.heading_path,
+                    "heading": " > ".join(segment.heading_path) or None,
+                    "segment_index": index,
+                    "segment_count": len(segments),
+                    "line_start": segment.line_start,
+                    "line_end": segment.line_end,
+                    "tokens": segment.tokens,
+                    "encoding": ENCODING,
+                },
+            )
+            for index, segment in enumerate(segments)
+        ]
