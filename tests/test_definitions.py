@@ -36,10 +36,12 @@ def test_the_shipped_pipeline_loads_as_partitioned_assets_and_a_job(settings):
     graph = defs.resolve_asset_graph()
     stages = ["sitemap_parser", "url_expander", "web_scraper", "web_content_storage"]
     keys = [key("web_to_markdown", "sitemap_scraper", s) for s in stages]
+    keys += [key("web_to_markdown", "markdown_processor", s) for s in ("html_to_markdown", "smart_segmenter")]
     assert set(keys) <= set(graph.get_all_asset_keys())
     assert graph.get(keys[0]).parent_keys == set()
-    for upstream, downstream in zip(keys, keys[1:]):
+    for upstream, downstream in zip(keys, keys[1:]):  # one connected graph, across the two routes
         assert graph.get(downstream).parent_keys == {upstream}
+    assert graph.get(keys[4]).group_name == "web_to_markdown__markdown_processor"
     node = graph.get(keys[2])
     assert node.group_name == "web_to_markdown__sitemap_scraper"
     assert isinstance(node.partitions_def, DynamicPartitionsDefinition) and node.partitions_def.name == "web_to_markdown"

@@ -56,11 +56,15 @@ def test_an_execution_stores_every_message_with_sidecar_and_lineage(factflow_hom
     assert counts["url_expander"]["completed"] == 1
     assert (counts["web_scraper"]["completed"], counts["web_scraper"]["failed"]) == (pages, broken)
     assert counts["web_content_storage"]["completed"] == pages
+    assert counts["html_to_markdown"]["completed"] == counts["smart_segmenter"]["completed"] == pages
     assert {f["url"].rsplit("/", 1)[1] for f in report["failures"]} == {"legacy-api.html", "2023-roadmap.html"}
 
     store = ObjectStore((factflow_home / "storage").as_uri())
     objects = list(store.list(f"executions/{execution_id}/"))
-    assert len(objects) == 1 + (pages + broken) + pages + pages  # URL list, one per URL, fetched, kept
+    segments = [o for o in objects if "/smart_segmenter/" in o.key]
+    assert len(segments) >= pages
+    # URL list, one per URL, fetched, kept, its markdown, its segments
+    assert len(objects) == 1 + (pages + broken) + pages + pages + pages + len(segments)
     for obj in objects:
         match = KEY.match(obj.key)
         assert match and match["exec"] == execution_id, obj.key
@@ -75,11 +79,21 @@ def test_an_execution_stores_every_message_with_sidecar_and_lineage(factflow_hom
     assert b"time_bucket" in store.get(page)
     assert not any(o.key.endswith(SIDECAR_SUFFIX) for o in objects)
 
+    kept_pages = {store.metadata(o.key)["message_id"]: store.metadata(o.key) for o in objects if "/web_content_storage/" in o.key}
+    markdowns = [store.metadata(o.key) for o in objects if "/html_to_markdown/" in o.key]
+    assert {m["page_message_id"] for m in markdowns} == set(kept_pages)  # markdown for every page fetched
+    for segment in map(store.metadata, (o.key for o in segments)):
+        page_meta = kept_pages[segment["page_message_id"]]  # each segment leads back to its page and URL
+        assert segment["url"] == page_meta["url"] and segment["tokens"] <= 512
+    queries = next(m for m in markdowns if m["url"].endswith("/docs/queries.html"))
+    assert queries["title"] and queries["language"] == "en" and queries["content_type"].startswith("text/markdown")
+
     db = FactflowDatabase(f"sqlite:///{factflow_home / 'factflow.db'}")
     with db.engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(select(lineage).where(lineage.c.execution_id == execution_id))]
-    # one row per message per adapter invocation: 1 sitemap + 1 expansion + every URL fetched + every page kept
-    assert len(rows) == 1 + 1 + (pages + broken) + pages
+    # one row per message per adapter invocation: 1 sitemap + 1 expansion + every URL fetched + every
+    # page kept, converted and segmented
+    assert len(rows) == 1 + 1 + (pages + broken) + pages + pages + pages
     assert {r["status"] for r in rows} == {"completed", "failed"}
     by_id = {r["id"]: r for r in rows}
     for row in rows:
@@ -91,7 +105,10 @@ def test_an_execution_stores_every_message_with_sidecar_and_lineage(factflow_hom
 
     got = json.loads(invoke("execution", "get", "first", "--output", "json").stdout)
     assert got["id"] == execution_id and got["status"] == "completed"
-    assert got["routes"] == [{"route": "sitemap_scraper", "completed": 2 + 2 * pages, "failed": broken, "skipped": 0, "in_flight": 0}]
+    assert got["routes"] == [
+        {"route": "sitemap_scraper", "completed": 2 + 2 * pages, "failed": broken, "skipped": 0, "in_flight": 0},
+        {"route": "markdown_processor", "completed": 2 * pages, "failed": 0, "skipped": 0, "in_flight": 0},
+    ]
     assert got["runs"][0]["status"] == "SUCCESS" and got["runs"][0]["kind"] == "start"
 
     listed = json.loads(invoke("execution", "list", "--output", "json").stdout)
@@ -108,7 +125,9 @@ def test_demo_runs_end_to_end(factflow_home):
     report = json.loads(invoke("execution", "list", "--output", "json").stdout)
     assert report[0]["status"] == "completed"
     got = json.loads(invoke("execution", "get", report[0]["id"], "--output", "json").stdout)
-    assert {s["stage"]: s["completed"] for s in got["stages"]}["web_content_storage"] == pages
+    completed = {s["stage"]: s["completed"] for s in got["stages"]}
+    # every page fetched ends as markdown and segments
+    assert completed["web_content_storage"] == completed["html_to_markdown"] == completed["smart_segmenter"] == pages
     assert len(got["failures"]) == broken
 
 

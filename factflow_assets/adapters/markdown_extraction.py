@@ -36,6 +36,7 @@ _IMAGE = re.compile(r"!\[(?P<alt>(?:\\.|[^\]\\])*)\]\((?P<src>[^)\s]*)(?P<title>
 _LINK = re.compile(r"\[((?:\\.|[^\]\\])*)\]\([^)]*\)")
 _IMAGE_LINE = re.compile(r"^\s*(?:\[?!\[(?:\\.|[^\]\\])*\]\([^)]*\)(?:\]\([^)]*\))?\s*)+$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s")
+_CODE_SPAN_LINE = re.compile(r"^(`+) ?([^`].*?) ?\1$")
 _FILENAME = re.compile(r"^[\w.-]*[-_][\w.-]*$")
 _MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>~])")
 _JUDGED = ("text", "heading", "table", "list")
@@ -72,7 +73,7 @@ def extract_markdown(html: str | bytes, url: str | None = None, preserve_links: 
         return Extraction("", None, None)
     page_title = _page_title(tree)
     language = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
-    languages = _code_block_languages(tree)
+    code_blocks = _code_blocks(tree)
     markdown = trafilatura.extract(
         tree,
         url=url,
@@ -84,7 +85,7 @@ def extract_markdown(html: str | bytes, url: str | None = None, preserve_links: 
         include_comments=False,
         favor_recall=True,
     ) or ""
-    blocks = _blocks(markdown)
+    blocks = _restore_code_blocks(_blocks(markdown), code_blocks)
     _judge_by_agreement(blocks, _WORD.findall(_main_text(html)))
     headline = _take_headline(blocks)
     title = headline or page_title
@@ -94,7 +95,7 @@ def extract_markdown(html: str | bytes, url: str | None = None, preserve_links: 
         if not block.keep:
             continue
         if block.kind == "code":
-            block.lines, found = _with_language(block.lines, languages)
+            block.lines, found = _with_language(block.lines, code_blocks)
             if found:
                 used_languages.append(found)
         elif block.kind != "blank":
@@ -108,8 +109,8 @@ def _page_title(tree) -> str | None:
     return " ".join(title.split()) or None if title else None
 
 
-def _code_block_languages(tree) -> dict[str, str]:
-    """{code text: language} for every <pre> whose markup names its language."""
+def _code_blocks(tree) -> dict[str, str]:
+    """{code text: language, or "" when the markup names none} for every <pre> of the page."""
     found: dict[str, str] = {}
     for pre in tree.iter("pre"):
         language = None
@@ -123,8 +124,9 @@ def _code_block_languages(tree) -> dict[str, str]:
         if not language and parent is not None:  # GitHub and Sphinx: <div class="highlight-python">
             match = _LANGUAGE_CLASS.search(parent.get("class") or "")
             language = match.group(1) if match else None
-        if language and language.lower() not in {"none", "text", "plain", "plaintext", "nohighlight"}:
-            found[_code_key(pre.text_content())] = language.lower()
+        if not language or language.lower() in {"none", "text", "plain", "plaintext", "nohighlight"}:
+            language = ""
+        found[_code_key(pre.text_content())] = language.lower()
     return found
 
 
@@ -171,6 +173,16 @@ def _blocks(markdown: str) -> list[_Block]:
                 kind = "text"
             blocks.append(_Block(kind, [line]))
             i += 1
+    return blocks
+
+
+def _restore_code_blocks(blocks: list[_Block], code_blocks: dict[str, str]) -> list[_Block]:
+    """A one-line <pre> comes out of trafilatura as an inline code span: make it a block again."""
+    for block in blocks:
+        span = _CODE_SPAN_LINE.match(block.lines[0]) if block.kind == "text" else None
+        if span and _code_key(span.group(2)) in code_blocks:
+            block.kind = "code"
+            block.lines = ["```", span.group(2), "```"]
     return blocks
 
 
@@ -272,7 +284,7 @@ def _with_language(lines: list[str], languages: dict[str, str]) -> tuple[list[st
     closed = len(lines) > 1 and _FENCE.match(lines[-1]) is not None
     body = lines[1:-1] if closed else lines[1:]
     language = languages.get(_code_key("\n".join(body)))
-    if language is None:
+    if not language:
         return lines, None
     return [f"{fence.group('indent')}{fence.group('fence')}{language}", *lines[1:]], language
 

@@ -1,0 +1,139 @@
+"""html_to_markdown: the markdown keeps the page's structure and drops what is around it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from factflow_assets.adapters import Message, PermanentError, SkipMessage
+from factflow_assets.adapters.markdown_extraction import _Block, _judge_by_agreement, extract_markdown
+from factflow_assets.adapters.process_pool import WorkerPool
+from tests.adapter_harness import run_adapter
+from tests.conftest import FIXTURES, services_required
+
+FIDELITY = (FIXTURES / "markdown" / "fidelity.html").read_text()
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "aeb-dev"
+
+
+@pytest.fixture(scope="module")
+def fidelity():
+    return extract_markdown(FIDELITY)
+
+
+def test_headings_emphasis_and_links_are_kept_and_the_headline_becomes_the_title(fidelity):
+    md = fidelity.markdown
+    assert fidelity.title == "Configuring the pump" and fidelity.language == "en"
+    assert "# Configuring the pump" not in md  # the headline is the title, not a body line
+    assert re.search(r"^## Settings$", md, re.M) and re.search(r"^## Steps$", md, re.M) and re.search(r"^### Example$", md, re.M)
+    assert "*single*" in md and "**every**" in md
+    assert "[reference](/docs/reference)" in md
+
+
+def test_a_table_is_a_gfm_table_with_its_header(fidelity):
+    table = [line for line in fidelity.markdown.splitlines() if line.startswith("|")]
+    assert table[0] == "| Name | Default | Meaning |"
+    assert re.fullmatch(r"\|(-{3,}\|){3}", table[1])
+    assert table[2].startswith("| flow\\_rate | 12 |") and len(table) == 4
+
+
+def test_nested_lists_keep_their_nesting_and_numbering(fidelity):
+    lines = fidelity.markdown.splitlines()
+    assert "- Install the controller" in lines
+    assert "  - Mount it on the wall" in lines and "  - Connect the sensor cable" in lines
+    assert "1. First numbered step" in lines and "2. Second numbered step" in lines
+
+
+def test_code_blocks_are_fenced_with_the_language_the_page_marks(fidelity):
+    md = fidelity.markdown
+    assert "```python\ndef flow(rate):\n    return rate * 60\n```" in md  # <code class="language-python">
+    assert "```bash\npumpctl start --config /etc/pump.yaml\n```" in md  # <div class="highlight-bash"><pre>
+    assert '```json\n{"flow_rate": 12, "pressure": 2.5}\n```' in md  # <pre data-lang="json">
+    assert fidelity.code_languages == ["bash", "json", "python"]
+
+
+def test_images_are_kept_and_boilerplate_is_not(fidelity):
+    md = fidelity.markdown
+    assert "![Wiring diagram of the controller](/img/wiring.png)" in md
+    for boilerplate in ("Home", "cookies", "Accept", "Copyright", "Privacy", "tracking", "an HTML comment"):
+        assert boilerplate not in md
+
+
+def test_links_and_images_can_be_left_out():
+    md = extract_markdown(FIDELITY, preserve_links=False, preserve_images=False).markdown
+    assert "See the reference for details." in md and "](" not in md and "![" not in md
+
+
+def test_a_block_the_second_opinion_does_not_have_is_dropped_and_images_follow_their_text():
+    article = "The council voted on Tuesday to extend the harbour wall by three hundred metres"
+    teaser = "Ten gardening tips that will change the way you think about tomatoes forever"
+    blocks = [
+        _Block("text", [article]),
+        _Block("image", ["![A map of the wall](/map.png)"]),
+        _Block("text", [article.replace("Tuesday", "Monday")]),
+        _Block("text", [teaser]),
+        _Block("image", ["![Tomatoes](/tomato.png)"]),
+        _Block("list", ["- Home page of the garden site"]),  # no links: a list item stays
+        _Block("list", ["- [Sport](/sport) [Weather](/weather)"]),  # all links: judged as text
+    ]
+    reference = (article + " " + article.replace("Tuesday", "Monday")).split()
+    _judge_by_agreement(blocks, reference)
+    assert [b.keep for b in blocks] == [True, True, True, False, False, True, False]
+
+
+def test_a_reference_that_missed_the_page_is_not_asked():
+    blocks = [_Block("text", ["one two three four five six seven eight nine ten"])]
+    _judge_by_agreement(blocks, ["one"])
+    assert blocks[0].keep
+
+
+def test_the_adapter_emits_markdown_with_title_language_hash_and_page_link():
+    page = Message("docs-pump-0123456789abcdef", FIDELITY.encode(), "text/html; charset=utf-8", {"url": "https://example.com/pump", "title": "ignored"})
+    (emit,) = run_adapter("html_to_markdown", page, {"workers": 1})
+    body, content_type = emit.encoded()
+    assert content_type == "text/markdown; charset=utf-8; variant=GFM"
+    meta = emit.metadata
+    assert meta["page_message_id"] == page.id and meta["title"] == "Configuring the pump" and meta["language"] == "en"
+    assert meta["content_hash"] == hashlib.sha256(body).hexdigest() and meta["code_languages"] == ["bash", "json", "python"]
+
+
+def test_a_page_without_content_is_skipped_with_the_reason():
+    empty = Message("empty-0123456789abcdef", b"<html><head><title>Soon</title></head><body><script>render()</script></body></html>", "text/html", {})
+    (outcome,) = run_adapter("html_to_markdown", empty, {"workers": 1}, messages=[empty])
+    assert isinstance(outcome, SkipMessage) and "no main content" in str(outcome)
+
+
+def test_a_worker_that_hangs_or_dies_costs_one_message_and_the_pool_goes_on():
+    import asyncio
+
+    async def main():
+        pool = WorkerPool(workers=1, timeout=1.0, preload=[])
+        try:
+            started = time.perf_counter()
+            with pytest.raises(PermanentError, match="longer than 1 s"):
+                await pool.run(time.sleep, 30)
+            assert time.perf_counter() - started < 10  # killed, not waited for
+            with pytest.raises(PermanentError, match="died"):
+                await pool.run(os._exit, 3)
+            return await pool.run(sum, [1, 2, 3])
+        finally:
+            pool.close()
+
+    assert asyncio.run(main()) == 6
+
+
+@pytest.mark.slow
+def test_extraction_quality_on_the_gold_corpus_holds():
+    """The benchmark's F1 (benchmarks/extraction_quality.py), as a guard against regressions."""
+    if not CORPUS.exists():
+        if services_required():
+            pytest.fail(f"the gold corpus is required but missing: {CORPUS}")
+        pytest.skip(f"no gold corpus at {CORPUS}")
+    from benchmarks.extraction_quality import load_corpus, score_pages, summary
+
+    result = summary(score_pages(*load_corpus(CORPUS)))
+    assert result["pages"] == 97 and result["f1"] >= 0.95, result
