@@ -109,6 +109,6 @@ init_message:
   payload: {{}}
 """
     findings = validate_text(text, "p").errors
-    assert findings and findings[0].code == "E301"
+    assert findings and findings[0].code == "E201"  # an invalid value
     assert "routes[0].adapters[0].config" in findings[0].path
     assert path in findings[0].message or path in findings[0].path
