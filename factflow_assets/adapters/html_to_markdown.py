@@ -37,6 +37,7 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
             self.config.timeout,
             preload=["factflow_assets.adapters.markdown_extraction"],
         )
+        await self._pool.start()
 
     async def close(self) -> None:
         await asyncio.to_thread(self._pool.close)

@@ -61,6 +61,10 @@ class WorkerPool:
                     if attempt == 2:
                         raise PermanentError("the worker process died twice on this message (crash or out of memory)") from None
 
+    async def start(self) -> None:
+        """Start every worker now, so the first messages' durations measure their own work."""
+        await asyncio.gather(*(self.run(os.getpid) for _ in range(self.workers)))
+
     def _replace(self, executor: ProcessPoolExecutor, kill: bool) -> None:
         """Swap in a fresh executor, once per broken one, and stop the old one's workers."""
         if executor is not self._executor:
