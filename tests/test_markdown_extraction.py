@@ -99,6 +99,8 @@ def test_the_adapter_emits_markdown_with_title_language_hash_and_page_link():
     meta = emit.metadata
     assert meta["page_message_id"] == page.id and meta["title"] == "Configuring the pump" and meta["language"] == "en"
     assert meta["content_hash"] == hashlib.sha256(body).hexdigest() and meta["code_languages"] == ["bash", "json", "python"]
+    # relative links and images resolve against the page's URL, so the markdown stands alone
+    assert b"[reference](https://example.com/docs/reference)" in body and b"(https://example.com/img/wiring.png)" in body
 
 
 def test_a_page_without_content_is_skipped_with_the_reason():

@@ -57,7 +57,7 @@ class Extraction:
 
 @dataclass
 class _Block:
-    kind: str  # text, heading, image, code, table, blank
+    kind: str  # text, heading, list, image, code, table, blank
     lines: list[str]
     keep: bool | None = None
 
