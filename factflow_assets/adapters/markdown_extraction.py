@@ -22,6 +22,8 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 from trafilatura.utils import load_html
 
+from .web_content_storage import title_and_language
+
 #: A block whose 4-word shingles (or words, when it has fewer than four) Resiliparse also kept at
 #: least this share of is main content.
 AGREEMENT = 0.6
@@ -71,8 +73,7 @@ def extract_markdown(html: str | bytes, url: str | None = None, preserve_links: 
     tree = load_html(html)
     if tree is None:
         return Extraction("", None, None)
-    page_title = _page_title(tree)
-    language = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
+    page_title, language = title_and_language(tree)
     code_blocks = _code_blocks(tree)
     markdown = trafilatura.extract(
         tree,
@@ -102,11 +103,6 @@ def extract_markdown(html: str | bytes, url: str | None = None, preserve_links: 
             block.lines = [_clean_images(line.rstrip(), title) for line in block.lines]
         rendered.append(block)
     return Extraction(_join(rendered), title, language, sorted(set(used_languages)))
-
-
-def _page_title(tree) -> str | None:
-    title = tree.findtext(".//title")
-    return " ".join(title.split()) or None if title else None
 
 
 def _code_blocks(tree) -> dict[str, str]:

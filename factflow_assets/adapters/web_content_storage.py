@@ -74,6 +74,11 @@ def _title_and_language(html: str) -> tuple[str | None, str | None]:
         document = lxml.html.document_fromstring(html.encode("utf-8"), parser=_UTF8_PARSER)
     except lxml.etree.ParserError:  # an empty or comment-only document
         return None, None
+    return title_and_language(document)
+
+
+def title_and_language(document: lxml.html.HtmlElement) -> tuple[str | None, str | None]:
+    """A parsed page's <title> (whitespace collapsed) and its root's lang or xml:lang."""
     title = document.findtext(".//title")
     language = document.get("lang") or document.get("{http://www.w3.org/XML/1998/namespace}lang")
     return (" ".join(title.split()) or None) if title else None, language
