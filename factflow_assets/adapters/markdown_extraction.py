@@ -90,6 +90,7 @@ def extract_markdown(html: str | bytes, url: str | None = None, preserve_links: 
     _judge_by_agreement(blocks, _WORD.findall(_main_text(html)))
     headline = _take_headline(blocks)
     title = headline or page_title
+    title_words = " ".join(_WORD.findall(title or ""))
     used_languages: list[str] = []
     rendered = []
     for block in blocks:
@@ -100,7 +101,7 @@ def extract_markdown(html: str | bytes, url: str | None = None, preserve_links: 
             if found:
                 used_languages.append(found)
         elif block.kind != "blank":
-            block.lines = [_clean_images(line.rstrip(), title) for line in block.lines]
+            block.lines = [_clean_images(line.rstrip(), title_words) for line in block.lines]
         rendered.append(block)
     return Extraction(_join(rendered), title, language, sorted(set(used_languages)))
 
@@ -251,9 +252,8 @@ def _take_headline(blocks: list[_Block]) -> str | None:
     return None
 
 
-def _clean_images(line: str, title: str | None) -> str:
+def _clean_images(line: str, title_words: str) -> str:
     """Drop image alt texts that say nothing: a file name, the title again, the alt text twice."""
-    title_words = " ".join(_WORD.findall(title or ""))
 
     def clean(match: re.Match) -> str:
         alt = _unescape(match.group("alt")).strip()
