@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from factflow_assets.config import ValidationResult, pipeline_files, validate_file
-
 from .output import make_table, output_option, print_json, stdout
+
+
+if TYPE_CHECKING:
+    from factflow_assets.config import ValidationResult
 
 
 @click.group()
@@ -18,6 +21,8 @@ def config() -> None:
 
 def validate_paths(path: Path) -> list[ValidationResult]:
     """Validate one file, or every YAML file of a directory."""
+    from factflow_assets.config import pipeline_files, validate_file  # imports every adapter: only when used
+
     if path.is_dir():
         files = pipeline_files(path)
         if not files:

@@ -8,7 +8,7 @@ import click
 
 from factflow_assets.errors import FactflowError
 
-from . import config_cmd, demo_cmd, execution_cmd
+from . import config_cmd, demo_cmd, execution_cmd, lineage_cmd, storage_cmd
 
 
 class FactflowGroup(click.Group):
@@ -38,9 +38,11 @@ def describe_unexpected(error: Exception) -> str:
     if isinstance(error, DBAPIError):
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
         return f"the factflow database is unreachable or failing: {reason}"
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    if type(error).__module__.partition(".")[0] in ("botocore", "aiobotocore"):
+        return f"storage is unreachable or failing: {type(error).__name__}: {first_line}"
     if isinstance(error, (ConnectionError, OSError)):
         return f"storage or network failure: {type(error).__name__}: {error}"
-    first_line = (str(error).strip().splitlines() or [""])[0]
     return f"{type(error).__name__}: {first_line} (FACTFLOW_DEBUG=1 shows the traceback)"
 
 
@@ -52,6 +54,8 @@ def cli() -> None:
 
 cli.add_command(config_cmd.config)
 cli.add_command(execution_cmd.execution)
+cli.add_command(storage_cmd.storage)
+cli.add_command(lineage_cmd.lineage)
 cli.add_command(demo_cmd.demo)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from datetime import date, datetime
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -35,8 +37,19 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+def note(text: str) -> None:
+    """A remark for the operator on stderr, after what stdout already holds."""
+    sys.stdout.flush()
+    stderr().print(text, markup=False, highlight=False)
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, (datetime, date)) else str(value)
+
+
+def print_json(data: Any, indent: int | None = 2) -> None:
+    """`data` as JSON on stdout; timestamps in ISO 8601."""
+    click.echo(json.dumps(data, indent=indent, default=_jsonable, ensure_ascii=False))
 
 
 def make_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
@@ -48,7 +61,10 @@ def make_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str
     return table
 
 
-NUMERIC_COLUMNS = {"DONE", "FAILED", "SKIPPED", "IN FLIGHT", "COMPLETED", "COUNT", "SIZE", "DURATION", "MESSAGES"}
+NUMERIC_COLUMNS = {
+    "DONE", "FAILED", "SKIPPED", "IN FLIGHT", "COMPLETED", "COUNT", "SIZE", "DURATION", "MESSAGES", "OBJECTS",
+    "ATTEMPT", "PENDING", "MEAN", "P50", "P95", "MAX", "TOTAL", "SPAN",
+}
 
 
 def format_time(value) -> str:
@@ -65,3 +81,19 @@ def format_duration(seconds: float | None) -> str:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def format_ms(value: float | None) -> str:
+    return "" if value is None else f"{value:,.1f}ms" if value < 10_000 else format_duration(value / 1000)
+
+
+def format_size(size: int | None) -> str:
+    if size is None:
+        return ""
+    value, unit = float(size), 0
+    while value >= 1024 and unit < len(SIZE_UNITS) - 1:
+        value, unit = value / 1024, unit + 1
+    return f"{size}B" if unit == 0 else f"{value:.1f}{SIZE_UNITS[unit]}"
+
+
+SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")

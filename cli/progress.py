@@ -46,3 +46,23 @@ def live_progress(env, execution_id: str, enabled: bool = True):
         console = Console(file=terminal, force_terminal=True, highlight=False)
         with Live(get_renderable=render, console=console, refresh_per_second=2, transient=True, redirect_stdout=False, redirect_stderr=False):
             yield
+
+
+@contextmanager
+def transfer_progress(description: str, enabled: bool = True):
+    """A progress bar on stderr (only on a terminal), yielded as the fsspec callback that drives it."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from fsspec.callbacks import Callback
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(description, total=None)
+
+        class FilesDone(Callback):
+            def call(self, *args, **kwargs):
+                progress.update(task, total=self.size, completed=self.value)
+
+        yield FilesDone()

@@ -18,6 +18,7 @@ from factflow_assets.errors import FactflowError
 
 from .db_schema import metadata
 from .executions_store import ExecutionStore
+from .lineage_queries import LineageQueries
 from .lineage_store import LineageStore
 
 _engines: dict[str, Engine] = {}
@@ -38,8 +39,18 @@ def engine_for(url: str) -> Engine:
         engine = _engines.get(url)
         if engine is None:
             engine = _engines[url] = _create_engine(url)
-            metadata.create_all(engine, checkfirst=True)
+            create_schema(engine)
         return engine
+
+
+def create_schema(engine: Engine) -> None:
+    """Create missing tables, and missing indexes on existing tables (an index added in a later
+    version reaches a database created by an earlier one)."""
+    metadata.create_all(engine, checkfirst=True)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
 
 
 def _create_engine(url: str) -> Engine:
@@ -73,4 +84,5 @@ class FactflowDatabase:
         self.engine = engine_for(url)
         self.executions = ExecutionStore(self.engine)
         self.lineage = LineageStore(self.engine)
+        self.lineage_queries = LineageQueries(self.engine)
 

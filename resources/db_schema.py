@@ -88,7 +88,8 @@ lineage = Table(
     Column("superseded", Boolean, nullable=False, default=False),
     Column("metadata", JSON, nullable=False),
     Index("ix_factflow_lineage_exec_stage", "execution_id", "route", "stage", "status"),
-    Index("ix_factflow_lineage_exec_status", "execution_id", "status"),
+    # (execution, status) lookups, and one execution's failures in time order without a sort
+    Index("ix_factflow_lineage_exec_status_started", "execution_id", "status", "started_at"),
     Index("ix_factflow_lineage_status_started", "status", "started_at"),
     Index("ix_factflow_lineage_parent", "parent_lineage_id"),
     Index("ix_factflow_lineage_batch", "batch_id"),

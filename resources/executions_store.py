@@ -13,9 +13,8 @@ from factflow_assets.errors import FactflowError, NotFoundError
 
 from .clock import as_utc, utcnow
 from .db_schema import configs, executions
+from .statuses import ACTIVE_STATUSES
 
-ACTIVE_STATUSES = frozenset({"queued", "running"})
-STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
 
 
 @dataclass

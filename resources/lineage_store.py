@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from factflow_assets.errors import FactflowError
@@ -22,9 +22,6 @@ from .db_schema import lineage
 
 log = logging.getLogger(__name__)
 
-LINEAGE_STATUSES = ("pending", "completed", "failed", "skipped", "cancelled")
-#: Statuses meaning "this message is done at this stage" when a stage is re-run.
-DONE_STATUSES = frozenset({"completed", "skipped"})
 
 FINISH_FIELDS = (
     "status", "output_hash", "output_keys", "error_class", "error_message", "error_traceback",
@@ -171,26 +168,5 @@ class LineageStore:
             .where(lineage.c.execution_id == execution_id, lineage.c.superseded.is_(False))
             .group_by(lineage.c.route, lineage.c.stage, lineage.c.status)
         )
-        with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
-
-    def failures(self, execution_id: str, limit: int = 10) -> list[dict[str, Any]]:
-        """The first failed invocations of an execution, oldest first."""
-        query = (
-            select(lineage.c.id, lineage.c.route, lineage.c.stage, lineage.c.message_id, lineage.c.error_class, lineage.c.error_message, lineage.c.metadata)
-            .where(lineage.c.execution_id == execution_id, lineage.c.status == "failed", lineage.c.superseded.is_(False))
-            .order_by(lineage.c.started_at, lineage.c.id)
-            .limit(limit)
-        )
-        with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
-
-    def rows(self, execution_id: str, *, status: str | None = None, stage: str | None = None) -> list[dict[str, Any]]:
-        conditions = [lineage.c.execution_id == execution_id]
-        if status:
-            conditions.append(lineage.c.status == status)
-        if stage:
-            conditions.append(lineage.c.stage == stage)
-        query = select(lineage).where(and_(*conditions)).order_by(lineage.c.started_at, lineage.c.id)
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]

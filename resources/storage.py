@@ -3,23 +3,30 @@
 The root is a URI: `file:///…` or `s3://bucket/prefix` (s3fs; an endpoint URL makes it MinIO or
 any S3-compatible store). Keys are relative, `/`-separated and checked before every use, so no key
 from a message or the CLI can reach outside the root. The sidecar `<key>.meta.json` is written
-after the object: an object without its sidecar is an unfinished write and is not listed.
+after the object: an object without its sidecar is an unfinished write and is not listed. Each
+file lands whole (S3 PUTs are atomic; local files are renamed into place), so a reader never
+parses half a sidecar.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 from factflow_assets.errors import InvalidKeyError, NotFoundError
 from factflow_assets.ids import content_hash
 
 SIDECAR_SUFFIX = ".meta.json"
+PARTIAL_SUFFIX = ".partial"
 MAX_KEY_LENGTH = 1024
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9._=-]+$")
 
@@ -64,8 +71,13 @@ def validate_key(key: str, *, allow_prefix: bool = False) -> str:
     return key
 
 
+def execution_prefix(execution_id: str, route: str | None = None) -> str:
+    """Where an execution's objects are, or one route's of them."""
+    return validate_key(f"executions/{execution_id}/" + (f"{route}/" if route else ""), allow_prefix=True)
+
+
 def stage_prefix(execution_id: str, route: str, stage: str) -> str:
-    return validate_key(f"executions/{execution_id}/{route}/{stage}/", allow_prefix=True)
+    return validate_key(f"{execution_prefix(execution_id, route)}{stage}/", allow_prefix=True)
 
 
 def message_key(execution_id: str, route: str, stage: str, message_id: str) -> str:
@@ -80,6 +92,15 @@ class ObjectInfo:
     key: str
     size: int
     modified: datetime | None
+
+
+@dataclass
+class FolderInfo:
+    """One folder of a browse: its prefix, and the objects and bytes anywhere below it."""
+
+    prefix: str
+    objects: int = 0
+    size: int = 0
 
 
 class ObjectStore:
@@ -118,9 +139,25 @@ class ObjectStore:
             "sha256": content_hash(data),
             "written_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         }
-        self.fs.pipe_file(path, data)
-        self.fs.pipe_file(path + SIDECAR_SUFFIX, json.dumps(sidecar, sort_keys=True, default=str).encode())
+        self._write_whole(path, data)
+        self._write_whole(path + SIDECAR_SUFFIX, json.dumps(sidecar, sort_keys=True, default=str).encode())
         return sidecar
+
+    def _write_whole(self, path: str, data: bytes) -> None:
+        """Write so that a reader sees the old bytes or the new, never half of them.
+
+        An S3 PUT is atomic already. A local file is written beside its name and renamed over
+        it: a sidecar caught half-written would otherwise be listed with one size and again with
+        another (a watcher reported such writes twice), and a rewritten object read torn.
+        """
+        if not isinstance(self.fs, LocalFileSystem):
+            self.fs.pipe_file(path, data)
+            return
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        partial = f"{path}.{os.getpid()}-{threading.get_ident()}{PARTIAL_SUFFIX}"
+        with open(partial, "wb") as handle:
+            handle.write(data)
+        os.replace(partial, path)
 
     def delete_prefix(self, prefix: str) -> int:
         """Remove every object and sidecar under `prefix`; return how many objects went."""
@@ -129,7 +166,7 @@ class ObjectStore:
         files = self.fs.find(path)
         if files:
             self.fs.rm(files)
-        return sum(1 for f in files if not f.endswith(SIDECAR_SUFFIX))
+        return sum(1 for f in files if not f.endswith((SIDECAR_SUFFIX, PARTIAL_SUFFIX)))
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -157,19 +194,74 @@ class ObjectStore:
 
     def list(self, prefix: str, limit: int | None = None) -> Iterator[ObjectInfo]:
         """Objects under `prefix` (recursively), sorted by key; sidecars are not objects."""
+        complete = self._complete(prefix)
+        for count, name in enumerate(sorted(complete), start=1):
+            info, _sidecar = complete[name]
+            yield ObjectInfo(self._key(name), int(info.get("size") or 0), _modified(info))
+            if limit is not None and count >= limit:
+                return
+
+    def _complete(self, prefix: str) -> dict[str, tuple[dict, dict]]:
+        """Every complete object under `prefix`, fresh from storage: path -> (object, sidecar)
+        fsspec details. An object without its sidecar is an unfinished write and left out."""
         path = self._path(prefix, prefix=True)
         self.invalidate(path)
         entries = self.fs.find(path, detail=True)
-        complete = {p[: -len(SIDECAR_SUFFIX)] for p in entries if p.endswith(SIDECAR_SUFFIX)}
-        count = 0
-        for name in sorted(complete):
-            info = entries.get(name)
-            if info is None:
-                continue
-            yield ObjectInfo(self._key(name), int(info.get("size") or 0), _modified(info))
-            count += 1
-            if limit is not None and count >= limit:
+        complete = {}
+        for name, info in entries.items():
+            obj = name[: -len(SIDECAR_SUFFIX)]
+            if name.endswith(SIDECAR_SUFFIX) and obj in entries:
+                complete[obj] = (entries[obj], info)
+        return complete
+
+    def browse(self, prefix: str) -> tuple[list[FolderInfo], list[ObjectInfo]]:
+        """One level under `prefix`: its folders (with the objects below each) and its objects."""
+        base = prefix if prefix == "" or prefix.endswith("/") else prefix + "/"
+        folders: dict[str, FolderInfo] = {}
+        files: list[ObjectInfo] = []
+        for path, (info, _sidecar) in sorted(self._complete(base).items()):
+            key = self._key(path)
+            head, sep, _rest = key[len(base) :].partition("/")
+            if sep:
+                folder = folders.setdefault(head, FolderInfo(base + head + "/"))
+                folder.objects += 1
+                folder.size += int(info.get("size") or 0)
+            else:
+                files.append(ObjectInfo(key, int(info.get("size") or 0), _modified(info)))
+        return list(folders.values()), files
+
+    def download(self, prefix: str, directory: str, callback=None) -> tuple[int, int]:
+        """Copy every complete object under `prefix` and its sidecar into `directory`, keys kept as
+        folders; return (objects, bytes). `callback` is an fsspec Callback (a progress bar)."""
+        complete = self._complete(prefix)
+        remote = [p for path in sorted(complete) for p in (path, path + SIDECAR_SUFFIX)]
+        local = [os.path.join(directory, *self._key(p).split("/")) for p in remote]
+        for folder in {os.path.dirname(p) for p in local}:
+            os.makedirs(folder, exist_ok=True)
+        if remote:
+            self.fs.get(remote, local, **({"callback": callback} if callback is not None else {}))
+        return len(complete), sum(int(info.get("size") or 0) for info, _sidecar in complete.values())
+
+    def watch(self, prefix: str, finished: Callable[[], bool], interval: float = 1.0) -> Iterator[ObjectInfo]:
+        """Yield each object written under `prefix`, as it completes, until `finished()` is true.
+
+        A write is an object's sidecar appearing or changing, so an object rewritten later (a
+        replay) is reported again and an object never twice for one write. After `finished()` says
+        so, one last look catches what was written in between.
+        """
+        seen: dict[str, tuple] = {}
+        while True:
+            done = finished()
+            fresh = []
+            for path, (info, sidecar) in self._complete(prefix).items():
+                stamp = (_modified(sidecar), sidecar.get("size"), sidecar.get("ETag"))
+                if seen.get(path) != stamp:
+                    seen[path] = stamp
+                    fresh.append(ObjectInfo(self._key(path), int(info.get("size") or 0), _modified(info)))
+            yield from sorted(fresh, key=lambda o: (o.modified or _EPOCH, o.key))
+            if done:
                 return
+            time.sleep(interval)
 
     def keys(self, prefix: str) -> list[str]:
         """Keys of the complete objects directly under `prefix` (one level)."""
@@ -180,6 +272,9 @@ class ObjectStore:
         except FileNotFoundError:
             return []
         return sorted(self._key(n)[: -len(SIDECAR_SUFFIX)] for n in names if n.endswith(SIDECAR_SUFFIX))
+
+
+_EPOCH = datetime.fromtimestamp(0, timezone.utc)
 
 
 def _modified(info: dict) -> datetime | None:

@@ -65,3 +65,71 @@ def test_an_unreachable_database_is_one_line(factflow_home, url, reason, monkeyp
 def test_validate_on_a_missing_path(factflow_home):
     result = run("config", "validate", "/no/such/file.yaml")
     assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (("storage", "list", "--execution", "nope"), "no execution with id or tag 'nope'"),
+        (("storage", "watch", "--execution", "nope"), "no execution with id or tag 'nope'"),
+        (("storage", "download", "nope", "--output-dir", "out"), "no execution with id or tag 'nope'"),
+        (("lineage", "list", "--execution", "nope"), "no execution with id or tag 'nope'"),
+        (("lineage", "stats", "--execution", "nope"), "no execution with id or tag 'nope'"),
+        (("lineage", "failures", "--execution", "nope"), "no execution with id or tag 'nope'"),
+        (("lineage", "get", "01m86jd8b6599pw62m470h"), "no lineage row or message '01m86jd8b6599pw62m470h'"),
+        (("lineage", "chain", "page-0123456789abcdef"), "no lineage row or message 'page-0123456789abcdef'"),
+        (("lineage", "children", "nope"), "no lineage row or message 'nope'"),
+        (("lineage", "batch", "nope"), "no lineage rows in batch 'nope'"),
+        (("lineage", "get", "executions/e1/r/s/missing"), "no object at executions/e1/r/s/missing"),
+        (("storage", "get", "executions/e1/r/s/missing"), "no object at executions/e1/r/s/missing"),
+        (("storage", "metadata", "executions/e1/r/s/missing"), "no object at executions/e1/r/s/missing"),
+        (("storage", "browse", "executions/none"), "nothing is stored under executions/none"),
+        (("storage", "get", "executions/../../etc/passwd"), "'.' or '..' segment"),
+        (("storage", "get", "/etc/passwd"), "must be relative, not absolute"),
+        (("storage", "metadata", "executions/a\x00b"), "NUL byte"),
+        (("lineage", "chain", "executions/a/../b"), "'.' or '..' segment"),
+        (("storage", "browse", "executions/a b"), "characters outside"),
+    ],
+)
+def test_inspect_commands_on_unknown_or_malformed_input(factflow_home, args, fragment):
+    assert_one_line_error(run(*args), fragment)
+
+
+def test_inspect_commands_name_the_routes_stages_and_adapters_an_execution_has(factflow_home):
+    from factflow_assets.config import load_pipeline
+    from factflow_assets.engine.executions import create_execution
+    from factflow_assets.settings import Settings
+    from resources.database import FactflowDatabase
+
+    settings = Settings.from_env()
+    create_execution(FactflowDatabase(settings.database_url), load_pipeline(settings.pipelines_dir, "web_to_markdown"), tag="t")
+    assert_one_line_error(run("lineage", "list", "-e", "t", "--route", "nope"), "has no route 'nope'; it has: markdown_processor, sitemap_scraper")
+    assert_one_line_error(run("lineage", "list", "-e", "t", "--adapter", "nope"), "has no adapter 'nope'")
+    assert_one_line_error(run("storage", "list", "-e", "t", "--stage", "nope"), "has no stage 'nope'")
+    assert_one_line_error(
+        run("storage", "list", "-e", "t", "--route", "sitemap_scraper", "--stage", "html_to_markdown"),
+        "route sitemap_scraper of execution",
+    )
+    bad_status = run("lineage", "list", "-e", "t", "--status", "bogus")
+    assert bad_status.exit_code == 2 and "Invalid value for '--status'" in bad_status.stderr and "Traceback" not in bad_status.output
+
+
+def test_unreachable_storage_is_one_line(factflow_home, monkeypatch):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for name, value in {
+        "FACTFLOW_STORAGE_URI": "s3://factflow/data", "FACTFLOW_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_MAX_ATTEMPTS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert_one_line_error(run("storage", "browse"), "storage is unreachable or failing: EndpointConnectionError")
+    assert_one_line_error(run("storage", "metadata", "executions/e1/r/s/m"), "storage is unreachable or failing")
+
+
+def test_unreachable_database_for_lineage_is_one_line(factflow_home, monkeypatch):
+    monkeypatch.setenv("FACTFLOW_DATABASE_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/nothing")
+    assert_one_line_error(run("lineage", "failures"), "database is unreachable")
+    assert_one_line_error(run("lineage", "chain", "some-id"), "database is unreachable")

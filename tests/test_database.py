@@ -133,7 +133,7 @@ def test_stage_counts_and_failures(db):
     writer.close()
     counts = {row["status"]: row["count"] for row in db.lineage.stage_counts("e1")}
     assert counts == {"completed": 1, "failed": 1, "pending": 1}
-    (failure,) = db.lineage.failures("e1")
+    (failure,) = db.lineage_queries.failures("e1")
     assert failure["message_id"] == "m2" and failure["metadata"]["url"] == "http://x/"
 
 
@@ -143,3 +143,17 @@ def test_schema_creation_is_idempotent(database_url):
     FactflowDatabase(database_url)
     dispose_engines()
     FactflowDatabase(database_url)  # create_all again on an existing schema
+
+
+def test_an_index_missing_from_an_existing_database_is_created(database_url):
+    from sqlalchemy import inspect, text
+
+    from resources.database import dispose_engines
+
+    FactflowDatabase(database_url)
+    index = "ix_factflow_lineage_exec_status_started"
+    with FactflowDatabase(database_url).engine.begin() as conn:
+        conn.execute(text(f"DROP INDEX {index}"))
+    dispose_engines()
+    engine = FactflowDatabase(database_url).engine  # as a new version opening an older database
+    assert index in {i["name"] for i in inspect(engine).get_indexes("factflow_lineage")}

@@ -68,7 +68,10 @@ class Harness:
         return run_stage(job, inputs, self.store, self.db, new_http_client)
 
     def rows(self, stage, execution_id="e1"):
-        return self.db.lineage.rows(execution_id, stage=stage)
+        """Every lineage row of a stage, every column (traceback included)."""
+        queries = self.db.lineage_queries
+        listed = queries.list(execution_id, stage=stage, include_superseded=True, limit=100_000)
+        return [queries.require(row["id"]) for row in listed]
 
 
 @pytest.fixture

@@ -22,7 +22,8 @@ import httpx
 
 from resources.clock import utcnow
 from resources.database import FactflowDatabase
-from resources.lineage_store import DONE_STATUSES, LineageWriter, PriorInvocation
+from resources.lineage_store import LineageWriter, PriorInvocation
+from resources.statuses import DONE_STATUSES
 from resources.storage import CORE_SIDECAR_FIELDS, ObjectStore, message_key, stage_prefix
 
 from ..adapters import Adapter, AdapterContext, Emit, Message, PermanentError, SkipMessage

@@ -106,7 +106,7 @@ def execution_summary(db: FactflowDatabase, instance: DagsterInstance, record: E
                 "url": (f["metadata"] or {}).get("url"),
                 "error": f"{f['error_class']}: {f['error_message']}",
             }
-            for f in db.lineage.failures(record.id, limit=FAILURES_SHOWN)
+            for f in db.lineage_queries.failures(record.id, limit=FAILURES_SHOWN)
         ],
         "children": [child.id for child in db.executions.children(record.id)],
     }

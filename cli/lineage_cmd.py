@@ -1,0 +1,227 @@
+"""`factflow lineage list|get|chain|children|failures|batch|stats`: what happened to each message.
+
+Where an ID is asked, a lineage id, a message id or a storage key works (`lookup.lineage_row`).
+"""
+
+from __future__ import annotations
+
+import click
+from rich.tree import Tree
+
+from factflow_assets.errors import NotFoundError
+from resources.statuses import LINEAGE_STATUSES
+
+from .environment import Environment, pass_environment
+from .lookup import check_scope, lineage_row
+from .output import format_ms, format_time, make_table, note, output_option, print_json, stdout
+
+ROW_COLUMNS = ("ID", "STAGE", "MESSAGE", "STATUS", "ATTEMPT", "STARTED", "DURATION", "DETAIL")
+STATUS_STYLE = {"completed": "green", "failed": "red", "skipped": "yellow", "pending": "cyan", "cancelled": "magenta"}
+
+execution_filter = click.option("--execution", "-e", help="Execution id or tag (narrows a message id to one execution).")
+
+
+@click.group()
+def lineage() -> None:
+    """Lineage: one row per message per adapter invocation."""
+
+
+def styled(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def error_text(row: dict) -> str:
+    return f"{row['error_class']}: {row['error_message']}"
+
+
+def url_of(row: dict) -> str:
+    return (row.get("metadata") or {}).get("url", "")
+
+
+def detail(row: dict) -> str:
+    """What an operator wants next to a row: its error when it failed, else where it came from."""
+    if row["status"] == "failed":
+        return error_text(row)
+    if row["status"] == "skipped" and row.get("error_message"):
+        return f"skipped: {row['error_message']}"
+    return url_of(row)
+
+
+def row_cells(row: dict) -> tuple:
+    superseded = " (superseded)" if row["superseded"] else ""
+    return (
+        row["id"], f"{row['route']}/{row['stage']}", row["message_id"], styled(row["status"]) + superseded,
+        row["attempt"], format_time(row["started_at"]), format_ms(row["duration_ms"]), detail(row),
+    )
+
+
+def print_rows(rows: list[dict], output: str) -> None:
+    if output == "json":
+        print_json(rows)
+    else:
+        stdout().print(make_table(ROW_COLUMNS, [row_cells(r) for r in rows]))
+
+
+@lineage.command("list")
+@click.option("--execution", "-e", "execution", required=True, help="Execution id or tag.")
+@click.option("--status", type=click.Choice(LINEAGE_STATUSES))
+@click.option("--adapter", help="Only rows of this adapter type.")
+@click.option("--route", help="Only rows of this route.")
+@click.option("--superseded", "include_superseded", is_flag=True, help="Also rows a replay superseded.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(0))
+@output_option
+@pass_environment
+def list_command(env: Environment, execution: str, status, adapter, route, include_superseded, limit, offset, output) -> None:
+    """Lineage rows of an execution, in the order they started."""
+    record = env.db.executions.resolve(execution)
+    check_scope(env, record, route=route, adapter=adapter)
+    rows = env.db.lineage_queries.list(
+        record.id, status=status, adapter_type=adapter, route=route, include_superseded=include_superseded, limit=limit, offset=offset
+    )
+    print_rows(rows, output)
+
+
+@lineage.command("get")
+@click.argument("id")
+@execution_filter
+@output_option
+@pass_environment
+def get_command(env: Environment, id: str, execution: str | None, output: str) -> None:
+    """Every field of one lineage row, traceback included."""
+    row = lineage_row(env, id, execution)
+    if output == "json":
+        print_json(row)
+        return
+    fields = [(name, _field_text(name, value)) for name, value in row.items() if name != "error_traceback"]
+    console = stdout()
+    console.print(make_table(("FIELD", "VALUE"), fields))
+    if row["error_traceback"]:
+        console.print("\n[bold]traceback[/]")
+        console.print(row["error_traceback"].rstrip(), markup=False)
+
+
+def _field_text(name: str, value) -> str:
+    if name == "status":
+        return styled(value)
+    if name == "output_keys" and value:
+        return "\n".join(value)
+    if isinstance(value, dict):
+        return "\n".join(f"{k}: {v}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+@lineage.command("chain")
+@click.argument("id")
+@execution_filter
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 1_000_000), help="At most this many descendants.")
+@output_option
+@pass_environment
+def chain_command(env: Environment, id: str, execution: str | None, limit: int, output: str) -> None:
+    """A row with all its ancestors and descendants, drawn as a tree."""
+    row = lineage_row(env, id, execution)
+    rows = env.db.lineage_queries.chain(row["id"], max_descendants=limit)
+    descendants = sum(1 for r in rows if r["depth"] > 0)
+    if output == "json":
+        print_json({"lineage_id": row["id"], "rows": rows})
+        return
+    stdout().print(chain_tree(rows, row["id"]))
+    if descendants >= limit:
+        note(f"showing the first {limit} descendants; --limit shows more")
+
+
+def chain_tree(rows: list[dict], focus_id: str) -> Tree:
+    """Ancestors as a single line from the init message down to the row, then its descendants.
+
+    Rows come sorted by depth, so every parent is placed before its children."""
+    nodes: dict[str, Tree] = {}
+    tree = line_end = None
+    for row in rows:
+        label = _chain_label(row, focus=row["id"] == focus_id)
+        if tree is None:
+            tree = node = Tree(label, guide_style="dim")
+        elif row["depth"] <= 0:  # one ancestor per depth: a single line down to the row
+            node = line_end.add(label)
+        else:
+            node = nodes[row["parent_lineage_id"]].add(label)
+        nodes[row["id"]] = node
+        if row["depth"] <= 0:
+            line_end = node
+    return tree
+
+
+def _chain_label(row: dict, focus: bool) -> str:
+    text = (
+        f"{row['route']}/{row['stage']}  {styled(row['status'])}  {row['message_id']}  "
+        f"[dim]{row['id']}  {format_ms(row['duration_ms'])}[/]"
+    )
+    if row["status"] == "failed":
+        text += f"  [red]{error_text(row)}[/]"
+    return f"[bold]{text}  ◀[/]" if focus else text
+
+
+@lineage.command("children")
+@click.argument("id")
+@execution_filter
+@output_option
+@pass_environment
+def children_command(env: Environment, id: str, execution: str | None, output: str) -> None:
+    """The invocations that took this row's outputs as their input."""
+    row = lineage_row(env, id, execution)
+    print_rows(env.db.lineage_queries.children(row["id"]), output)
+
+
+@lineage.command("failures")
+@click.option("--execution", "-e", help="Only this execution (id or tag); otherwise every execution, newest first.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@output_option
+@pass_environment
+def failures_command(env: Environment, execution: str | None, limit: int, output: str) -> None:
+    """Failed invocations with their error: of one execution oldest first, else the newest."""
+    execution_id = env.db.executions.resolve(execution).id if execution else None
+    rows = env.db.lineage_queries.failures(execution_id, limit=limit)
+    if output == "json":
+        print_json(rows)
+        return
+    cells = [
+        (r["id"], r["execution_id"], f"{r['route']}/{r['stage']}", r["adapter_type"], format_time(r["started_at"]),
+         error_text(r), url_of(r))
+        for r in rows
+    ]
+    stdout().print(make_table(("ID", "EXECUTION", "STAGE", "ADAPTER", "TIME", "ERROR", "URL"), cells))
+
+
+@lineage.command("batch")
+@click.argument("batch_id")
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 1_000_000))
+@output_option
+@pass_environment
+def batch_command(env: Environment, batch_id: str, limit: int, output: str) -> None:
+    """The invocations of one batch (one run of one stage)."""
+    rows = env.db.lineage_queries.batch(batch_id, limit=limit)
+    if not rows:
+        raise NotFoundError(f"no lineage rows in batch {batch_id!r}")
+    print_rows(rows, output)
+
+
+STATS_COLUMNS = ("ROUTE", "STAGE", "ADAPTER", "COUNT", "COMPLETED", "FAILED", "SKIPPED", "PENDING", "MEAN", "P50", "P95", "MAX", "SPAN")
+
+
+@lineage.command("stats")
+@click.option("--execution", "-e", "execution", required=True, help="Execution id or tag.")
+@output_option
+@pass_environment
+def stats_command(env: Environment, execution: str, output: str) -> None:
+    """Per route and stage: invocations by status, and how long they took."""
+    record = env.db.executions.resolve(execution)
+    rows = env.db.lineage_queries.stats(record.id)
+    if output == "json":
+        print_json(rows)
+        return
+    cells = [
+        (r["route"], r["stage"], r["adapter_type"], r["count"], r["completed"], r["failed"], r["skipped"], r["pending"],
+         format_ms(r["mean_ms"]), format_ms(r["p50_ms"]), format_ms(r["p95_ms"]), format_ms(r["max_ms"]),
+         "" if r["span_s"] is None else f"{r['span_s']:.2f}s")
+        for r in rows
+    ]
+    stdout().print(make_table(STATS_COLUMNS, cells))

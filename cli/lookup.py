@@ -1,0 +1,64 @@
+"""What an operator types, turned into what it names: an execution, a route or stage of it, a
+lineage row. Anything that names nothing is a NotFoundError with the names that do exist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from factflow_assets.errors import NotFoundError
+
+from .environment import Environment
+
+
+def stage_prefixes(env: Environment, record, route: str | None = None, stage: str | None = None) -> list[str]:
+    """The storage prefixes that `--route`/`--stage` select in an execution (checked against its
+    frozen config, so a typo is an error rather than an empty listing)."""
+    from resources.storage import execution_prefix, stage_prefix  # fsspec: only when storage is used
+
+    if route is None and stage is None:
+        return [execution_prefix(record.id)]
+    stages = check_scope(env, record, route=route, stage=stage)
+    if stage is None:
+        return [execution_prefix(record.id, route)]
+    return [stage_prefix(record.id, s.route.name, s.name) for s in stages]
+
+
+def check_scope(env: Environment, record, *, route: str | None = None, stage: str | None = None, adapter: str | None = None) -> list:
+    """The execution's stages that `route`, `stage` and `adapter` select; NotFoundError when its
+    pipeline has no such route, stage or adapter."""
+    stages = _pipeline(env, record).stages
+    scope = f"execution {record.id}"
+    if route is not None:
+        _require(route, {s.route.name for s in stages}, "route", scope)
+        stages = [s for s in stages if s.route.name == route]
+        scope = f"route {route} of {scope}"
+    if stage is not None:
+        _require(stage, {s.name for s in stages}, "stage", scope)
+        stages = [s for s in stages if s.name == stage]
+    if adapter is not None:
+        _require(adapter, {s.adapter_type for s in stages}, "adapter", scope)
+        stages = [s for s in stages if s.adapter_type == adapter]
+    return stages
+
+
+def _require(value: str, known: set[str], what: str, scope: str) -> None:
+    if value not in known:
+        raise NotFoundError(f"{scope} has no {what} {value!r}; it has: {', '.join(sorted(known))}")
+
+
+def _pipeline(env: Environment, record):
+    from factflow_assets.engine.executions import frozen_pipeline
+
+    return frozen_pipeline(env.db, record.config_hash)
+
+
+def lineage_row(env: Environment, text: str, execution: str | None = None) -> dict[str, Any]:
+    """The lineage row named by a lineage id, a message id, or a storage key (the row that wrote
+    the object), optionally within one execution (id or tag)."""
+    execution_id = env.db.executions.resolve(execution).id if execution else None
+    if "/" in text:
+        lineage_id = env.store.metadata(text).get("lineage_id")
+        if not lineage_id:
+            raise NotFoundError(f"the sidecar of {text} names no lineage row")
+        return env.db.lineage_queries.require(lineage_id)
+    return env.db.lineage_queries.resolve(text, execution_id)
