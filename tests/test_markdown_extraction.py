@@ -128,6 +128,14 @@ def test_a_worker_that_hangs_or_dies_costs_one_message_and_the_pool_goes_on():
     assert asyncio.run(main()) == 6
 
 
+def test_a_timeout_below_the_workers_start_fails_messages_not_the_adapter():
+    """Starting workers (forkserver, preloaded imports) is not held to the per-message timeout:
+    a timeout set too small costs each page a failure, and the adapter still opens."""
+    page = Message("p-0123456789abcdef", FIDELITY.encode(), "text/html", {"url": "https://example.com/p"})
+    outcomes = run_adapter("html_to_markdown", page, {"workers": 1, "timeout": 0.0001}, messages=[page, page])
+    assert all(isinstance(o, PermanentError) and "longer than" in str(o) for o in outcomes)
+
+
 @pytest.mark.slow
 def test_extraction_quality_on_the_gold_corpus_holds():
     """The benchmark's F1 (benchmarks/extraction_quality.py), as a guard against regressions."""

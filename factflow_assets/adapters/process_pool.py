@@ -23,6 +23,7 @@ from typing import Any, Callable
 from .base import PermanentError
 
 DEFAULT_MAX_WORKERS = 4
+STARTUP_TIMEOUT = 300.0  # seconds for the workers to start, whatever the per-message timeout
 
 
 def default_workers() -> int:
@@ -62,8 +63,14 @@ class WorkerPool:
                         raise PermanentError("the worker process died twice on this message (crash or out of memory)") from None
 
     async def start(self) -> None:
-        """Start every worker now, so the first messages' durations measure their own work."""
-        await asyncio.gather(*(self.run(os.getpid) for _ in range(self.workers)))
+        """Start every worker now, so the first messages' durations measure their own work.
+
+        Starting (the forkserver, the preloaded imports) is not a message: it is not held to the
+        per-message timeout, which a user may set far below an import's second or two.
+        """
+        loop = asyncio.get_running_loop()
+        started = asyncio.gather(*(loop.run_in_executor(self._executor, os.getpid) for _ in range(self.workers)))
+        await asyncio.wait_for(started, STARTUP_TIMEOUT)
 
     def _replace(self, executor: ProcessPoolExecutor, kill: bool) -> None:
         """Swap in a fresh executor, once per broken one, and stop the old one's workers."""
