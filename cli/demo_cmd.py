@@ -9,7 +9,8 @@ import click
 from factflow_assets.settings import SHIPPED_PIPELINES_DIR
 
 from .environment import Environment, pass_environment
-from .execution_cmd import print_summary, run_here
+from .execution_cmd import run_here
+from .execution_shared import print_summary
 from .output import output_option, print_json, stdout
 
 DEMO_PIPELINE = "web_to_markdown"

@@ -1,4 +1,4 @@
-"""`factflow execution start|list|get|wait`."""
+"""`factflow execution start|list|get|wait|replay|resume|cancel`."""
 
 from __future__ import annotations
 
@@ -7,22 +7,20 @@ import time
 import click
 
 from .environment import Environment, pass_environment
+from .execution_recovery import cancel_command, replay_command, resume_command
+from .execution_shared import describe_origin, print_summary, run_plan_here, styled
 from .output import format_duration, format_time, make_table, output_option, print_json, stdout
-from .progress import STAGE_COLUMNS, live_progress, stage_rows
-
-STATUS_STYLE = {
-    "completed": "green",
-    "failed": "red",
-    "running": "cyan",
-    "queued": "blue",
-    "cancelled": "yellow",
-    "interrupted": "magenta",
-}
+from .progress import live_progress
 
 
 @click.group()
 def execution() -> None:
-    """Start and follow pipeline executions."""
+    """Start, follow, replay, resume and cancel pipeline executions."""
+
+
+execution.add_command(replay_command)
+execution.add_command(resume_command)
+execution.add_command(cancel_command)
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -36,36 +34,12 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
     return overrides
 
 
-def styled(status: str) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
-
-
-def print_summary(summary: dict, next_steps: bool = False) -> None:
-    console = stdout()
-    console.print(f"execution [bold]{summary['id']}[/]  {styled(summary['status'])}  pipeline {summary['pipeline']}"
-                  + (f"  tag {summary['tag']}" if summary.get("tag") else ""))
-    if summary.get("error"):
-        console.print(f"[red]error:[/] {summary['error']}")
-    console.print(make_table(STAGE_COLUMNS, stage_rows(summary["stages"])))
-    if summary["failures"]:
-        rows = [(f["stage"], f["message_id"], f["error"]) for f in summary["failures"]]
-        console.print(make_table(("STAGE", "MESSAGE", "ERROR"), rows, title="\nfailed messages (first 10)"))
-    if next_steps:
-        console.print("\nNext:")
-        console.print(f"  factflow execution get {summary['id']}")
-        console.print("  factflow execution list")
-        console.print("  factflow config validate pipelines/")
-
-
 def run_here(env: Environment, settings, request, show_progress: bool) -> dict:
-    """Record and run an execution in this process; return its summary (shared with `demo`)."""
-    from factflow_assets.engine.launch import prepare_execution, run_in_process
-    from factflow_assets.engine.status import execution_summary
+    """Record a new execution and run it in this process; return its summary (shared with `demo`)."""
+    from factflow_assets.engine.launch import RunPlan, prepare_execution
 
     record = prepare_execution(settings, env.db, env.instance, request)
-    with live_progress(env, record.id, enabled=show_progress):
-        record = run_in_process(settings, env.db, env.instance, record)
-    return execution_summary(env.db, env.instance, record)
+    return run_plan_here(env, settings, RunPlan.start(record), show_progress)
 
 
 @execution.command("start")
@@ -110,14 +84,18 @@ def list_command(env: Environment, status: str | None, pipeline: str | None, lim
         from factflow_assets.engine.status import refresh_status
 
         records = [refresh_status(env.db, env.instance, r) if r.active else r for r in records]
+    replays = env.db.replays.counts_within([r.id for r in records])
     if output == "json":
-        print_json([r.to_dict() for r in records])
+        print_json([{**r.to_dict(), "replays": replays.get(r.id, 0)} for r in records])
         return
     rows = [
-        (r.id, r.tag, r.pipeline, styled(r.status), format_time(r.created_at), format_duration(r.duration_s), r.parent_id, r.origin.get("kind"))
+        (
+            r.id, r.tag, r.pipeline, styled(r.status), format_time(r.created_at), format_duration(r.duration_s),
+            describe_origin(r.origin), replays.get(r.id) or "",
+        )
         for r in records
     ]
-    stdout().print(make_table(("ID", "TAG", "PIPELINE", "STATUS", "CREATED", "DURATION", "PARENT", "ORIGIN"), rows))
+    stdout().print(make_table(("ID", "TAG", "PIPELINE", "STATUS", "CREATED", "DURATION", "ORIGIN", "REPLAYS"), rows))
 
 
 @execution.command("get")
@@ -139,11 +117,23 @@ def get_command(env: Environment, execution_id: str, output: str) -> None:
         f"finished {format_time(summary['finished_at'])}  duration {format_duration(summary['duration_s'])}"
     )
     console.print(f"config {summary['config_hash'][:12]}  init payload {summary['init_payload']}")
+    console.print(f"origin {describe_origin(summary['origin'])}")
     if summary["parent_id"] or summary["children"]:
         console.print(f"parent {summary['parent_id'] or '-'}  children {', '.join(summary['children']) or '-'}")
+    if summary["replays"]:
+        rows = [
+            (
+                format_time(r["created_at"]), r["execution_id"], f"{r['from_route']}/{r['from_stage']}",
+                r["to_route"] or "(in place)", r["target_execution_id"],
+                f"{r['previous_config_hash'][:8]} → {r['config_hash'][:8]}", r["superseded_rows"], r["deleted_objects"],
+            )
+            for r in summary["replays"]
+        ]
+        columns = ("WHEN", "FROM EXECUTION", "FROM STAGE", "INTO ROUTE", "INTO EXECUTION", "CONFIG", "SUPERSEDED ROWS", "DELETED OBJECTS")
+        console.print(make_table(columns, rows, title="\nreplays"))
     if summary["runs"]:
-        rows = [(r["run_id"], r["status"], r["kind"]) for r in summary["runs"]]
-        console.print(make_table(("DAGSTER RUN", "STATUS", "KIND"), rows, title="\nruns"))
+        rows = [(r["run_id"], r["status"], r["kind"], r["replay_from"]) for r in summary["runs"]]
+        console.print(make_table(("DAGSTER RUN", "STATUS", "KIND", "REPLAY FROM"), rows, title="\nruns"))
 
 
 @execution.command("wait")

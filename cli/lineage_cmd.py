@@ -67,7 +67,7 @@ def print_rows(rows: list[dict], output: str) -> None:
 @click.option("--status", type=click.Choice(LINEAGE_STATUSES))
 @click.option("--adapter", help="Only rows of this adapter type.")
 @click.option("--route", help="Only rows of this route.")
-@click.option("--superseded", "include_superseded", is_flag=True, help="Also rows a replay superseded.")
+@click.option("--superseded", "include_superseded", is_flag=True, help="Also rows replaced by a replay or by a later attempt.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(0))
 @output_option

@@ -46,6 +46,10 @@ def new_batch_id() -> str:
     return time_sortable_id(8)
 
 
+def new_replay_id() -> str:
+    return time_sortable_id(8)
+
+
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9]+")
 
 

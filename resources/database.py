@@ -20,6 +20,8 @@ from .db_schema import metadata
 from .executions_store import ExecutionStore
 from .lineage_queries import LineageQueries
 from .lineage_store import LineageStore
+from .replays_store import ReplayStore
+from .runners_store import RunnerStore
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -85,4 +87,6 @@ class FactflowDatabase:
         self.executions = ExecutionStore(self.engine)
         self.lineage = LineageStore(self.engine)
         self.lineage_queries = LineageQueries(self.engine)
+        self.replays = ReplayStore(self.engine)
+        self.runners = RunnerStore(self.engine)
 

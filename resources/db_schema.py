@@ -4,6 +4,10 @@
 - `factflow_executions`: one row per execution, with its frozen config hash and replay origin.
 - `factflow_lineage`: one row per message per adapter invocation (DESIGN §4).
 - `factflow_route_state`: paused or running, per route id (DESIGN §6).
+- `factflow_replays`: every replay of an execution: from which stage, into which execution, with
+  which config, and what it superseded.
+- `factflow_runners`: the process running an execution's current run and its last heartbeat, so
+  a run whose process died reads as interrupted rather than running forever.
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ executions = Table(
     Column("init_payload", JSON, nullable=False),
     Column("overrides", JSON, nullable=False),
     Column("parent_id", ID),
-    # {"kind": "start" | "replay" | "child", "from_stage": ..., "to_route": ...}
+    # {"kind": "start" | "dagster_ui"} or, for a child made by a replay into a route,
+    # {"kind": "replay", "parent": ..., "from_stage": "route/stage", "to_route": ...}
     Column("origin", JSON, nullable=False),
     Column("dagster_run_id", String(64)),
     Column("error", Text),
@@ -102,4 +107,32 @@ route_state = Table(
     Column("route", NAME, primary_key=True),
     Column("state", String(16), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+replays = Table(
+    "factflow_replays",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("execution_id", ID, nullable=False),  # the execution replayed from
+    Column("from_route", NAME, nullable=False),
+    Column("from_stage", NAME, nullable=False),
+    Column("to_route", NAME),  # set for a replay into a child execution
+    Column("target_execution_id", ID, nullable=False),  # the execution itself, or the child
+    Column("previous_config_hash", HASH, nullable=False),
+    Column("config_hash", HASH, nullable=False),
+    Column("superseded_rows", Integer, nullable=False),
+    Column("deleted_objects", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_factflow_replays_execution", "execution_id", "created_at"),
+    Index("ix_factflow_replays_target", "target_execution_id"),
+)
+
+runners = Table(
+    "factflow_runners",
+    metadata,
+    Column("execution_id", ID, primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("dagster_run_id", String(64)),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
 )

@@ -126,6 +126,11 @@ class ExecutionStore:
         with self.engine.connect() as conn:
             return [_record(row) for row in conn.execute(query)]
 
+    def set_config(self, execution_id: str, config_hash: str) -> None:
+        """Make `config_hash` the execution's current config (a replay ran it with a newer one)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(executions).where(executions.c.id == execution_id).values(config_hash=config_hash))
+
     def set_status(self, execution_id: str, status: str, *, run_id: str | None = None, error: str | None = None) -> None:
         """Move an execution to `status`, stamping when it started and when it ended."""
         now = utcnow()

@@ -3,6 +3,10 @@
 The writer never makes the message flow wait on the database: rows go into memory and a
 background thread writes them in batches (an INSERT for new rows, an UPDATE for rows already
 written). A row that starts and finishes between two flushes is inserted once, finished.
+
+A row is current until something replaces it: a replay of its stage, or a later attempt on the
+same message (a retry after a failure, a resume after an interruption). Replaced rows stay as
+history with `superseded` set, so counts and failure lists read current rows only.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from factflow_assets.errors import FactflowError
 
+from .clock import utcnow
 from .db_schema import lineage
 
 log = logging.getLogger(__name__)
@@ -53,16 +58,20 @@ class LineageWriter:
         self._flush_lock = threading.Lock()
         self._new: dict[str, dict] = {}
         self._finished: dict[str, dict] = {}
+        self._superseded: set[str] = set()
         self._wake = threading.Event()
         self._closed = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="lineage-writer", daemon=True)
         self._thread.start()
 
-    def start(self, row: dict) -> None:
-        """Queue a new row (every column present, so batches insert together)."""
+    def start(self, row: dict, supersedes: str | None = None) -> None:
+        """Queue a new row (every column present, so batches insert together); `supersedes` is
+        the earlier attempt it replaces, marked superseded in the same transaction."""
         with self._lock:
             self._new[row["id"]] = row
+            if supersedes:
+                self._superseded.add(supersedes)
             full = len(self._new) >= self.max_batch
         if full:
             self._wake.set()
@@ -103,13 +112,13 @@ class LineageWriter:
     def _flush_once(self) -> None:
         with self._flush_lock:
             with self._lock:
-                new, finished = self._new, self._finished
-                self._new, self._finished = {}, {}
-            if not new and not finished:
+                new, finished, superseded = self._new, self._finished, self._superseded
+                self._new, self._finished, self._superseded = {}, {}, set()
+            if not new and not finished and not superseded:
                 return
             for attempt in range(1, self.retries + 1):
                 try:
-                    self._write(list(new.values()), finished)
+                    self._write(list(new.values()), finished, superseded)
                     self._error = None
                     return
                 except DBAPIError as error:
@@ -119,11 +128,14 @@ class LineageWriter:
             with self._lock:  # keep the rows for the next flush rather than lose them
                 self._new = {**new, **self._new}
                 self._finished = {**finished, **self._finished}
+                self._superseded |= superseded
 
-    def _write(self, new_rows: list[dict], finished: dict[str, dict]) -> None:
+    def _write(self, new_rows: list[dict], finished: dict[str, dict], superseded: set[str]) -> None:
         with self.engine.begin() as conn:
             if new_rows:
                 conn.execute(insert(lineage), new_rows)
+            if superseded:
+                conn.execute(update(lineage).where(lineage.c.id.in_(sorted(superseded))).values(superseded=True))
             if finished:
                 statement = (
                     update(lineage)
@@ -160,6 +172,42 @@ class LineageStore:
                         row.id, row.status, row.input_hash, row.config_hash, list(row.output_keys or []), row.attempt
                     )
         return latest
+
+    def supersede(self, execution_id: str, stages: list[tuple[str, str]]) -> int:
+        """Mark every current row of these (route, stage)s of one execution as history; return how
+        many. A re-run of those stages then treats every message as new (nothing is skipped)."""
+        if not stages:
+            return 0
+        total = 0
+        with self.engine.begin() as conn:
+            for route, stage in stages:
+                total += conn.execute(
+                    update(lineage)
+                    .where(
+                        lineage.c.execution_id == execution_id,
+                        lineage.c.route == route,
+                        lineage.c.stage == stage,
+                        lineage.c.superseded.is_(False),
+                    )
+                    .values(superseded=True)
+                ).rowcount
+        return total
+
+    def close_interrupted(self, execution_id: str, run_id: str, reason: str) -> int:
+        """Rows a dead run left pending become `cancelled`, saying why; return how many.
+
+        They stay as the interrupted attempt: a resume counts its own attempt after them.
+        """
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(lineage)
+                .where(
+                    lineage.c.execution_id == execution_id,
+                    lineage.c.dagster_run_id == run_id,
+                    lineage.c.status == "pending",
+                )
+                .values(status="cancelled", error_class="RunInterrupted", error_message=reason, finished_at=utcnow())
+            ).rowcount
 
     def stage_counts(self, execution_id: str) -> list[dict[str, Any]]:
         """Rows per route, stage and status for one execution (superseded rows left out)."""

@@ -126,6 +126,10 @@ def test_a_rerun_skips_finished_messages_and_redoes_only_what_is_missing(harness
     assert (repaired.reused, repaired.messages_out) == (4, 5)
     assert server.total_requests() == 6
     assert max(r["attempt"] for r in harness.rows("web_scraper")) == 2
+    (again_done,) = [r for r in harness.rows("web_scraper") if r["attempt"] == 2]
+    redone = [r for r in harness.rows("web_scraper") if r["message_id"] == again_done["message_id"]]
+    # the later attempt replaces the earlier one, which stays as history
+    assert sorted((r["attempt"], r["superseded"]) for r in redone) == [(1, True), (2, False)]
 
 
 def test_an_unreadable_input_is_a_failed_row_not_a_crashed_stage(harness, site):

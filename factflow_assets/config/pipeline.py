@@ -88,6 +88,31 @@ class Pipeline:
         raise NotFoundError(f"pipeline {self.name!r} has no stage {route}/{stage} (stages: {known})")
 
 
+    def downstream_of(self, ref: StageRef) -> list[Stage]:
+        """`ref`'s stage and every stage it feeds, directly or through others, in run order."""
+        selected = {ref}
+        for stage in self.stages:  # run order: a stage comes after the one feeding it
+            if stage.upstream in selected:
+                selected.add(stage.ref)
+        return [stage for stage in self.stages if stage.ref in selected]
+
+    def find_stage(self, name: str) -> Stage:
+        """The stage `route/stage`, or the only stage called `name`; NotFoundError otherwise."""
+        route, sep, stage = name.partition("/")
+        if sep:
+            return self.stage(route, stage)
+        matches = [s for s in self.stages if s.name == name]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise NotFoundError(f"stage {name!r} is in several routes of {self.name!r}: say which, as " + " or ".join(str(s.ref) for s in matches))
+        known = ", ".join(str(s.ref) for s in self.stages)
+        raise NotFoundError(f"pipeline {self.name!r} has no stage {name!r} (stages: {known})")
+
+    def route_names(self) -> list[str]:
+        return [route.name for route in self.spec.routes]
+
+
 def feeding_stage(spec: PipelineSpec, route_input) -> str:
     """The stage named by a route input, defaulting to the last stage of its route."""
     if route_input.stage:

@@ -1,7 +1,8 @@
-"""Creating executions and loading the config an execution froze."""
+"""Creating executions, loading the config an execution froze, and reading where it came from."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -56,3 +57,24 @@ def frozen_pipeline(db: FactflowDatabase, config_hash: str) -> Pipeline:
     """The pipeline exactly as an execution (or a replay) froze it."""
     name, text = db.executions.config(config_hash)
     return _parse_frozen(name, text)
+
+
+@dataclass(frozen=True)
+class ReplaySource:
+    """Where a child execution made by `replay --to-route` takes its first route's input from."""
+
+    parent_id: str
+    from_route: str
+    from_stage: str
+    to_route: str
+
+    def origin(self) -> dict[str, Any]:
+        return {"kind": "replay", "parent": self.parent_id, "from_stage": f"{self.from_route}/{self.from_stage}", "to_route": self.to_route}
+
+
+def replay_source(record: ExecutionRecord) -> ReplaySource | None:
+    origin = record.origin or {}
+    if origin.get("kind") != "replay" or not record.parent_id:
+        return None
+    route, _, stage = origin["from_stage"].partition("/")
+    return ReplaySource(record.parent_id, route, stage, origin["to_route"])

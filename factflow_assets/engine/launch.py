@@ -1,32 +1,39 @@
-"""Starting an execution: record it, add its partition, run it here or hand it to the run queue.
+"""Running an execution: record it, add its partition, run it here or hand it to the run queue.
 
-In process (the default) the run executes in the calling process, one stage after another, with
-the in-process executor (DESIGN §2a). Detached, the run is submitted to the instance's queue and
-the daemon (`dagster dev`, `factflow ui`) launches it from the workspace's code location.
+Every run is described by a `RunPlan`: which execution, which stages (all of them, or a replay's
+or a resume's subset), with which config and why. In process (the default) the run executes in
+the calling process, one stage after another, with the in-process executor (DESIGN §2a); its run
+id is chosen beforehand and claimed in the runners table, so a process killed even before Dagster
+recorded the run is seen as gone. Detached, the run is submitted to the instance's queue and the
+daemon (`dagster dev`, `factflow ui`) launches it from the workspace's code location.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import DagsterInstance
+from dagster._core.utils import make_new_run_id
 
 from resources.database import FactflowDatabase
 from resources.executions_store import ExecutionRecord
 
-from ..config import load_pipeline
+from ..config import StageRef, load_pipeline
 from ..definitions import build_definitions
 from ..settings import PROJECT_ROOT, Settings
 from . import tags
+from .asset_factory import stage_asset_key
 from .executions import create_execution
+from .status import RUN_STATUS
 
 WORKSPACE_FILE = PROJECT_ROOT / "workspace.yaml"
 
-#: Dagster's console logger would print every event of the run; the CLI shows its own progress
-#: and summary (failed messages are in lineage), so only errors of the run itself get through.
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+#: Dagster's console logger would print every event of the run, and a failed or cancelled step
+#: with its stack trace. The CLI shows its own progress and summary (the first step failure as
+#: the execution's error, failed messages in lineage); the full log stays in Dagster's event log.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @dataclass
@@ -36,14 +43,34 @@ class StartRequest:
     tag: str | None = None
 
 
-def run_tags(record: ExecutionRecord, kind: str) -> dict[str, str]:
-    return {
-        tags.EXECUTION_ID: record.id,
-        tags.PIPELINE: record.pipeline,
-        tags.CONFIG_HASH: record.config_hash,
-        tags.RUN_KIND: kind,
-        "dagster/partition": record.id,
-    }
+@dataclass(frozen=True)
+class RunPlan:
+    """One Dagster run over an execution's partition."""
+
+    record: ExecutionRecord
+    kind: str  # start | replay | resume
+    config_hash: str
+    stages: tuple[StageRef, ...] | None = None  # None: every stage of the pipeline
+    extra_tags: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, record: ExecutionRecord) -> "RunPlan":
+        return cls(record, "start", record.config_hash)
+
+    def tags(self) -> dict[str, str]:
+        return {
+            tags.EXECUTION_ID: self.record.id,
+            tags.PIPELINE: self.record.pipeline,
+            tags.CONFIG_HASH: self.config_hash,
+            tags.RUN_KIND: self.kind,
+            "dagster/partition": self.record.id,
+            **self.extra_tags,
+        }
+
+    def asset_keys(self) -> list | None:
+        if self.stages is None:
+            return None
+        return [stage_asset_key(self.record.pipeline, ref) for ref in self.stages]
 
 
 def prepare_execution(settings: Settings, db: FactflowDatabase, instance: DagsterInstance, request: StartRequest) -> ExecutionRecord:
@@ -54,23 +81,34 @@ def prepare_execution(settings: Settings, db: FactflowDatabase, instance: Dagste
     return record
 
 
-def run_in_process(settings: Settings, db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord, kind: str = "start") -> ExecutionRecord:
-    """Materialise every stage of the execution in this process; return the finished record."""
+def run_in_process(settings: Settings, db: FactflowDatabase, instance: DagsterInstance, plan: RunPlan) -> ExecutionRecord:
+    """Materialise the plan's stages in this process; return the finished record."""
+    record = plan.record
     job = build_definitions(settings).resolve_job_def(record.pipeline)
-    db.executions.set_status(record.id, "running")
+    run_id = make_new_run_id()
+    db.runners.beat(record.id, run_id)
+    db.executions.set_status(record.id, "running", run_id=run_id)
     try:
         result = job.execute_in_process(
             instance=instance,
             partition_key=record.id,
-            tags=run_tags(record, kind),
+            run_id=run_id,
+            asset_selection=plan.asset_keys(),
+            tags=plan.tags(),
             run_config=QUIET_RUN_CONFIG,
             raise_on_error=False,
         )
     except KeyboardInterrupt:
-        db.executions.set_status(record.id, "interrupted", error="interrupted by the operator (Ctrl+C)")
+        reason = "interrupted by the operator (Ctrl+C)"
+        db.lineage.close_interrupted(record.id, run_id, reason)
+        db.executions.set_status(record.id, "interrupted", error=f"{reason}; resume it with: factflow execution resume {record.id}")
         raise
-    error = None if result.success else _first_failure(result)
-    db.executions.set_status(record.id, "completed" if result.success else "failed", run_id=result.run_id, error=error)
+    status = RUN_STATUS.get(instance.get_run_by_id(run_id).status, "failed")
+    if status == "cancelled":
+        error = "cancelled by the operator; resume it with: factflow execution resume " + record.id
+    else:
+        error = None if result.success else _first_failure(result)
+    db.executions.set_status(record.id, status, run_id=run_id, error=error)
     return db.executions.get(record.id)
 
 
@@ -81,8 +119,8 @@ def _first_failure(result) -> str:
     return "the Dagster run failed"
 
 
-def submit_to_queue(db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord, kind: str = "start") -> ExecutionRecord:
-    """Put the execution's run in the instance's run queue; the daemon launches it."""
+def submit_to_queue(db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord) -> ExecutionRecord:
+    """Put the execution's first run (every stage) in the instance's run queue; the daemon launches it."""
     from dagster._cli.job import execute_launch_command
     from dagster_shared.cli import WorkspaceOpts
 
@@ -90,7 +128,7 @@ def submit_to_queue(db: FactflowDatabase, instance: DagsterInstance, record: Exe
         instance=instance,
         workspace_opts=WorkspaceOpts(workspace=[str(WORKSPACE_FILE)]),
         job_name=record.pipeline,
-        tags=json.dumps(run_tags(record, kind)),
+        tags=json.dumps(RunPlan.start(record).tags()),
     )
     db.executions.set_status(record.id, "queued", run_id=run.run_id)
     return db.executions.get(record.id)

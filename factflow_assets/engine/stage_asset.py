@@ -1,13 +1,23 @@
 """What a stage asset does when Dagster materialises it for one partition (one execution).
 
-Finds the execution and the config it froze, picks the stage's input (the init message, or what
-the stage before it stored), runs the stage loop, and reports a summary as materialisation
-metadata. Per-message outcomes go to factflow's lineage, not to Dagster's event log.
+Finds the execution and the config its run uses, picks the stage's input (the init message, what
+the stage before it stored, or for a replay into a child execution what the parent stored), runs
+the stage loop under a heartbeat, and reports a summary as materialisation metadata. Per-message
+outcomes go to factflow's lineage, not to Dagster's event log. A cancelled run ends here, after
+the messages in flight, as an interrupted step: Dagster then records the run as cancelled.
 """
 
 from __future__ import annotations
 
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue
+from dagster import (
+    AssetExecutionContext,
+    DagsterExecutionInterruptedError,
+    DagsterInstance,
+    DagsterRunStatus,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+)
 
 from resources.database import FactflowDatabase
 from resources.executions_store import ExecutionRecord
@@ -17,7 +27,8 @@ from resources.storage import ObjectStore, stage_prefix
 from ..config import Pipeline, Stage
 from ..ids import new_batch_id
 from . import tags
-from .executions import create_execution, frozen_pipeline
+from .executions import create_execution, frozen_pipeline, replay_source
+from .heartbeat import Heartbeat
 from .inputs import InitInput, InputSource, StoredInput
 from .stage_runner import StageJob, run_stage
 
@@ -30,10 +41,21 @@ def execution_for_partition(db: FactflowDatabase, pipeline: Pipeline, execution_
     return record
 
 
-def stage_input(stage: Stage, execution: ExecutionRecord, store: ObjectStore) -> InputSource:
+def input_prefix(stage: Stage, execution: ExecutionRecord) -> tuple[str, str, str] | None:
+    """(execution, route, stage) whose stored objects are the stage's input; None for the init message."""
+    source = replay_source(execution)
+    if source is not None and stage.index == 0 and stage.route.name == source.to_route:
+        return source.parent_id, source.from_route, source.from_stage
     if stage.upstream is None:
+        return None
+    return execution.id, stage.upstream.route, stage.upstream.stage
+
+
+def stage_input(stage: Stage, execution: ExecutionRecord, store: ObjectStore) -> InputSource:
+    where = input_prefix(stage, execution)
+    if where is None:
         return InitInput(stage.route.name, execution.init_payload)
-    return StoredInput(store, stage_prefix(execution.id, stage.upstream.route, stage.upstream.stage))
+    return StoredInput(store, stage_prefix(*where))
 
 
 def materialize_stage(
@@ -50,7 +72,9 @@ def materialize_stage(
     db.executions.set_status(execution.id, "running", run_id=context.run.run_id)
 
     job = StageJob(execution.id, stage, config_hash, context.run.run_id, new_batch_id())
-    summary = run_stage(job, stage_input(stage, execution, store), store, db, http.client)
+    run_id = context.run.run_id
+    with Heartbeat(db, execution.id, run_id, lambda: _cancel_requested(context.instance, run_id)) as heartbeat:
+        summary = run_stage(job, stage_input(stage, execution, store), store, db, http.client, heartbeat.stop)
 
     prefix = stage_prefix(execution.id, stage.route.name, stage.name)
     metadata = {
@@ -70,6 +94,15 @@ def materialize_stage(
     )
     if summary.failure_samples:
         context.log.warning("failed messages (first few):\n" + "\n".join(summary.failure_samples))
+    if heartbeat.stop.is_set():
+        raise DagsterExecutionInterruptedError(
+            f"cancelled at {stage.ref}: {summary.messages_in} message(s) finished, {summary.not_started} not started"
+        )
     if summary.failed and stage.route.error_handling.on_failure == "fail_stage":
         raise Failure(f"{summary.failed} message(s) failed at {stage.ref} and the route says fail_stage", metadata=metadata)
     return MaterializeResult(metadata=metadata)
+
+
+def _cancel_requested(instance: DagsterInstance, run_id: str) -> bool:
+    run = instance.get_run_by_id(run_id)
+    return run is not None and run.status == DagsterRunStatus.CANCELING

@@ -4,7 +4,8 @@ For each input message the runner decides whether it is already done (an earlier
 invocation with the same input hash and config hash whose outputs are all stored: DESIGN §2.5),
 otherwise opens a pending lineage row, runs the adapter with the route's retries, stores every
 emitted message with its sidecar, and finishes the row as completed, skipped or failed. A failing
-message never stops the loop. Nothing here knows about Dagster.
+message never stops the loop; a stop request (a cancel) does, gracefully: no new message is
+taken, the ones in flight finish and are recorded. Nothing here knows about Dagster.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -60,13 +62,23 @@ class StageSummary:
     failed: int = 0
     skipped: int = 0
     reused: int = 0
+    not_started: int = 0  # left untouched because a stop was requested
     duration_s: float = 0.0
     failure_samples: list[str] = field(default_factory=list)
 
 
 class StageRunner:
-    def __init__(self, job: StageJob, inputs: InputSource, store: ObjectStore, db: FactflowDatabase, http: httpx.AsyncClient):
+    def __init__(
+        self,
+        job: StageJob,
+        inputs: InputSource,
+        store: ObjectStore,
+        db: FactflowDatabase,
+        http: httpx.AsyncClient,
+        stop: threading.Event | None = None,
+    ):
         self.job = job
+        self.stop = stop or threading.Event()
         self.stage = job.stage
         self.inputs = inputs
         self.store = store
@@ -94,6 +106,7 @@ class StageRunner:
                 pending = iter(refs)
                 workers = min(stage.route.concurrency, len(refs)) or 1
                 await asyncio.gather(*(self._worker(pending) for _ in range(workers)))
+                self.summary.not_started = len(refs) - self.summary.messages_in
             finally:
                 await self.adapter.close()
                 await self._io(self.writer.close)
@@ -103,7 +116,10 @@ class StageRunner:
         return self.summary
 
     async def _worker(self, pending) -> None:
-        for ref in pending:  # one shared iterator: each ref goes to exactly one worker
+        while not self.stop.is_set():
+            ref = next(pending, None)  # one shared iterator: each ref goes to exactly one worker
+            if ref is None:
+                return
             await self._handle(ref)
 
     def _already_done(self, header: InputHeader) -> PriorInvocation | None:
@@ -137,7 +153,10 @@ class StageRunner:
         prior = self.prior.get(header.message_id)
         extras = {k: header.metadata[k] for k in INHERITED_FIELDS if k in header.metadata}
         row_id = new_lineage_id()
-        self.writer.start(self._pending_row(row_id, header, attempt=(prior.attempt + 1) if prior else 1, extras=extras))
+        self.writer.start(
+            self._pending_row(row_id, header, attempt=(prior.attempt + 1) if prior else 1, extras=extras),
+            supersedes=prior.lineage_id if prior else None,
+        )
         clock = time.perf_counter()
         outcome: dict[str, Any] = {"output_keys": [], "metadata": _scalars(extras)}
         try:
@@ -273,11 +292,18 @@ def _scalars(values: dict) -> dict:
     return {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool)) and not (isinstance(v, str) and len(v) > 500)}
 
 
-def run_stage(job: StageJob, inputs: InputSource, store: ObjectStore, db: FactflowDatabase, http_factory: Callable[[], httpx.AsyncClient]) -> StageSummary:
-    """Run one stage to the end on a fresh event loop (the asset's entry point)."""
+def run_stage(
+    job: StageJob,
+    inputs: InputSource,
+    store: ObjectStore,
+    db: FactflowDatabase,
+    http_factory: Callable[[], httpx.AsyncClient],
+    stop: threading.Event | None = None,
+) -> StageSummary:
+    """Run one stage to the end (or until `stop` is set) on a fresh event loop (the asset's entry point)."""
 
     async def main() -> StageSummary:
         async with http_factory() as http:
-            return await StageRunner(job, inputs, store, db, http).run()
+            return await StageRunner(job, inputs, store, db, http, stop).run()
 
     return asyncio.run(main())

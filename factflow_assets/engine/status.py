@@ -2,15 +2,22 @@
 
 The status column is refreshed from the newest run tagged with the execution id whenever an
 active execution is read, so runs the daemon launched (or the UI started) are reflected without
-any process of factflow's watching them.
+any process of factflow's watching them. A run whose process was killed never tells Dagster, so
+its run stays "started" forever; the runner's heartbeat and pid (`resources/runners_store.py`)
+tell such a run apart, and the execution becomes `interrupted`: its pending lineage rows are
+closed as the interrupted attempt and the Dagster run is marked failed, so the UI agrees.
 """
 
 from __future__ import annotations
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
+from dagster._core.storage.dagster_run import RunRecord
+
+from resources.clock import as_utc
 from resources.database import FactflowDatabase
 from resources.executions_store import ExecutionRecord
+from resources.runners_store import Runner
 
 from ..config import Pipeline
 from . import tags
@@ -29,6 +36,8 @@ RUN_STATUS = {
     DagsterRunStatus.FAILURE: "failed",
     DagsterRunStatus.CANCELED: "cancelled",
 }
+#: Dagster statuses of a run that a live process is (or should be) executing.
+IN_PROGRESS = frozenset({DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING})
 
 
 def execution_runs(instance: DagsterInstance, execution_id: str, limit: int | None = None):
@@ -40,15 +49,46 @@ def refresh_status(db: FactflowDatabase, instance: DagsterInstance, record: Exec
     if not record.active:
         return record
     runs = execution_runs(instance, record.id, limit=1)
-    if not runs:
+    newest = runs[0] if runs else None
+    runner = db.runners.get(record.id)
+    if runner is not None and record.status == "running" and _speaks_for(runner, newest):
+        claimed_run_exists = newest is not None and newest.dagster_run.run_id == runner.dagster_run_id
+        if not claimed_run_exists or newest.dagster_run.status in IN_PROGRESS:
+            reason = runner.gone_because()
+            if reason:
+                return mark_interrupted(db, instance, record, runner.dagster_run_id, reason)
+            if not claimed_run_exists:
+                return record  # its process is still creating the run
+    if newest is None:
         return record
-    run = runs[0].dagster_run
+    run = newest.dagster_run
     status = RUN_STATUS.get(run.status, record.status)
     if status != record.status or run.run_id != record.dagster_run_id:
         error = "the Dagster run failed; see `factflow execution get`" if status == "failed" else None
         db.executions.set_status(record.id, status, run_id=run.run_id, error=error)
         record = db.executions.get(record.id)
     return record
+
+
+def _speaks_for(runner: Runner, newest: RunRecord | None) -> bool:
+    """Whether the runner row is about the execution's newest run, or about a run its process
+    claimed and Dagster has not recorded yet (rather than about an earlier, finished run)."""
+    if newest is None or runner.dagster_run_id == newest.dagster_run.run_id:
+        return True
+    return runner.heartbeat_at > as_utc(newest.create_timestamp)
+
+
+def mark_interrupted(db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord, run_id: str | None, reason: str) -> ExecutionRecord:
+    """Record that the execution's run died: its unfinished lineage rows, the Dagster run, the execution."""
+    if run_id:
+        db.lineage.close_interrupted(record.id, run_id, f"the run stopped before this message finished: {reason}")
+        run = instance.get_run_by_id(run_id)
+        if run is not None and run.status in IN_PROGRESS:
+            instance.report_run_failed(run, message=f"factflow: the run was interrupted: {reason}")
+    db.executions.set_status(
+        record.id, "interrupted", run_id=run_id, error=f"the run was interrupted: {reason}; resume it with: factflow execution resume {record.id}"
+    )
+    return db.executions.get(record.id)
 
 
 def stage_progress(db: FactflowDatabase, record: ExecutionRecord, pipeline: Pipeline | None = None) -> list[dict]:
@@ -88,6 +128,7 @@ def execution_summary(db: FactflowDatabase, instance: DagsterInstance, record: E
             "run_id": r.dagster_run.run_id,
             "status": r.dagster_run.status.value,
             "kind": r.dagster_run.tags.get(tags.RUN_KIND),
+            "replay_from": r.dagster_run.tags.get(tags.REPLAY_FROM),
             "started_at": r.start_time,
             "ended_at": r.end_time,
         }
@@ -109,4 +150,5 @@ def execution_summary(db: FactflowDatabase, instance: DagsterInstance, record: E
             for f in db.lineage_queries.failures(record.id, limit=FAILURES_SHOWN)
         ],
         "children": [child.id for child in db.executions.children(record.id)],
+        "replays": [replay.to_dict() for replay in db.replays.involving(record.id)],
     }

@@ -1,0 +1,103 @@
+"""`factflow execution replay|resume|cancel`: re-run from storage, finish, stop (DESIGN §5–6).
+
+Thin commands over `factflow_assets.engine.replay|resume|cancel`; replay and resume run here, in
+this process, with the live progress display, like `execution start`.
+"""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from .environment import Environment, pass_environment
+from .execution_shared import print_summary, run_plan_here, styled
+from .output import note, output_option, print_json, stdout
+
+
+def _finish(summary: dict, output: str, extra: dict) -> None:
+    if output == "json":
+        print_json({**extra, **summary})
+    else:
+        print_summary(summary)
+    if summary["status"] != "completed":
+        click.get_current_context().exit(1)
+
+
+@click.command("replay")
+@click.argument("execution_id")
+@click.option("--from-stage", "from_stage", required=True, metavar="[ROUTE/]STAGE",
+              help="Re-run this stage and everything downstream of it, reading its input from storage.")
+@click.option("--to-route", metavar="ROUTE", help="Instead, feed what FROM-STAGE stored to ROUTE's first stage, in a new child execution.")
+@click.option("--pipeline", metavar="PIPELINE", help="With --to-route: the pipeline that has ROUTE, when the execution's own has not.")
+@output_option
+@pass_environment
+def replay_command(env: Environment, execution_id: str, from_stage: str, to_route: str | None, pipeline: str | None, output: str) -> None:
+    """Replay EXECUTION_ID from a stage with the pipeline's YAML and code as they are now.
+
+    In place, the outputs of the replayed stages are replaced: their objects are deleted and their
+    lineage rows kept as history, marked superseded. Nothing upstream runs; nothing is fetched
+    again unless the replayed stages fetch.
+    """
+    from factflow_assets.engine.replay import ReplayRequest, plan_replay
+
+    if pipeline and not to_route:
+        raise click.UsageError("--pipeline goes with --to-route")
+    plan = plan_replay(env.settings, env.db, env.store, env.instance, ReplayRequest(execution_id, from_stage, to_route, pipeline))
+    replay = plan.replay
+    if to_route:
+        note(f"child execution {replay.target_execution_id}: {plan.inputs} object(s) of {plan.input_from} into route {to_route}")
+    else:
+        note(
+            f"replaying {', '.join(str(ref) for ref in plan.run.stages)} of {replay.execution_id} from {plan.input_from} "
+            f"({plan.inputs} input object(s)); superseded {replay.superseded_rows} lineage row(s), deleted {replay.deleted_objects} object(s)"
+        )
+    summary = run_plan_here(env, env.settings, plan.run, show_progress=output != "json")
+    _finish(summary, output, {"replay": replay.to_dict()})
+
+
+@click.command("resume")
+@click.argument("execution_id")
+@output_option
+@pass_environment
+def resume_command(env: Environment, execution_id: str, output: str) -> None:
+    """Finish an execution that was interrupted, cancelled or failed.
+
+    Runs the stages its last run did not complete, with the config that run used; messages
+    already done are skipped, so nothing is fetched or stored twice.
+    """
+    from factflow_assets.engine.resume import plan_resume
+
+    plan = plan_resume(env.settings, env.db, env.instance, execution_id)
+    note(f"resuming {plan.record.id}: {', '.join(str(ref) for ref in plan.stages)}")
+    summary = run_plan_here(env, env.settings, plan, show_progress=output != "json")
+    _finish(summary, output, {})
+
+
+@click.command("cancel")
+@click.argument("execution_id")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the run has stopped.")
+@click.option("--timeout", type=float, default=600, show_default=True, help="Seconds to wait for messages in flight (exit 2 after).")
+@output_option
+@pass_environment
+def cancel_command(env: Environment, execution_id: str, wait: bool, timeout: float, output: str) -> None:
+    """Stop an execution gracefully: no new messages, the ones in flight finish; resume continues it."""
+    from factflow_assets.engine.cancel import request_cancel
+    from factflow_assets.engine.status import refresh_status
+
+    record = request_cancel(env.db, env.instance, execution_id)
+    if record.active and wait:
+        note(f"cancel requested; waiting for the messages in flight of {record.id} to finish")
+        deadline = time.monotonic() + timeout
+        while record.active:
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"execution {record.id} is still stopping after {timeout:g} s")
+            time.sleep(0.5)
+            record = refresh_status(env.db, env.instance, env.db.executions.get(record.id))
+    if output == "json":
+        print_json({"execution_id": record.id, "status": record.status, "cancel_requested": True})
+    else:
+        state = "stopping (cancel requested)" if record.active else styled(record.status)
+        stdout().print(f"execution [bold]{record.id}[/] {state}; continue it with: factflow execution resume {record.id}")
+    if wait and record.status not in ("cancelled",):
+        click.get_current_context().exit(1)

@@ -1,0 +1,55 @@
+"""What the execution commands (and `demo`) share: showing an execution, running a plan here."""
+
+from __future__ import annotations
+
+from .environment import Environment
+from .output import make_table, stdout
+from .progress import STAGE_COLUMNS, live_progress, stage_rows
+
+STATUS_STYLE = {
+    "completed": "green",
+    "failed": "red",
+    "running": "cyan",
+    "queued": "blue",
+    "cancelled": "yellow",
+    "interrupted": "magenta",
+}
+
+
+def styled(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+def describe_origin(origin: dict | None) -> str:
+    """How an execution came to be, in a few words: `start`, or `replay of E from S into R`."""
+    origin = origin or {}
+    if origin.get("kind") == "replay":
+        return f"replay of {origin['parent']} from {origin['from_stage']} into {origin['to_route']}"
+    return origin.get("kind", "start")
+
+
+def print_summary(summary: dict, next_steps: bool = False) -> None:
+    console = stdout()
+    console.print(f"execution [bold]{summary['id']}[/]  {styled(summary['status'])}  pipeline {summary['pipeline']}"
+                  + (f"  tag {summary['tag']}" if summary.get("tag") else ""))
+    if summary.get("error"):
+        console.print(f"[red]error:[/] {summary['error']}")
+    console.print(make_table(STAGE_COLUMNS, stage_rows(summary["stages"])))
+    if summary["failures"]:
+        rows = [(f["stage"], f["message_id"], f["error"]) for f in summary["failures"]]
+        console.print(make_table(("STAGE", "MESSAGE", "ERROR"), rows, title="\nfailed messages (first 10)"))
+    if next_steps:
+        console.print("\nNext:")
+        console.print(f"  factflow execution get {summary['id']}")
+        console.print("  factflow execution list")
+        console.print("  factflow config validate pipelines/")
+
+
+def run_plan_here(env: Environment, settings, plan, show_progress: bool) -> dict:
+    """Run a RunPlan in this process with the live progress display; return the execution's summary."""
+    from factflow_assets.engine.launch import run_in_process
+    from factflow_assets.engine.status import execution_summary
+
+    with live_progress(env, plan.record.id, enabled=show_progress):
+        record = run_in_process(settings, env.db, env.instance, plan)
+    return execution_summary(env.db, env.instance, record)

@@ -1,0 +1,183 @@
+"""Replay: run a stage and everything downstream of it again, from what storage holds (DESIGN §5).
+
+In place (`--from-stage S`): a new run over the same partition with the pipeline's YAML as it is
+now. Before it runs, the outputs it will replace are superseded: their lineage rows are marked
+as history (so the skip rule redoes every message, even when only adapter code changed) and their
+objects are deleted (so no stale object of the earlier run is left under those stages).
+
+Into a route (`--to-route R`): a new child execution of the pipeline owning R, whose first stage
+of R reads every object the parent stored for S; nothing of the parent changes.
+
+Everything is checked before anything changes: the execution is not running, the stage and route
+exist, and every input object the lineage says was stored is still in storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dagster import DagsterInstance
+
+from resources.clock import utcnow
+from resources.database import FactflowDatabase
+from resources.executions_store import ExecutionRecord
+from resources.replays_store import ReplayRecord
+from resources.storage import ObjectStore, stage_prefix
+
+from ..config import Pipeline, Stage, load_pipeline
+from ..errors import FactflowError, NotFoundError
+from ..ids import new_replay_id
+from ..settings import Settings
+from . import tags
+from .executions import ReplaySource, create_execution, frozen_pipeline
+from .launch import RunPlan
+from .stage_asset import input_prefix
+from .status import refresh_status
+
+MISSING_SHOWN = 3
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    execution: str  # id or tag
+    from_stage: str  # "route/stage", or a stage name used in one route only
+    to_route: str | None = None
+    pipeline: str | None = None  # where to look for `to_route` when the execution's pipeline has none
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    run: RunPlan
+    replay: ReplayRecord
+    input_from: str
+    inputs: int
+
+
+def plan_replay(settings: Settings, db: FactflowDatabase, store: ObjectStore, instance: DagsterInstance, request: ReplayRequest) -> ReplayPlan:
+    """Check the request and prepare its run; for an in-place replay, supersede what it replaces."""
+    record = refresh_status(db, instance, db.executions.resolve(request.execution))
+    if record.active:
+        raise FactflowError(f"execution {record.id} is {record.status}; wait for it or cancel it before replaying")
+    frozen = frozen_pipeline(db, record.config_hash)
+    source = frozen.find_stage(request.from_stage)
+    if request.to_route:
+        return _plan_into_route(settings, db, store, instance, record, frozen, source, request)
+    return _plan_in_place(settings, db, store, record, source)
+
+
+def _plan_in_place(settings: Settings, db: FactflowDatabase, store: ObjectStore, record: ExecutionRecord, source: Stage) -> ReplayPlan:
+    current = load_pipeline(settings.pipelines_dir, record.pipeline)
+    stage = current.stage(source.route.name, source.name)
+    where = input_prefix(stage, record)
+    if where is None:
+        prefix, inputs = "(the init message)", 1
+    else:
+        prefix = stage_prefix(*where)
+        inputs = require_stored_outputs(db, store, *where, f"the input of {stage.ref}")
+    replayed = current.downstream_of(stage.ref)
+
+    superseded = db.lineage.supersede(record.id, [(s.route.name, s.name) for s in replayed])
+    deleted = sum(store.delete_prefix(stage_prefix(record.id, s.route.name, s.name)) for s in replayed)
+    db.executions.save_config(current.name, current.config_hash, current.text)
+    replay = ReplayRecord(
+        id=new_replay_id(),
+        execution_id=record.id,
+        from_route=stage.route.name,
+        from_stage=stage.name,
+        to_route=None,
+        target_execution_id=record.id,
+        previous_config_hash=record.config_hash,
+        config_hash=current.config_hash,
+        superseded_rows=superseded,
+        deleted_objects=deleted,
+        created_at=utcnow(),
+    )
+    db.replays.add(replay)
+    db.executions.set_config(record.id, current.config_hash)
+    run = RunPlan(
+        db.executions.get(record.id),
+        "replay",
+        current.config_hash,
+        tuple(s.ref for s in replayed),
+        {tags.REPLAY_FROM: str(stage.ref)},
+    )
+    return ReplayPlan(run, replay, prefix, inputs)
+
+
+def _plan_into_route(
+    settings: Settings,
+    db: FactflowDatabase,
+    store: ObjectStore,
+    instance: DagsterInstance,
+    record: ExecutionRecord,
+    frozen: Pipeline,
+    source: Stage,
+    request: ReplayRequest,
+) -> ReplayPlan:
+    target = _pipeline_owning(settings, frozen, request.to_route, request.pipeline)
+    first = next(s for s in target.stages if s.route.name == request.to_route and s.index == 0)
+    prefix = stage_prefix(record.id, source.route.name, source.name)
+    inputs = require_stored_outputs(db, store, record.id, source.route.name, source.name, f"what {source.ref} stored")
+    replayed = target.downstream_of(first.ref)
+
+    origin = ReplaySource(record.id, source.route.name, source.name, request.to_route)
+    child = create_execution(db, target, parent_id=record.id, origin=origin.origin(), status="queued")
+    instance.add_dynamic_partitions(target.name, [child.id])
+    replay = ReplayRecord(
+        id=new_replay_id(),
+        execution_id=record.id,
+        from_route=source.route.name,
+        from_stage=source.name,
+        to_route=request.to_route,
+        target_execution_id=child.id,
+        previous_config_hash=record.config_hash,
+        config_hash=target.config_hash,
+        superseded_rows=0,
+        deleted_objects=0,
+        created_at=utcnow(),
+    )
+    db.replays.add(replay)
+    run = RunPlan(child, "replay", target.config_hash, tuple(s.ref for s in replayed), {tags.REPLAY_FROM: f"{record.id}:{source.ref}"})
+    return ReplayPlan(run, replay, prefix, inputs)
+
+
+def _pipeline_owning(settings: Settings, frozen: Pipeline, route: str, pipeline_name: str | None) -> Pipeline:
+    """The pipeline (as its YAML is now) that runs `route`: the execution's own if its frozen config
+    has the route, else the one named by `--pipeline`."""
+    if route in frozen.route_names():
+        name = frozen.name
+    elif pipeline_name:
+        name = pipeline_name
+    else:
+        raise NotFoundError(
+            f"pipeline {frozen.name!r} has no route {route!r} (routes: {', '.join(frozen.route_names())}); "
+            "name the pipeline that has it with --pipeline"
+        )
+    target = load_pipeline(settings.pipelines_dir, name)
+    if route not in {s.route.name for s in target.stages}:
+        known = ", ".join(dict.fromkeys(s.route.name for s in target.stages))
+        raise NotFoundError(f"pipeline {target.name!r} runs no route {route!r} (routes: {known})")
+    return target
+
+
+def require_stored_outputs(db: FactflowDatabase, store: ObjectStore, execution_id: str, route: str, stage: str, role: str) -> int:
+    """How many objects the stage stored; FactflowError naming the prefix (and the first missing
+    keys) when storage holds none, or fewer than its completed lineage rows say it wrote."""
+    prefix = stage_prefix(execution_id, route, stage)
+    stored = {o.key for o in store.list(prefix)}  # complete objects: an orphaned sidecar is not an input
+    expected = {
+        key
+        for prior in db.lineage.prior_invocations(execution_id, route, stage).values()
+        if prior.status == "completed"
+        for key in prior.output_keys
+    }
+    if not stored:
+        raise FactflowError(f"cannot replay: {role} is missing: nothing is stored under {prefix}; nothing was changed")
+    missing = sorted(expected - stored)
+    if missing:
+        shown = ", ".join(missing[:MISSING_SHOWN]) + (" …" if len(missing) > MISSING_SHOWN else "")
+        raise FactflowError(
+            f"cannot replay: {role} is incomplete: {len(missing)} of {len(expected)} object(s) are missing under {prefix} "
+            f"({shown}); storage is the system of record, so nothing was changed"
+        )
+    return len(stored)

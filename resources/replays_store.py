@@ -1,0 +1,64 @@
+"""The record of replays: what was replayed, from which stage, into which execution, with which
+config, and what it superseded. An execution's own row keeps only its current config; this is
+its history."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, func, insert, or_, select
+
+from .clock import as_utc
+from .db_schema import replays
+
+
+@dataclass(frozen=True)
+class ReplayRecord:
+    id: str
+    execution_id: str
+    from_route: str
+    from_stage: str
+    to_route: str | None
+    target_execution_id: str
+    previous_config_hash: str
+    config_hash: str
+    superseded_rows: int
+    deleted_objects: int
+    created_at: datetime
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["created_at"] = self.created_at.isoformat()
+        return data
+
+
+class ReplayStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def add(self, record: ReplayRecord) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(replays).values(**asdict(record)))
+
+    def involving(self, execution_id: str) -> list[ReplayRecord]:
+        """Replays from this execution or into it, oldest first."""
+        query = (
+            select(replays)
+            .where(or_(replays.c.execution_id == execution_id, replays.c.target_execution_id == execution_id))
+            .order_by(replays.c.created_at)
+        )
+        with self.engine.connect() as conn:
+            return [ReplayRecord(**{**row._mapping, "created_at": as_utc(row.created_at)}) for row in conn.execute(query)]
+
+    def counts_within(self, execution_ids: list[str]) -> dict[str, int]:
+        """How many times each execution was replayed in place."""
+        if not execution_ids:
+            return {}
+        query = (
+            select(replays.c.execution_id, func.count())
+            .where(replays.c.execution_id.in_(execution_ids), replays.c.to_route.is_(None))
+            .group_by(replays.c.execution_id)
+        )
+        with self.engine.connect() as conn:
+            return dict(conn.execute(query).all())
