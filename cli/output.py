@@ -40,7 +40,7 @@ def stderr() -> Console:
 def note(text: str) -> None:
     """A remark for the operator on stderr, after what stdout already holds."""
     sys.stdout.flush()
-    stderr().print(text, markup=False, highlight=False)
+    stderr().print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _jsonable(value: Any) -> Any:
