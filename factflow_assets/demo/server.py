@@ -9,6 +9,7 @@ counts requests per path, which lets tests prove that a replay fetched nothing.
 from __future__ import annotations
 
 import gzip
+import sys
 import threading
 import time
 from collections import Counter
@@ -42,6 +43,14 @@ class Request:
 
 
 NOT_FOUND = Resource(b"<html><head><title>Not found</title></head><body><h1>404</h1></body></html>", status=404)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away mid-answer (a killed crawler, a timeout) is not the server's
+        error; anything else is still printed."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class SiteServer:
@@ -81,7 +90,7 @@ class SiteServer:
             def log_message(self, *args):  # keep test and demo output clean
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="site-server", daemon=True
