@@ -331,7 +331,7 @@ def test_a_killed_execution_resumes_to_exactly_the_storage_of_an_uninterrupted_r
 
 def test_cancel_stops_gracefully_and_resume_finishes(pipelines, env):
     db, store = env
-    with demo_site(latency=0.4) as site:
+    with demo_site(latency=1.0) as site:  # slow enough that the cancel (seen within one 2 s heartbeat) lands mid-scrape
         sitemap = site.url("/sitemap_index.xml")
         process = start_in_subprocess(sitemap, "stopped")
         try:
