@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
 from .environment import Environment, pass_environment
 from .execution_recovery import cancel_command, replay_command, resume_command
-from .execution_shared import describe_origin, print_summary, run_plan_here, styled
+from .execution_shared import describe_origin, print_summary, run_plan_here, styled, wait_until_stopped
 from .output import format_duration, format_time, make_table, output_option, print_json, stdout
 from .progress import live_progress
 
@@ -146,14 +144,9 @@ def wait_command(env: Environment, execution_id: str, timeout: float | None, int
     """Wait for an execution to end; exit 0 if it completed, 1 if not, 2 on timeout."""
     from factflow_assets.engine.status import execution_summary, refresh_status
 
-    record = env.db.executions.resolve(execution_id)
-    deadline = time.monotonic() + timeout if timeout else None
+    record = refresh_status(env.db, env.instance, env.db.executions.resolve(execution_id))
     with live_progress(env, record.id, enabled=output != "json"):
-        while record.active:
-            if deadline and time.monotonic() > deadline:
-                raise click.ClickException(f"execution {record.id} is still {record.status} after {timeout:g} s")
-            time.sleep(interval)
-            record = refresh_status(env.db, env.instance, env.db.executions.get(record.id))
+        record = wait_until_stopped(env, record, timeout, interval)
     summary = execution_summary(env.db, env.instance, record)
     if output == "json":
         print_json(summary)

@@ -6,12 +6,10 @@ this process, with the live progress display, like `execution start`.
 
 from __future__ import annotations
 
-import time
-
 import click
 
 from .environment import Environment, pass_environment
-from .execution_shared import print_summary, run_plan_here, styled
+from .execution_shared import print_summary, run_plan_here, styled, wait_until_stopped
 from .output import note, output_option, print_json, stdout
 
 
@@ -77,23 +75,17 @@ def resume_command(env: Environment, execution_id: str, output: str) -> None:
 @click.command("cancel")
 @click.argument("execution_id")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the run has stopped.")
-@click.option("--timeout", type=float, default=600, show_default=True, help="Seconds to wait for messages in flight (exit 2 after).")
+@click.option("--timeout", type=float, default=600, show_default=True, help="Seconds to wait for the messages in flight (exit 2 after).")
 @output_option
 @pass_environment
 def cancel_command(env: Environment, execution_id: str, wait: bool, timeout: float, output: str) -> None:
     """Stop an execution gracefully: no new messages, the ones in flight finish; resume continues it."""
     from factflow_assets.engine.cancel import request_cancel
-    from factflow_assets.engine.status import refresh_status
 
     record = request_cancel(env.db, env.instance, execution_id)
     if record.active and wait:
         note(f"cancel requested; waiting for the messages in flight of {record.id} to finish")
-        deadline = time.monotonic() + timeout
-        while record.active:
-            if time.monotonic() > deadline:
-                raise click.ClickException(f"execution {record.id} is still stopping after {timeout:g} s")
-            time.sleep(0.5)
-            record = refresh_status(env.db, env.instance, env.db.executions.get(record.id))
+        record = wait_until_stopped(env, record, timeout, interval=0.5, doing="stopping")
     if output == "json":
         print_json({"execution_id": record.id, "status": record.status, "cancel_requested": True})
     else:

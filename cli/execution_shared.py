@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
+import click
+
 from .environment import Environment
 from .output import make_table, stdout
 from .progress import STAGE_COLUMNS, live_progress, stage_rows
@@ -53,3 +57,23 @@ def run_plan_here(env: Environment, settings, plan, show_progress: bool) -> dict
     with live_progress(env, plan.record.id, enabled=show_progress):
         record = run_in_process(settings, env.db, env.instance, plan)
     return execution_summary(env.db, env.instance, record)
+
+
+class StillRunning(click.ClickException):
+    """An execution did not stop within the time it was given: exit 2, apart from failures (1)."""
+
+    exit_code = 2
+
+
+def wait_until_stopped(env: Environment, record, timeout: float | None, interval: float, doing: str | None = None):
+    """Poll the execution (its status refreshed from Dagster and liveness) until it is no longer
+    active; return its record. StillRunning after `timeout` seconds."""
+    from factflow_assets.engine.status import refresh_status
+
+    deadline = time.monotonic() + timeout if timeout else None
+    while record.active:
+        if deadline and time.monotonic() > deadline:
+            raise StillRunning(f"execution {record.id} is still {doing or record.status} after {timeout:g} s")
+        time.sleep(interval)
+        record = refresh_status(env.db, env.instance, env.db.executions.get(record.id))
+    return record

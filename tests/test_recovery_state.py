@@ -2,6 +2,7 @@
 and their heartbeats, superseded and interrupted lineage rows, the replay record; and how a dead
 run is told apart from a live one."""
 
+import json
 import os
 import socket
 import subprocess
@@ -152,3 +153,22 @@ def test_a_runner_row_from_an_earlier_run_says_nothing_about_a_newer_one():
     assert _speaks_for(Runner("e1", "h", 1, "run-2", now - timedelta(hours=1)), newest)  # about this run
     assert not _speaks_for(Runner("e1", "h", 1, "run-1", now - timedelta(seconds=5)), newest)  # an earlier run
     assert _speaks_for(Runner("e1", "h", 1, "run-3", now + timedelta(seconds=1)), newest)  # a run being created
+
+
+def test_waiting_on_a_queued_execution_times_out_with_exit_2_and_cancel_drops_it(factflow_home):
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from factflow_assets.engine.executions import create_execution
+    from factflow_assets.settings import Settings
+
+    db = FactflowDatabase(Settings.from_env().database_url)
+    record = create_execution(db, validate_text(VALID, "demo").pipeline, status="queued", tag="waiting")
+    waited = CliRunner().invoke(cli, ["execution", "wait", "waiting", "--timeout", "0.3", "--interval", "0.1"])
+    assert waited.exit_code == 2 and f"execution {record.id} is still queued after 0.3 s" in waited.stderr
+    cancelled = CliRunner().invoke(cli, ["execution", "cancel", "waiting", "--output", "json"])
+    assert cancelled.exit_code == 0 and json.loads(cancelled.stdout)["status"] == "cancelled"
+    again = CliRunner().invoke(cli, ["execution", "cancel", "waiting"])
+    assert again.exit_code == 1 and "is cancelled: nothing to cancel" in again.stderr
+    resumed = CliRunner().invoke(cli, ["execution", "resume", "waiting"])
+    assert resumed.exit_code == 1 and "no pipeline 'demo'" in resumed.stderr  # its YAML is not in the pipelines dir
