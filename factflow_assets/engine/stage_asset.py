@@ -69,10 +69,10 @@ def materialize_stage(
     execution = execution_for_partition(db, pipeline, context.partition_key)
     config_hash = context.run.tags.get(tags.CONFIG_HASH, execution.config_hash)
     stage = frozen_pipeline(db, config_hash).stage(stage_ref.route, stage_ref.stage)
-    db.executions.set_status(execution.id, "running", run_id=context.run.run_id)
-
-    job = StageJob(execution.id, stage, config_hash, context.run.run_id, new_batch_id())
     run_id = context.run.run_id
+    db.executions.set_status(execution.id, "running", run_id=run_id)
+
+    job = StageJob(execution.id, stage, config_hash, run_id, new_batch_id())
     with Heartbeat(db, execution.id, run_id, lambda: _cancel_requested(context.instance, run_id)) as heartbeat:
         summary = run_stage(job, stage_input(stage, execution, store), store, db, http.client, heartbeat.stop)
 
