@@ -6,7 +6,7 @@ import click
 
 from .environment import Environment, pass_environment
 from .execution_recovery import cancel_command, replay_command, resume_command
-from .execution_shared import describe_origin, print_summary, run_plan_here, styled, wait_until_stopped
+from .execution_shared import describe_origin, print_summary, report_run, run_plan_here, styled, wait_until_stopped
 from .output import format_duration, format_time, make_table, output_option, print_json, stdout
 from .progress import live_progress
 
@@ -61,12 +61,7 @@ def start_command(env: Environment, pipeline: str, sets: tuple[str, ...], tag: s
             stdout().print(f"execution [bold]{record.id}[/] queued (run {record.dagster_run_id}); follow it with: factflow execution wait {record.id}")
         return
     summary = run_here(env, env.settings, request, show_progress=output != "json")
-    if output == "json":
-        print_json({"execution_id": summary["id"], **summary})
-    else:
-        print_summary(summary, next_steps=True)
-    if summary["status"] != "completed":
-        click.get_current_context().exit(1)
+    report_run(summary, output, {"execution_id": summary["id"]}, next_steps=True)
 
 
 @execution.command("list")
@@ -147,10 +142,4 @@ def wait_command(env: Environment, execution_id: str, timeout: float | None, int
     record = refresh_status(env.db, env.instance, env.db.executions.resolve(execution_id))
     with live_progress(env, record.id, enabled=output != "json"):
         record = wait_until_stopped(env, record, timeout, interval)
-    summary = execution_summary(env.db, env.instance, record)
-    if output == "json":
-        print_json(summary)
-    else:
-        print_summary(summary)
-    if record.status != "completed":
-        click.get_current_context().exit(1)
+    report_run(execution_summary(env.db, env.instance, record), output)

@@ -9,17 +9,8 @@ from __future__ import annotations
 import click
 
 from .environment import Environment, pass_environment
-from .execution_shared import print_summary, run_plan_here, styled, wait_until_stopped
+from .execution_shared import report_run, run_plan_here, styled, wait_until_stopped
 from .output import note, output_option, print_json, stdout
-
-
-def _finish(summary: dict, output: str, extra: dict) -> None:
-    if output == "json":
-        print_json({**extra, **summary})
-    else:
-        print_summary(summary)
-    if summary["status"] != "completed":
-        click.get_current_context().exit(1)
 
 
 @click.command("replay")
@@ -51,7 +42,7 @@ def replay_command(env: Environment, execution_id: str, from_stage: str, to_rout
             f"({plan.inputs} input object(s)); superseded {replay.superseded_rows} lineage row(s), deleted {replay.deleted_objects} object(s)"
         )
     summary = run_plan_here(env, env.settings, plan.run, show_progress=output != "json")
-    _finish(summary, output, {"replay": replay.to_dict()})
+    report_run(summary, output, {"replay": replay.to_dict()})
 
 
 @click.command("resume")
@@ -69,7 +60,7 @@ def resume_command(env: Environment, execution_id: str, output: str) -> None:
     plan = plan_resume(env.settings, env.db, env.instance, execution_id)
     note(f"resuming {plan.record.id}: {', '.join(str(ref) for ref in plan.stages)}")
     summary = run_plan_here(env, env.settings, plan, show_progress=output != "json")
-    _finish(summary, output, {})
+    report_run(summary, output)
 
 
 @click.command("cancel")

@@ -7,7 +7,7 @@ import time
 import click
 
 from .environment import Environment
-from .output import make_table, stdout
+from .output import make_table, print_json, stdout
 from .progress import STAGE_COLUMNS, live_progress, stage_rows
 
 STATUS_STYLE = {
@@ -47,6 +47,16 @@ def print_summary(summary: dict, next_steps: bool = False) -> None:
         console.print(f"  factflow execution get {summary['id']}")
         console.print("  factflow execution list")
         console.print("  factflow config validate pipelines/")
+
+
+def report_run(summary: dict, output: str, extra: dict | None = None, next_steps: bool = False) -> None:
+    """Print what a run here ended with (JSON: `extra` then the summary); exit 1 unless it completed."""
+    if output == "json":
+        print_json({**(extra or {}), **summary})
+    else:
+        print_summary(summary, next_steps=next_steps)
+    if summary["status"] != "completed":
+        click.get_current_context().exit(1)
 
 
 def run_plan_here(env: Environment, settings, plan, show_progress: bool) -> dict:

@@ -109,6 +109,10 @@ class Pipeline:
         known = ", ".join(str(s.ref) for s in self.stages)
         raise NotFoundError(f"pipeline {self.name!r} has no stage {name!r} (stages: {known})")
 
+    def first_stage(self, route: str) -> Stage:
+        """The stage that takes `route`'s input."""
+        return next(s for s in self.stages if s.route.name == route and s.index == 0)
+
     def route_names(self) -> list[str]:
         return [route.name for route in self.spec.routes]
 

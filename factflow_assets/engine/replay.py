@@ -115,7 +115,7 @@ def _plan_into_route(
     request: ReplayRequest,
 ) -> ReplayPlan:
     target = _pipeline_owning(settings, frozen, request.to_route, request.pipeline)
-    first = next(s for s in target.stages if s.route.name == request.to_route and s.index == 0)
+    first = target.first_stage(request.to_route)
     prefix = stage_prefix(record.id, source.route.name, source.name)
     inputs = require_stored_outputs(db, store, record.id, source.route.name, source.name, f"what {source.ref} stored")
     replayed = target.downstream_of(first.ref)

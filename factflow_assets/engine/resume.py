@@ -54,8 +54,7 @@ def execution_stages(pipeline: Pipeline, record: ExecutionRecord) -> list:
     source = replay_source(record)
     if source is None:
         return pipeline.stages
-    first = next(s for s in pipeline.stages if s.route.name == source.to_route and s.index == 0)
-    return pipeline.downstream_of(first.ref)
+    return pipeline.downstream_of(pipeline.first_stage(source.to_route).ref)
 
 
 def _ref(key: AssetKey) -> StageRef | None:
