@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
 from factflow_assets.errors import FactflowError
@@ -21,7 +21,9 @@ from .executions_store import ExecutionStore
 from .lineage_queries import LineageQueries
 from .lineage_store import LineageStore
 from .replays_store import ReplayStore
+from .route_state_store import RouteStateStore
 from .runners_store import RunnerStore
+from .stage_progress_store import StageProgressStore
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -46,13 +48,29 @@ def engine_for(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create missing tables, and missing indexes on existing tables (an index added in a later
-    version reaches a database created by an earlier one)."""
+    """Create missing tables, and missing columns and indexes on existing tables: a database
+    created by an earlier version is brought up to this one, and running this again changes
+    nothing. Columns added later are nullable, so existing rows stay valid."""
     metadata.create_all(engine, checkfirst=True)
     with engine.begin() as conn:
+        _add_missing_columns(conn)
         for table in metadata.sorted_tables:
             for index in table.indexes:
                 index.create(conn, checkfirst=True)
+
+
+def _add_missing_columns(conn) -> None:
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            column_type = column.type.compile(dialect=conn.dialect)
+            # IF NOT EXISTS: two processes upgrading one PostgreSQL database at once both succeed;
+            # SQLite serialises schema changes under its write lock.
+            guard = "IF NOT EXISTS " if conn.dialect.name == "postgresql" else ""
+            conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {guard}{column.name} {column_type}"))
 
 
 def _create_engine(url: str) -> Engine:
@@ -89,4 +107,6 @@ class FactflowDatabase:
         self.lineage_queries = LineageQueries(self.engine)
         self.replays = ReplayStore(self.engine)
         self.runners = RunnerStore(self.engine)
+        self.route_states = RouteStateStore(self.engine)
+        self.progress = StageProgressStore(self.engine)
 

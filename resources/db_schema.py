@@ -4,6 +4,8 @@
 - `factflow_executions`: one row per execution, with its frozen config hash and replay origin.
 - `factflow_lineage`: one row per message per adapter invocation (DESIGN §4).
 - `factflow_route_state`: paused or running, per route id (DESIGN §6).
+- `factflow_stage_progress`: per stage of a running execution, how many input messages it listed
+  and how many it has taken, so `pipeline list` can say what is still waiting.
 - `factflow_replays`: every replay of an execution: from which stage, into which execution, with
   which config, and what it superseded.
 - `factflow_runners`: the process running an execution's current run and its last heartbeat, so
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -81,6 +84,10 @@ lineage = Table(
     Column("input_hash", HASH),
     Column("output_hash", HASH),
     Column("output_keys", JSON, nullable=False),
+    # How many objects the invocation wrote and their bytes, so metrics need no storage scan
+    # (null on rows written before these columns existed).
+    Column("output_count", Integer),
+    Column("output_bytes", BigInteger),
     Column("error_class", String(200)),
     Column("error_message", Text),
     Column("error_traceback", Text),
@@ -135,4 +142,16 @@ runners = Table(
     Column("pid", Integer, nullable=False),
     Column("dagster_run_id", String(64)),
     Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+)
+
+stage_progress = Table(
+    "factflow_stage_progress",
+    metadata,
+    Column("execution_id", ID, primary_key=True),
+    Column("route", NAME, primary_key=True),
+    Column("stage", NAME, primary_key=True),
+    Column("dagster_run_id", String(64)),
+    Column("inputs", Integer, nullable=False),
+    Column("taken", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

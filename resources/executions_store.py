@@ -121,6 +121,12 @@ class ExecutionStore:
         with self.engine.connect() as conn:
             return [_record(row) for row in conn.execute(query)]
 
+    def active(self) -> list[ExecutionRecord]:
+        """Every queued or running execution, oldest first."""
+        query = select(executions).where(executions.c.status.in_(ACTIVE_STATUSES)).order_by(executions.c.id)
+        with self.engine.connect() as conn:
+            return [_record(row) for row in conn.execute(query)]
+
     def children(self, execution_id: str) -> list[ExecutionRecord]:
         query = select(executions).where(executions.c.parent_id == execution_id).order_by(executions.c.id)
         with self.engine.connect() as conn:

@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 
 FINISH_FIELDS = (
-    "status", "output_hash", "output_keys", "error_class", "error_message", "error_traceback",
-    "finished_at", "duration_ms", "metadata",
+    "status", "output_hash", "output_keys", "output_count", "output_bytes", "error_class", "error_message",
+    "error_traceback", "finished_at", "duration_ms", "metadata",
 )
 
 

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from e2e_harness import PIPELINE, REMARK
 from factflow_assets.demo.server import Resource, SiteServer
 from factflow_assets.settings import Settings
-from resources.database import dispose_engines
+from resources.database import FactflowDatabase, dispose_engines
+from resources.storage import ObjectStore
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SITEMAP_CORPUS = FIXTURES / "sitemaps"  # copied from ../shared/corpora/sitemaps with the licences
@@ -118,3 +120,24 @@ def database_url(request, tmp_path) -> str:
         dispose_engines()
     else:
         yield request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def pipelines(factflow_home, tmp_path, monkeypatch):
+    """A pipelines directory; `write(timeout=..., max_tokens=...)` (re)writes site_md.yaml."""
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    monkeypatch.setenv("FACTFLOW_PIPELINES_DIR", str(folder))
+    (folder / "remark.yaml").write_text(REMARK)
+
+    def write(timeout: float = 60, max_tokens: int = 512) -> None:
+        (folder / "site_md.yaml").write_text(PIPELINE.format(timeout=timeout, max_tokens=max_tokens))
+
+    write()
+    return write
+
+
+@pytest.fixture
+def env(factflow_home):
+    settings = Settings.from_env()
+    return FactflowDatabase(settings.database_url), ObjectStore(settings.storage_uri)

@@ -5,136 +5,17 @@ with SIGKILL in the middle of a stage, then resumed, must leave the same storage
 hashes) as a run nobody interrupted.
 """
 
-import json
-import os
 import signal
-import subprocess
-import sys
-import time
-from collections import Counter
-from urllib.parse import urlsplit
 
 import pytest
-from click.testing import CliRunner
-from sqlalchemy import select
 
-from cli.main import cli
+from e2e_harness import (
+    as_json, page_requests, path_of, rows, run, scraping_midway, stages, start_in_subprocess, storage_of, wait_for,
+)
 from factflow_assets.demo.site import demo_site, expected_pages
-from factflow_assets.settings import PROJECT_ROOT, Settings
-from resources.database import FactflowDatabase
-from resources.db_schema import lineage
-from resources.storage import ObjectStore
 
 pytestmark = pytest.mark.slow
 PAGES, BROKEN = expected_pages()
-
-PIPELINE = """\
-version: 1
-routes:
-  - name: scrape
-    concurrency: 2
-    adapters:
-      - type: sitemap_parser
-      - type: url_expander
-      - type: web_scraper
-        config:
-          respect_robots: false
-          rate_limit:
-            initial_rps: 50
-            max_rps: 100
-      - type: web_content_storage
-  - name: markdown
-    input:
-      route: scrape
-    adapters:
-      - type: html_to_markdown
-        config:
-          workers: 1
-          timeout: {timeout}
-      - type: smart_segmenter
-        config:
-          max_tokens: {max_tokens}
-          min_tokens: 8
-init_message:
-  route: scrape
-  payload:
-    sitemap_url: http://127.0.0.1:1/unset.xml
-"""
-
-# A second pipeline whose only route turns stored pages into markdown without links.
-REMARK = """\
-version: 1
-routes:
-  - name: plain_markdown
-    adapters:
-      - type: html_to_markdown
-        config:
-          workers: 1
-          preserve_links: false
-init_message:
-  route: plain_markdown
-  payload: {}
-"""
-
-
-@pytest.fixture
-def pipelines(factflow_home, tmp_path, monkeypatch):
-    """A pipelines directory; `write(timeout=..., max_tokens=...)` (re)writes site_md.yaml."""
-    folder = tmp_path / "pipelines"
-    folder.mkdir()
-    monkeypatch.setenv("FACTFLOW_PIPELINES_DIR", str(folder))
-    (folder / "remark.yaml").write_text(REMARK)
-
-    def write(timeout: float = 60, max_tokens: int = 512) -> None:
-        (folder / "site_md.yaml").write_text(PIPELINE.format(timeout=timeout, max_tokens=max_tokens))
-
-    write()
-    return write
-
-
-@pytest.fixture
-def env(factflow_home):
-    settings = Settings.from_env()
-    return FactflowDatabase(settings.database_url), ObjectStore(settings.storage_uri)
-
-
-def run(*args):
-    result = CliRunner().invoke(cli, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    return result
-
-
-def as_json(*args, exit_code=0):
-    result = run(*args, "--output", "json")
-    assert result.exit_code == exit_code, result.output
-    return json.loads(result.stdout)
-
-
-def stages(summary) -> dict:
-    return {s["stage"]: s for s in summary["stages"]}
-
-
-def storage_of(store: ObjectStore, execution_id: str, under: str = "") -> dict[str, str]:
-    """{key relative to the execution: sha256 from its sidecar} of every complete object."""
-    prefix = f"executions/{execution_id}/"
-    return {o.key[len(prefix):]: store.metadata(o.key)["sha256"] for o in store.list(prefix + under)}
-
-
-def rows(db: FactflowDatabase, execution_id: str, stage: str | None = None) -> list[dict]:
-    query = select(lineage).where(lineage.c.execution_id == execution_id)
-    if stage:
-        query = query.where(lineage.c.stage == stage)
-    with db.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query.order_by(lineage.c.started_at))]
-
-
-def path_of(row: dict) -> str:
-    return urlsplit(row["metadata"]["url"]).path
-
-
-def page_requests(site) -> Counter:
-    return Counter(site.requests)
-
 
 def test_a_fixed_downstream_adapter_is_replayed_from_storage_without_refetching(pipelines, env):
     db, store = env
@@ -257,35 +138,6 @@ def test_replay_refuses_when_inputs_are_missing_and_changes_nothing(pipelines, e
         result = run("execution", "replay", *args)
         assert result.exit_code == 1 and words in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert snapshot()[1] == before[1]
-
-
-def start_in_subprocess(sitemap: str, tag: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "execution", "start", "site_md", "--set", f"sitemap_url={sitemap}", "--tag", tag],
-        cwd=PROJECT_ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-
-
-def wait_for(condition, timeout: float = 90.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def scraping_midway(db: FactflowDatabase, tag: str):
-    """True once the scraper has finished some pages and has others in flight (rows flushed)."""
-
-    def check() -> bool:
-        record = db.executions.find_by_tag(tag)
-        if record is None:
-            return False
-        statuses = Counter(r["status"] for r in rows(db, record.id, "web_scraper"))
-        return statuses["completed"] >= 3 and statuses["pending"] >= 1
-
-    return check
 
 
 def test_a_killed_execution_resumes_to_exactly_the_storage_of_an_uninterrupted_run(pipelines, env):

@@ -1,9 +1,13 @@
-"""While a stage runs: say so in the factflow database, and listen for a cancel request.
+"""While a stage runs: say so in the factflow database, and relay cancel and pause to its loop.
 
-The beat (host, pid, Dagster run id, time) is what lets any other process tell a live run from
-one whose process was killed (`resources/runners_store.py`). The cancel request is Dagster's own
-run status: `execution cancel` (or the UI) moves the run to CANCELING, and the stage loop then
-stops taking messages and lets the ones in flight finish (DESIGN §6).
+Every beat (every 2 s):
+- records host, pid, Dagster run id and time, which lets any other process tell a live run from
+  one whose process was killed (`resources/runners_store.py`);
+- records the stage's progress (inputs listed, inputs taken) for `pipeline list`;
+- reads the route's state: paused → the loop takes no new message until it is running again;
+- reads the cancel request, which is Dagster's own run status: `execution cancel` (or the UI)
+  moves the run to CANCELING, and the loop then stops for good (DESIGN §6).
+A pause or a cancel reaches the loop within one beat; messages in flight always finish.
 """
 
 from __future__ import annotations
@@ -14,20 +18,20 @@ from typing import Callable
 
 from resources.database import FactflowDatabase
 
+from .stage_runner import StageControl, StageJob
+
 log = logging.getLogger(__name__)
 
 BEAT_INTERVAL = 2.0
 
 
 class Heartbeat:
-    def __init__(self, db: FactflowDatabase, execution_id: str, run_id: str, cancel_requested: Callable[[], bool], interval: float = BEAT_INTERVAL):
+    def __init__(self, db: FactflowDatabase, job: StageJob, cancel_requested: Callable[[], bool], interval: float = BEAT_INTERVAL):
         self.db = db
-        self.execution_id = execution_id
-        self.run_id = run_id
+        self.job = job
         self.cancel_requested = cancel_requested
         self.interval = interval
-        #: Set once a cancel was asked for; the stage loop reads it before taking each message.
-        self.stop = threading.Event()
+        self.control = StageControl()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="factflow-heartbeat", daemon=True)
 
@@ -39,15 +43,30 @@ class Heartbeat:
     def __exit__(self, *exc) -> None:
         self._done.set()
         self._thread.join()
+        try:
+            self._record_progress()  # the final count, for a stage that ended between two beats
+        except Exception:
+            log.warning("could not record the progress of execution %s", self.job.execution_id, exc_info=True)
 
     def _loop(self) -> None:
         while not self._done.wait(self.interval):
             try:
                 self._tick()
             except Exception:  # a missed beat must not stop the stage; the next one may get through
-                log.warning("heartbeat of execution %s failed", self.execution_id, exc_info=True)
+                log.warning("heartbeat of execution %s failed", self.job.execution_id, exc_info=True)
 
     def _tick(self) -> None:
-        self.db.runners.beat(self.execution_id, self.run_id)
-        if not self.stop.is_set() and self.cancel_requested():
-            self.stop.set()
+        job, control = self.job, self.control
+        self.db.runners.beat(job.execution_id, job.run_id)
+        self._record_progress()
+        if self.db.route_states.is_paused(job.stage.route.name):
+            control.paused.set()
+        else:
+            control.paused.clear()
+        if not control.stop.is_set() and self.cancel_requested():
+            control.stop.set()
+
+    def _record_progress(self) -> None:
+        job, control = self.job, self.control
+        if control.inputs is not None:
+            self.db.progress.record(job.execution_id, job.stage.route.name, job.stage.name, job.run_id, control.inputs, control.taken)

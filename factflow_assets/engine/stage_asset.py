@@ -73,8 +73,8 @@ def materialize_stage(
     db.executions.set_status(execution.id, "running", run_id=run_id)
 
     job = StageJob(execution.id, stage, config_hash, run_id, new_batch_id())
-    with Heartbeat(db, execution.id, run_id, lambda: _cancel_requested(context.instance, run_id)) as heartbeat:
-        summary = run_stage(job, stage_input(stage, execution, store), store, db, http.client, heartbeat.stop)
+    with Heartbeat(db, job, lambda: _cancel_requested(context.instance, run_id)) as heartbeat:
+        summary = run_stage(job, stage_input(stage, execution, store), store, db, http.client, heartbeat.control)
 
     prefix = stage_prefix(execution.id, stage.route.name, stage.name)
     metadata = {
@@ -94,7 +94,7 @@ def materialize_stage(
     )
     if summary.failure_samples:
         context.log.warning("failed messages (first few):\n" + "\n".join(summary.failure_samples))
-    if heartbeat.stop.is_set():
+    if heartbeat.control.stop.is_set():
         raise DagsterExecutionInterruptedError(
             f"cancelled at {stage.ref}: {summary.messages_in} message(s) finished, {summary.not_started} not started"
         )

@@ -4,8 +4,10 @@ For each input message the runner decides whether it is already done (an earlier
 invocation with the same input hash and config hash whose outputs are all stored: DESIGN §2.5),
 otherwise opens a pending lineage row, runs the adapter with the route's retries, stores every
 emitted message with its sidecar, and finishes the row as completed, skipped or failed. A failing
-message never stops the loop; a stop request (a cancel) does, gracefully: no new message is
-taken, the ones in flight finish and are recorded. Nothing here knows about Dagster.
+message never stops the loop. A stop request (a cancel) ends it gracefully: no new message is
+taken, the ones in flight finish and are recorded. A pause does the same but waits, taking
+messages again on resume. Nothing here knows about Dagster: whoever runs the loop drives its
+`StageControl` (the stage asset's heartbeat does, from the database).
 """
 
 from __future__ import annotations
@@ -42,6 +44,22 @@ MAX_TRACEBACK = 8000
 FAILURE_SAMPLES = 5
 #: Sidecar extras that follow a message down its route (each adapter sets the rest itself).
 INHERITED_FIELDS = ("url",)
+#: How often a paused worker looks whether it may go on.
+PAUSE_POLL = 0.2
+
+
+@dataclass
+class StageControl:
+    """What the stage loop shares with whoever watches it, across threads.
+
+    The watcher sets `stop` (cancel) and `paused` (route paused); the loop writes `inputs` once it
+    has listed its input messages and `taken` as it takes each one.
+    """
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    paused: threading.Event = field(default_factory=threading.Event)
+    inputs: int | None = None
+    taken: int = 0
 
 
 @dataclass(frozen=True)
@@ -75,10 +93,10 @@ class StageRunner:
         store: ObjectStore,
         db: FactflowDatabase,
         http: httpx.AsyncClient,
-        stop: threading.Event | None = None,
+        control: StageControl | None = None,
     ):
         self.job = job
-        self.stop = stop or threading.Event()
+        self.control = control or StageControl()
         self.stage = job.stage
         self.inputs = inputs
         self.store = store
@@ -95,6 +113,7 @@ class StageRunner:
         stage, job = self.stage, self.job
         try:
             refs = await self._io(self.inputs.refs)
+            self.control.inputs = len(refs)
             self.prior = await self._io(self.db.lineage.prior_invocations, job.execution_id, stage.route.name, stage.name)
             self.stored = set(await self._io(self.store.keys, stage_prefix(job.execution_id, stage.route.name, stage.name)))
             self.adapter: Adapter = stage.adapter_class(
@@ -116,10 +135,16 @@ class StageRunner:
         return self.summary
 
     async def _worker(self, pending) -> None:
-        while not self.stop.is_set():
+        control = self.control
+        while True:
+            while control.paused.is_set() and not control.stop.is_set():
+                await asyncio.sleep(PAUSE_POLL)
+            if control.stop.is_set():
+                return
             ref = next(pending, None)  # one shared iterator: each ref goes to exactly one worker
             if ref is None:
                 return
+            control.taken += 1
             await self._handle(ref)
 
     def _already_done(self, header: InputHeader) -> PriorInvocation | None:
@@ -158,13 +183,19 @@ class StageRunner:
             supersedes=prior.lineage_id if prior else None,
         )
         clock = time.perf_counter()
-        outcome: dict[str, Any] = {"output_keys": [], "metadata": _scalars(extras)}
+        outcome: dict[str, Any] = {"output_keys": [], "output_count": 0, "output_bytes": 0, "metadata": _scalars(extras)}
         try:
             body = await self._io(self.inputs.body, ref)
             message = Message(header.message_id, body, header.content_type, header.metadata)
             emits = await self._invoke(message)
             written = await self._store(message, header, emits, row_id, extras)
-            outcome.update(status="completed", output_keys=list(written), output_hash=_combined_hash(written))
+            outcome.update(
+                status="completed",
+                output_keys=[sidecar["key"] for sidecar in written],
+                output_hash=_combined_hash([sidecar["sha256"] for sidecar in written]),
+                output_count=len(written),
+                output_bytes=sum(sidecar["size"] for sidecar in written),
+            )
             if len(emits) == 1:
                 outcome["metadata"] = _scalars({**extras, **emits[0].metadata})
             else:
@@ -205,6 +236,8 @@ class StageRunner:
             "input_hash": header.input_hash,
             "output_hash": None,
             "output_keys": [],
+            "output_count": None,
+            "output_bytes": None,
             "error_class": None,
             "error_message": None,
             "error_traceback": None,
@@ -233,8 +266,8 @@ class StageRunner:
                 await asyncio.sleep(policy.retry_delay * 2 ** (policy.retries - retries_left))
                 retries_left -= 1
 
-    async def _store(self, message: Message, header: InputHeader, emits: list[Emit], row_id: str, extras: dict) -> dict[str, str]:
-        """Write every emitted message and its sidecar; return {key: sha256}."""
+    async def _store(self, message: Message, header: InputHeader, emits: list[Emit], row_id: str, extras: dict) -> list[dict]:
+        """Write every emitted message and its sidecar; return the sidecars."""
         job, stage = self.job, self.stage
         stage_path = f"{stage.route.name}/{stage.name}"
         parent_slug = slug_of(message.id)
@@ -264,8 +297,7 @@ class StageRunner:
                     "dagster_run_id": job.run_id,
                 },
             )
-        sidecars = await asyncio.gather(*(self._io(self._put, key, *value) for key, value in writes.items()))
-        return {sidecar["key"]: sidecar["sha256"] for sidecar in sidecars}
+        return list(await asyncio.gather(*(self._io(self._put, key, *value) for key, value in writes.items())))
 
     def _put(self, key: str, body: bytes, content_type: str, metadata: dict) -> dict:
         attempt = 1
@@ -279,12 +311,12 @@ class StageRunner:
                 attempt += 1
 
 
-def _combined_hash(written: dict[str, str]) -> str | None:
-    if not written:
+def _combined_hash(hashes: list[str]) -> str | None:
+    if not hashes:
         return None
-    if len(written) == 1:
-        return next(iter(written.values()))
-    return hashlib.sha256("\n".join(sorted(written.values())).encode()).hexdigest()
+    if len(hashes) == 1:
+        return hashes[0]
+    return hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()
 
 
 def _scalars(values: dict) -> dict:
@@ -298,12 +330,13 @@ def run_stage(
     store: ObjectStore,
     db: FactflowDatabase,
     http_factory: Callable[[], httpx.AsyncClient],
-    stop: threading.Event | None = None,
+    control: StageControl | None = None,
 ) -> StageSummary:
-    """Run one stage to the end (or until `stop` is set) on a fresh event loop (the asset's entry point)."""
+    """Run one stage to the end (or until `control.stop` is set) on a fresh event loop (the asset's
+    entry point)."""
 
     async def main() -> StageSummary:
         async with http_factory() as http:
-            return await StageRunner(job, inputs, store, db, http, stop).run()
+            return await StageRunner(job, inputs, store, db, http, control).run()
 
     return asyncio.run(main())

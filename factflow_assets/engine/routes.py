@@ -1,0 +1,99 @@
+"""Pause and resume routes, and what every active route of every running execution is doing.
+
+A route id is global (DESIGN §6): pausing `sitemap_scraper` pauses it in every execution whose
+pipeline has it, running now or started later, until it is resumed. The state is a row in the
+factflow database that each stage's heartbeat reads, so any process can pause a run that
+another process executes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from dagster import DagsterInstance
+
+from resources.database import FactflowDatabase
+from resources.route_state_store import PAUSED, RUNNING
+
+from ..config import validate_directory
+from ..errors import NotFoundError
+from ..settings import Settings
+from .executions import frozen_pipeline
+from .status import refresh_status, stage_progress
+
+
+@dataclass(frozen=True)
+class RouteActivity:
+    """One route of one active execution."""
+
+    execution_id: str
+    pipeline: str
+    route: str
+    state: str  # running | paused
+    in_flight: int  # messages taken, not finished
+    done: int  # completed or skipped
+    failed: int
+    pending: int  # listed by a stage of the route in the current run, not taken yet
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RouteChange:
+    route: str
+    state: str
+    executions: list[str]  # active executions that have the route
+
+
+def known_routes(settings: Settings, db: FactflowDatabase) -> set[str]:
+    """Route ids of every valid pipeline in the pipelines directory and of every active execution."""
+    routes = {route for result in validate_directory(settings.pipelines_dir) if result.valid for route in result.pipeline.route_names()}
+    for record in db.executions.active():
+        routes.update(frozen_pipeline(db, record.config_hash).route_names())
+    return routes
+
+
+def set_route_state(settings: Settings, db: FactflowDatabase, route: str, state: str) -> RouteChange:
+    """Pause or resume `route` everywhere; NotFoundError for a route no pipeline has."""
+    known = known_routes(settings, db)
+    if route not in known and route not in db.route_states.all():
+        listing = ", ".join(sorted(known)) or "none"
+        raise NotFoundError(f"no pipeline has a route {route!r} (routes: {listing})")
+    db.route_states.set(route, state)
+    affected = [r.id for r in db.executions.active() if route in frozen_pipeline(db, r.config_hash).route_names()]
+    return RouteChange(route, state, affected)
+
+
+def pause_route(settings: Settings, db: FactflowDatabase, route: str) -> RouteChange:
+    return set_route_state(settings, db, route, PAUSED)
+
+
+def resume_route(settings: Settings, db: FactflowDatabase, route: str) -> RouteChange:
+    return set_route_state(settings, db, route, RUNNING)
+
+
+def active_routes(db: FactflowDatabase, instance: DagsterInstance) -> list[RouteActivity]:
+    """Every route of every queued or running execution (statuses refreshed first, so a run whose
+    process died does not show as running), in execution order then run order."""
+    states = db.route_states.all()
+    activities = []
+    for record in db.executions.active():
+        record = refresh_status(db, instance, record)
+        if not record.active:
+            continue
+        pipeline = frozen_pipeline(db, record.config_hash)
+        waiting: dict[str, int] = {}
+        for progress in db.progress.of_execution(record.id):
+            if progress.dagster_run_id == record.dagster_run_id:
+                waiting[progress.route] = waiting.get(progress.route, 0) + progress.waiting
+        counts: dict[str, dict[str, int]] = {}
+        for row in stage_progress(db, record, pipeline):
+            route = counts.setdefault(row["route"], {"in_flight": 0, "done": 0, "failed": 0})
+            route["in_flight"] += row["in_flight"]
+            route["done"] += row["completed"] + row["skipped"]
+            route["failed"] += row["failed"]
+        for route in pipeline.route_names():
+            state = states[route].state if route in states else RUNNING
+            activities.append(RouteActivity(record.id, record.pipeline, route, state, **counts[route], pending=waiting.get(route, 0)))
+    return activities
