@@ -111,10 +111,32 @@ def test_an_execution_stores_every_message_with_sidecar_and_lineage(factflow_hom
     ]
     assert got["runs"][0]["status"] == "SUCCESS" and got["runs"][0]["kind"] == "start"
 
+    assert stage_checks(execution_id) == {
+        **{(stage, check): True for stage in counts for check in ("no_failed_messages", "outputs_for_every_input")},
+        ("web_scraper", "no_failed_messages"): False,  # the two broken links
+    }
+
     listed = json.loads(invoke("execution", "list", "--output", "json").stdout)
     assert [e["id"] for e in listed] == [execution_id]
     table = invoke("execution", "get", execution_id)
     assert "completed" in table.stdout and "web_content_storage" in table.stdout and "legacy-api" in table.stdout
+
+
+def stage_checks(execution_id: str) -> dict[tuple[str, str], bool]:
+    """{(stage, check name): passed} of the latest check evaluations of the execution's partition."""
+    from dagster import DagsterInstance
+    from dagster._core.event_api import PartitionKeyFilter
+
+    from factflow_assets.definitions import build_definitions
+
+    instance = DagsterInstance.get()
+    results = {}
+    for check in build_definitions().resolve_asset_graph().asset_check_keys:
+        partition = PartitionKeyFilter(key=execution_id)
+        record = instance.event_log_storage.get_latest_asset_check_execution_by_key([check], partition_filter=partition).get(check)
+        if record is not None:
+            results[(check.asset_key.path[-1], check.name)] = record.evaluation.passed
+    return results
 
 
 def test_demo_runs_end_to_end(factflow_home):

@@ -27,6 +27,7 @@ from resources.dagster_resources import FactflowDatabaseResource, HttpClientReso
 from ..config import Pipeline, Stage, StageRef
 from . import tags
 from .stage_asset import materialize_stage
+from .stage_checks import stage_check_specs
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -42,9 +43,10 @@ def route_group_name(pipeline_name: str, route: str) -> str:
 
 def build_stage_asset(pipeline: Pipeline, stage: Stage, partitions: DynamicPartitionsDefinition) -> AssetsDefinition:
     ref = stage.ref
+    key = stage_asset_key(pipeline.name, ref)
 
     @asset(
-        key=stage_asset_key(pipeline.name, ref),
+        key=key,
         deps=[stage_asset_key(pipeline.name, stage.upstream)] if stage.upstream else [],
         partitions_def=partitions,
         group_name=route_group_name(pipeline.name, ref.route),
@@ -52,6 +54,7 @@ def build_stage_asset(pipeline: Pipeline, stage: Stage, partitions: DynamicParti
         description=f"{stage.adapter_type} in route {ref.route}. {stage.route.description}".strip(),
         metadata={"factflow/adapter": stage.adapter_type, "factflow/route": ref.route, "factflow/stage": ref.stage},
         kinds={"python"},
+        check_specs=stage_check_specs(key, partitions),
     )
     def stage_asset(
         context: AssetExecutionContext,

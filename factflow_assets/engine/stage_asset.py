@@ -30,6 +30,7 @@ from . import tags
 from .executions import create_execution, frozen_pipeline, replay_source
 from .heartbeat import Heartbeat
 from .inputs import InitInput, InputSource, StoredInput
+from .stage_checks import stage_check_results
 from .stage_runner import StageJob, run_stage
 
 
@@ -100,7 +101,8 @@ def materialize_stage(
         )
     if summary.failed and stage.route.error_handling.on_failure == "fail_stage":
         raise Failure(f"{summary.failed} message(s) failed at {stage.ref} and the route says fail_stage", metadata=metadata)
-    return MaterializeResult(metadata=metadata)
+    checks = stage_check_results(db, store, execution.id, stage.route.name, stage.name, heartbeat.control.inputs or 0)
+    return MaterializeResult(metadata=metadata, check_results=checks)
 
 
 def _cancel_requested(instance: DagsterInstance, run_id: str) -> bool:

@@ -1,0 +1,69 @@
+"""The asset checks every stage reports with its materialisation, shown in the Dagster UI.
+
+- `no_failed_messages` (warning): no current lineage row of the stage failed. A route that goes on
+  past failures still materialises; this is where the UI shows that some messages did not make it.
+- `outputs_for_every_input` (error): every input message has a finished row, and every object a
+  completed row names is complete in storage. It fails when inputs were left untouched or an
+  output went missing, which a later stage or a replay would otherwise discover the hard way.
+Both read the current rows (a retry or replay supersedes the old ones), not just this run's.
+"""
+
+from __future__ import annotations
+
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, PartitionsDefinition
+
+from resources.database import FactflowDatabase
+from resources.statuses import DONE_STATUSES
+from resources.storage import ObjectStore, stage_prefix
+
+NO_FAILED_MESSAGES = "no_failed_messages"
+OUTPUTS_FOR_EVERY_INPUT = "outputs_for_every_input"
+SAMPLES = 5
+
+
+def stage_check_specs(key: AssetKey, partitions: PartitionsDefinition) -> list[AssetCheckSpec]:
+    """The checks of one stage asset, partitioned like it: one result per execution."""
+    return [
+        AssetCheckSpec(
+            NO_FAILED_MESSAGES,
+            asset=key,
+            partitions_def=partitions,
+            description="No input message of this stage ended in a failed lineage row.",
+        ),
+        AssetCheckSpec(
+            OUTPUTS_FOR_EVERY_INPUT,
+            asset=key,
+            partitions_def=partitions,
+            description="Every input message was processed, and every object its completed rows name is in storage.",
+        ),
+    ]
+
+
+def stage_check_results(
+    db: FactflowDatabase, store: ObjectStore, execution_id: str, route: str, stage: str, inputs: int
+) -> list[AssetCheckResult]:
+    current = db.lineage.prior_invocations(execution_id, route, stage)
+    failed = sorted(message_id for message_id, row in current.items() if row.status == "failed")
+    finished = sum(1 for row in current.values() if row.status in DONE_STATUSES or row.status == "failed")
+    stored = set(store.keys(stage_prefix(execution_id, route, stage)))
+    missing = sorted(key for row in current.values() if row.status == "completed" for key in row.output_keys if key not in stored)
+    unprocessed = max(inputs - finished, 0)
+    return [
+        AssetCheckResult(
+            check_name=NO_FAILED_MESSAGES,
+            passed=not failed,
+            severity=AssetCheckSeverity.WARN,
+            metadata={"failed_messages": len(failed), "first_failed": ", ".join(failed[:SAMPLES])},
+        ),
+        AssetCheckResult(
+            check_name=OUTPUTS_FOR_EVERY_INPUT,
+            passed=not unprocessed and not missing,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "inputs": inputs,
+                "inputs_without_finished_row": unprocessed,
+                "missing_objects": len(missing),
+                "first_missing": ", ".join(missing[:SAMPLES]),
+            },
+        ),
+    ]
