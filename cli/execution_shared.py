@@ -29,6 +29,8 @@ def describe_origin(origin: dict | None) -> str:
     origin = origin or {}
     if origin.get("kind") == "replay":
         return f"replay of {origin['parent']} from {origin['from_stage']} into {origin['to_route']}"
+    if origin.get("kind") == "schedule":
+        return f"schedule tick {origin['tick']}"
     return origin.get("kind", "start")
 
 

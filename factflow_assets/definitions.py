@@ -14,6 +14,7 @@ from resources.dagster_resources import FactflowDatabaseResource, HttpClientReso
 
 from .config import validate_directory
 from .engine.asset_factory import build_pipeline
+from .engine.schedules import build_schedule
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def build_definitions(settings: Settings | None = None) -> Definitions:
     settings = settings or Settings.from_env()
-    assets, jobs = [], []
+    assets, jobs, schedules = [], [], []
     for result in validate_directory(settings.pipelines_dir):
         if not result.valid:
             log.warning("skipping invalid pipeline %s: %s", result.source, result.errors[0].message)
@@ -29,9 +30,13 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
         pipeline_assets, job = build_pipeline(result.pipeline)
         assets.extend(pipeline_assets)
         jobs.append(job)
+        pipeline_schedule = build_schedule(result.pipeline, job)
+        if pipeline_schedule is not None:
+            schedules.append(pipeline_schedule)
     return Definitions(
         assets=assets,
         jobs=jobs,
+        schedules=schedules,
         resources={
             "storage": StorageResource(uri=settings.storage_uri, endpoint_url=settings.s3_endpoint_url),
             "database": FactflowDatabaseResource(url=settings.database_url),

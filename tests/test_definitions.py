@@ -51,6 +51,9 @@ def test_the_shipped_pipeline_loads_as_partitioned_assets_and_a_job(settings):
     assert job.executor_def.name == "in_process"
     assert set(job.asset_layer.executable_asset_keys) == set(keys)
     assert set(defs.resources) == {"storage", "database", "http"}
+    checks = {(check.asset_key, check.name) for check in graph.asset_check_keys}
+    assert checks == {(k, name) for k in keys for name in ("no_failed_messages", "outputs_for_every_input")}
+    assert not list(defs.schedules or [])  # the shipped pipeline has no schedule: none is made
 
 
 def test_routes_fed_by_other_routes_depend_across_groups_and_bad_yaml_is_left_out(settings, tmp_path):
@@ -62,3 +65,32 @@ def test_routes_fed_by_other_routes_depend_across_groups_and_bad_yaml_is_left_ou
     assert graph.get(key("two", "keep", "keep_html")).group_name == "two__keep"
     assert {k.path[0] for k in graph.get_all_asset_keys()} == {"two"}
     assert [j.name for j in defs.jobs] == ["two"]
+
+
+def test_a_schedule_in_the_yaml_becomes_a_dagster_schedule_whose_tick_starts_an_execution(settings, tmp_path):
+    from datetime import datetime, timezone
+
+    from dagster import build_schedule_context, instance_for_test
+
+    from resources.dagster_resources import FactflowDatabaseResource
+    from resources.database import FactflowDatabase
+
+    (tmp_path / "two.yaml").write_text(TWO_ROUTES + "schedule: {cron: '0 6 * * 1-5', timezone: Europe/Paris}\n")
+    defs = build_definitions(dataclasses.replace(settings, pipelines_dir=tmp_path))
+    schedule = defs.resolve_schedule_def("two_schedule")
+    assert (schedule.cron_schedule, schedule.execution_timezone, schedule.job_name) == ("0 6 * * 1-5", "Europe/Paris", "two")
+
+    tick = datetime(2026, 11, 24, 5, 0, tzinfo=timezone.utc)
+    database = FactflowDatabaseResource(url=settings.database_url)
+    with instance_for_test() as instance:
+        requests = []
+        for _ in range(2):  # a tick evaluated twice makes one execution
+            context = build_schedule_context(instance=instance, scheduled_execution_time=tick, resources={"database": database})
+            requests += schedule.evaluate_tick(context).run_requests
+        assert instance.get_dynamic_partitions("two") == [requests[0].partition_key]
+    assert requests[0] == requests[1]
+    record = FactflowDatabase(settings.database_url).executions.get(requests[0].partition_key)
+    assert record.status == "queued" and record.tag == "two@2026-11-24T05:00+00:00"
+    assert record.origin == {"kind": "schedule", "schedule": "two_schedule", "tick": "2026-11-24T05:00+00:00"}
+    assert requests[0].run_key == record.id and requests[0].tags["factflow/execution_id"] == record.id
+    assert requests[0].tags["factflow/run_kind"] == "schedule" and requests[0].tags["factflow/config_hash"] == record.config_hash

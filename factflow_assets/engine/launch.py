@@ -58,14 +58,7 @@ class RunPlan:
         return cls(record, "start", record.config_hash)
 
     def tags(self) -> dict[str, str]:
-        return {
-            tags.EXECUTION_ID: self.record.id,
-            tags.PIPELINE: self.record.pipeline,
-            tags.CONFIG_HASH: self.config_hash,
-            tags.RUN_KIND: self.kind,
-            "dagster/partition": self.record.id,
-            **self.extra_tags,
-        }
+        return {**tags.run_tags(self.record.id, self.record.pipeline, self.config_hash, self.kind), **self.extra_tags}
 
     def asset_keys(self) -> list | None:
         if self.stages is None:
