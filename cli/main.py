@@ -8,7 +8,7 @@ import click
 
 from factflow_assets.errors import FactflowError
 
-from . import config_cmd, demo_cmd, execution_cmd, lineage_cmd, pipeline_cmd, storage_cmd, ui_cmd
+from . import config_cmd, demo_cmd, execution_cmd, lineage_cmd, pipeline_cmd, storage_cmd, system_cmd, ui_cmd
 
 
 class FactflowGroup(click.Group):
@@ -57,6 +57,7 @@ cli.add_command(execution_cmd.execution)
 cli.add_command(storage_cmd.storage)
 cli.add_command(lineage_cmd.lineage)
 cli.add_command(pipeline_cmd.pipeline)
+cli.add_command(system_cmd.system)
 cli.add_command(demo_cmd.demo)
 cli.add_command(ui_cmd.ui)
 

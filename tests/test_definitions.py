@@ -79,6 +79,7 @@ def test_a_schedule_in_the_yaml_becomes_a_dagster_schedule_whose_tick_starts_an_
     defs = build_definitions(dataclasses.replace(settings, pipelines_dir=tmp_path))
     schedule = defs.resolve_schedule_def("two_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone, schedule.job_name) == ("0 6 * * 1-5", "Europe/Paris", "two")
+    assert schedule.default_status.value == "RUNNING"
 
     tick = datetime(2026, 11, 24, 5, 0, tzinfo=timezone.utc)
     database = FactflowDatabaseResource(url=settings.database_url)

@@ -35,6 +35,11 @@ def test_a_paused_route_drains_waits_and_finishes_every_message_after_resume(pip
             assert site.total_requests() == requests  # nothing fetched while paused
             assert process.poll() is None  # the run waits, alive
             assert as_json("execution", "get", execution_id)["status"] == "running"
+            metrics = as_json("system", "metrics")
+            assert metrics["executions_by_status"] == {"running": 1} and metrics["runs"]["in_progress"] == 1
+            [running] = metrics["throughput"]
+            assert running["execution_id"] == execution_id and running["messages_finished"] >= 3
+            assert running["per_second_overall"] > 0
             shown = run("pipeline", "list").stdout
             assert execution_id in shown and "paused" in shown and "markdown" in shown
 

@@ -7,7 +7,7 @@ twice (the daemon retries after a crash) finds the execution it made the first t
 """
 
 # No `from __future__ import annotations`: Dagster reads the schedule function's annotations.
-from dagster import RunRequest, ScheduleDefinition, ScheduleEvaluationContext, schedule
+from dagster import DefaultScheduleStatus, RunRequest, ScheduleDefinition, ScheduleEvaluationContext, schedule
 
 from resources.dagster_resources import FactflowDatabaseResource
 
@@ -30,6 +30,9 @@ def build_schedule(pipeline: Pipeline, job) -> ScheduleDefinition | None:
         cron_schedule=spec.cron,
         execution_timezone=spec.timezone,
         job=job,
+        # Written in the YAML means meant to run: it ticks whenever the daemon runs (`factflow ui`);
+        # the UI can still stop it.
+        default_status=DefaultScheduleStatus.RUNNING,
         description=f"Starts a new execution of {pipeline.name} at {spec.cron} ({spec.timezone}).",
     )
     def start_execution(context: ScheduleEvaluationContext, database: FactflowDatabaseResource) -> RunRequest:

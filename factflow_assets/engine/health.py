@@ -1,0 +1,185 @@
+"""`system health`: one probe per subsystem, each timed, each ok, degraded or failed.
+
+- Dagster's instance storages: runs, event log, schedules (a read of each).
+- The daemon: its newest heartbeat. Needed only when a pipeline has a schedule or a run waits
+  in the queue; then a missing or stale heartbeat degrades health (schedules do not tick, queued
+  runs do not start).
+- The factflow database: a query.
+- Object storage: a real write, read back and delete of a probe object.
+- The pipelines directory: every YAML valid.
+Each probe's exception is its finding, never the command's. Overall: unhealthy if any probe failed, degraded if any is degraded, healthy otherwise.
+"""
+
+from __future__ import annotations
+
+import platform
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from typing import Callable
+
+from resources.masking import mask_uri
+
+from ..config import validate_directory
+from ..settings import Settings
+
+OK, DEGRADED, FAILED = "ok", "degraded", "failed"
+#: The daemon beats every ~20 s; a heartbeat older than this means it is not running.
+DAEMON_STALE_AFTER_S = 60
+PROBE_PREFIX = "_health"
+PACKAGES = ("factflow", "dagster", "dagster-webserver", "dagster-postgres", "sqlalchemy", "pydantic", "s3fs", "fsspec", "httpx")
+
+
+@dataclass
+class Probe:
+    name: str
+    status: str
+    detail: str
+    seconds: float = 0.0
+    debug: dict = field(default_factory=dict)
+
+
+@dataclass
+class HealthReport:
+    overall: str  # healthy | degraded | unhealthy
+    probes: list[Probe]
+    debug: dict = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return {"healthy": 0, "degraded": 1, "unhealthy": 2}[self.overall]
+
+    def to_dict(self, debug: bool) -> dict:
+        probes = [asdict(p) if debug else {k: v for k, v in asdict(p).items() if k not in ("debug", "seconds")} for p in self.probes]
+        return {"overall": self.overall, "probes": probes, **({"debug": self.debug} if debug else {})}
+
+
+class Degraded(Exception):
+    """A probe's subsystem works, but not as it should."""
+
+
+def _run(name: str, probe: Callable[[dict], str]) -> Probe:
+    """Run one probe; it returns its detail and fills `debug`; an exception is its failure."""
+    debug: dict = {}
+    started = time.perf_counter()
+    try:
+        status, detail = OK, probe(debug)
+    except Degraded as reason:
+        status, detail = DEGRADED, str(reason)
+    except Exception as error:  # any failure of the subsystem is the probe's finding
+        status, detail = FAILED, f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
+    return Probe(name, status, detail, round(time.perf_counter() - started, 4), debug)
+
+
+def check_health(settings: Settings) -> HealthReport:
+    pipelines: list = []  # validated by the pipelines probe, which runs first; the daemon probe reads them
+    instance_holder: dict = {}
+
+    def instance():
+        if "instance" not in instance_holder:
+            from ..instance import dagster_instance
+
+            instance_holder["instance"] = dagster_instance(settings)
+        return instance_holder["instance"]
+
+    def dagster_runs(debug: dict) -> str:
+        storage = instance().run_storage  # the first Dagster probe: its time includes opening the instance
+        debug.update(backend=type(storage).__name__, dagster_home=str(settings.dagster_home))
+        return f"{instance().get_runs_count()} run(s)"
+
+    def dagster_event_log(debug: dict) -> str:
+        storage = instance().event_log_storage
+        debug.update(backend=type(storage).__name__)
+        return f"newest event record {storage.get_maximum_record_id() or 0}"
+
+    def dagster_schedules(debug: dict) -> str:
+        storage = instance().schedule_storage
+        debug.update(backend=type(storage).__name__)
+        return f"{len(instance().all_instigator_state())} schedule/sensor state(s)"
+
+    def daemon(debug: dict) -> str:
+        from dagster import DagsterRunStatus, RunsFilter
+
+        scheduled = [r.pipeline.name for r in pipelines if r.valid and r.pipeline.spec.schedule]
+        queued = instance().get_runs_count(RunsFilter(statuses=[DagsterRunStatus.QUEUED]))
+        beats = instance().get_daemon_heartbeats()
+        newest = max((beat.timestamp for beat in beats.values()), default=None)
+        age = None if newest is None else datetime.now(timezone.utc).timestamp() - newest
+        debug.update(daemons=sorted(beats), heartbeat_age_s=None if age is None else round(age, 1), scheduled_pipelines=scheduled, queued_runs=queued)
+        needed = [f"schedules of {', '.join(scheduled)}"] if scheduled else []
+        needed += [f"{queued} queued run(s)"] if queued else []
+        if age is not None and age <= DAEMON_STALE_AFTER_S:
+            return f"running, last heartbeat {age:.0f} s ago"
+        seen = "no heartbeat ever" if age is None else f"last heartbeat {age:.0f} s ago"
+        if needed:
+            raise Degraded(f"not running ({seen}) but needed for {' and '.join(needed)}: start it with `factflow ui`")
+        return f"not running ({seen}); not needed: no schedule, no queued run"
+
+    def database(debug: dict) -> str:
+        from sqlalchemy import text
+
+        from resources.database import FactflowDatabase
+
+        debug.update(url=mask_uri(settings.database_url))
+        db = FactflowDatabase(settings.database_url)
+        debug.update(backend=db.engine.dialect.name)
+        with db.engine.connect() as conn:
+            executions = conn.execute(text("SELECT count(*) FROM factflow_executions")).scalar()
+        return f"{executions} execution(s)"
+
+    def storage(debug: dict) -> str:
+        from resources.storage import ObjectStore
+
+        debug.update(uri=mask_uri(settings.storage_uri), endpoint_url=mask_uri(settings.s3_endpoint_url))
+        store = ObjectStore(settings.storage_uri, settings.s3_endpoint_url)
+        prefix = f"{PROBE_PREFIX}/{secrets.token_hex(8)}/"
+        payload = secrets.token_bytes(64)
+        try:
+            store.put(prefix + "probe", payload, "application/octet-stream", {})
+            if store.get(prefix + "probe") != payload:
+                raise Degraded("the probe object read back differs from what was written")
+        finally:
+            store.delete_prefix(prefix)
+        if store.keys(prefix):
+            raise Degraded(f"the probe object under {prefix} could not be deleted")
+        return f"write, read and delete under {store.url(prefix)}"
+
+    def pipelines_dir(debug: dict) -> str:
+        debug.update(path=str(settings.pipelines_dir))
+        if not settings.pipelines_dir.is_dir():
+            raise Degraded(f"{settings.pipelines_dir} is not a folder")
+        pipelines.extend(validate_directory(settings.pipelines_dir))
+        invalid = [r for r in pipelines if not r.valid]
+        if not pipelines:
+            raise Degraded(f"no pipeline YAML in {settings.pipelines_dir}")
+        if invalid:
+            first = invalid[0].errors[0]
+            raise Degraded(
+                f"{len(invalid)} of {len(pipelines)} pipeline(s) invalid, first {invalid[0].source}: {first.code} at {first.path}: {first.message}"
+            )
+        return f"{len(pipelines)} pipeline(s), all valid"
+
+    probes = [
+        _run("pipelines", pipelines_dir),
+        _run("dagster runs", dagster_runs),
+        _run("dagster event log", dagster_event_log),
+        _run("dagster schedules", dagster_schedules),
+        _run("dagster daemon", daemon),
+        _run("factflow database", database),
+        _run("object storage", storage),
+    ]
+    statuses = {p.status for p in probes}
+    overall = "unhealthy" if FAILED in statuses else "degraded" if DEGRADED in statuses else "healthy"
+    return HealthReport(overall, probes, {"versions": _versions(), "home": str(settings.home)})
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "not installed"
+    return found
