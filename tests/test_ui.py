@@ -147,6 +147,14 @@ def test_a_detached_execution_runs_through_the_uis_daemon(served):
     assert done["status"] == "completed" and done["runs"][0]["kind"] == "start"
 
 
+def test_health_sees_the_uis_daemon_that_the_schedule_needs(served):
+    result = CliRunner().invoke(cli, ["system", "health", "--output", "json"])
+    report = json.loads(result.stdout)
+    daemon = next(p for p in report["probes"] if p["name"] == "dagster daemon")
+    assert (result.exit_code, report["overall"], daemon["status"]) == (0, "healthy", "ok")
+    assert daemon["detail"].startswith("running, last heartbeat")
+
+
 @pytest.mark.skipif(CHROMIUM is None and not services_required(), reason="no chromium on this machine (apt install chromium)")
 def test_the_browser_shows_the_asset_graph_and_a_stage_materialisation(served):
     from playwright.sync_api import sync_playwright
