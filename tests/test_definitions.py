@@ -70,7 +70,9 @@ def test_routes_fed_by_other_routes_depend_across_groups_and_bad_yaml_is_left_ou
 def test_a_schedule_in_the_yaml_becomes_a_dagster_schedule_whose_tick_starts_an_execution(settings, tmp_path):
     from datetime import datetime, timezone
 
-    from dagster import build_schedule_context, instance_for_test
+    from dagster import build_schedule_context
+
+    from factflow_assets.instance import dagster_instance
 
     from resources.dagster_resources import FactflowDatabaseResource
     from resources.database import FactflowDatabase
@@ -83,7 +85,9 @@ def test_a_schedule_in_the_yaml_becomes_a_dagster_schedule_whose_tick_starts_an_
 
     tick = datetime(2026, 11, 24, 5, 0, tzinfo=timezone.utc)
     database = FactflowDatabaseResource(url=settings.database_url)
-    with instance_for_test() as instance:
+    # factflow's own instance: `instance_for_test` leaves a process-wide state storage behind that
+    # points at its deleted folder, and later tests loading definitions trip over it.
+    with dagster_instance(settings) as instance:
         requests = []
         for _ in range(2):  # a tick evaluated twice makes one execution
             context = build_schedule_context(instance=instance, scheduled_execution_time=tick, resources={"database": database})

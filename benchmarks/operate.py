@@ -1,0 +1,150 @@
+"""What operating factflow costs: the UI's start and stop, pause and resume, health and metrics.
+
+    .venv/bin/python benchmarks/operate.py [--latency 1.0]
+
+In a fresh FACTFLOW_HOME, each step a `factflow` process as an operator would type it:
+- an execution of the shipped pipeline runs against the demo site (each answer delayed by
+  `--latency`); once it scrapes, `pipeline pause sitemap_scraper`: how long until `pipeline list`
+  shows nothing in flight, and that nothing is fetched while paused; then `resume` and the time
+  to completion;
+- `system health` and `system metrics`, wall time (median of 5);
+- `factflow ui`: time until its URL answers, and from SIGTERM until every process is gone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from factflow_assets.demo.site import demo_site  # noqa: E402
+
+FACTFLOW = Path(sys.executable).parent / "factflow"
+
+
+def factflow(env: dict, *args: str) -> tuple[float, object]:
+    started = time.perf_counter()
+    done = subprocess.run([str(FACTFLOW), *args, "--output", "json"], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if not done.stdout.strip():
+        raise SystemExit(f"factflow {' '.join(args)} failed: {done.stderr.strip()}")
+    return wall, json.loads(done.stdout)
+
+
+def scrape_route(env: dict, execution_id: str) -> dict | None:
+    _, routes = factflow(env, "pipeline", "list")
+    return next((r for r in routes if r["execution_id"] == execution_id and r["route"] == "sitemap_scraper"), None)
+
+
+def wait(condition, what: str, timeout: float = 120) -> float:
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"timed out: {what}")
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def pause_and_resume(env: dict, latency: float) -> None:
+    with demo_site(latency=latency) as site:
+        process = subprocess.Popen(
+            [str(FACTFLOW), "execution", "start", "web_to_markdown", "--set", f"sitemap_url={site.url('/sitemap_index.xml')}", "--tag", "paused"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        execution_id = None
+
+        def scraping() -> bool:
+            nonlocal execution_id
+            _, executions = factflow(env, "execution", "list")
+            execution_id = executions[0]["id"] if executions else None
+            route = scrape_route(env, execution_id) if execution_id else None
+            return bool(route and route["done"] >= 4 and route["in_flight"] > 0)
+
+        wait(scraping, "the scraper to get going")
+        paused_at = time.monotonic()
+        factflow(env, "pipeline", "pause", "sitemap_scraper")
+        drained = wait(lambda: scrape_route(env, execution_id)["in_flight"] == 0, "in flight to drain")
+        route = scrape_route(env, execution_id)
+        requests = site.total_requests()
+        time.sleep(5)
+        still = scrape_route(env, execution_id)
+        print(f"pause: in flight {route['in_flight']} after {drained:.1f} s (from the pause command, {time.monotonic() - paused_at - 5:.1f} s incl. it); "
+              f"done {route['done']} → {still['done']} and {site.total_requests() - requests} requests over 5 s paused; pending {still['pending']}")
+        resumed_at = time.monotonic()
+        factflow(env, "pipeline", "resume", "sitemap_scraper")
+        process.wait(timeout=300)
+        _, summary = factflow(env, "execution", "get", execution_id)
+        print(f"resume: execution {summary['status']} {time.monotonic() - resumed_at:.1f} s after the resume")
+
+
+def median_wall(env: dict, *args: str, runs: int = 5) -> float:
+    return statistics.median(factflow(env, *args)[0] for _ in range(runs))
+
+
+def ui_start_stop(env: dict) -> None:
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    process = subprocess.Popen([str(FACTFLOW), "ui", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    url = process.stdout.readline().strip()
+    ready = time.monotonic() - started
+    graphql = httpx.post(f"{url}/graphql", json={"query": "{ assetNodes { id } }"}, timeout=60).json()
+    children = [int(p) for p in subprocess.run(["pgrep", "-s", str(_session_of_child(process.pid))], capture_output=True, text=True).stdout.split()]
+    rss = sum(_rss_kib(pid) for pid in children) / 1024
+    stopping = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    print(f"ui: answering after {ready:.1f} s ({len(graphql['data']['assetNodes'])} assets over GraphQL, {len(children)} processes, "
+          f"{rss:.0f} MiB RSS); stopped {time.monotonic() - stopping:.1f} s after SIGTERM")
+
+
+def _session_of_child(parent: int) -> int:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent:
+                return int(fields[3])
+    raise SystemExit("factflow ui started no dagster dev")
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=1.0, help="seconds the demo site waits before each answer")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "FACTFLOW_HOME": home}
+        for name in ("FACTFLOW_STORAGE_URI", "FACTFLOW_DATABASE_URL", "DAGSTER_HOME", "FACTFLOW_PIPELINES_DIR"):
+            env.pop(name, None)
+        pause_and_resume(env, args.latency)
+        print(f"system health: {median_wall(env, 'system', 'health'):.2f} s wall; system metrics: {median_wall(env, 'system', 'metrics'):.2f} s wall (median of 5)")
+        ui_start_stop(env)
+
+
+if __name__ == "__main__":
+    main()
