@@ -1,10 +1,10 @@
 """What operating factflow costs: the UI's start and stop, pause and resume, health and metrics.
 
-    .venv/bin/python benchmarks/operate.py [--latency 1.0]
+    .venv/bin/python benchmarks/operate.py [--latency 2.0]
 
 In a fresh FACTFLOW_HOME, each step a `factflow` process as an operator would type it:
-- an execution of the shipped pipeline runs against the demo site (each answer delayed by
-  `--latency`); once it scrapes, `pipeline pause sitemap_scraper`: how long until `pipeline list`
+- an execution of the shipped pipeline (its scraper at concurrency 2, so that pages wait) runs
+  against the demo site (each answer delayed by `--latency`); once it scrapes, `pipeline pause sitemap_scraper`: how long until `pipeline list`
   shows nothing in flight, and that nothing is fetched while paused; then `resume` and the time
   to completion;
 - `system health` and `system metrics`, wall time (median of 5);
@@ -28,6 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from factflow_assets.demo.site import demo_site  # noqa: E402
+from factflow_assets.settings import SHIPPED_PIPELINES_DIR, Settings  # noqa: E402
+from resources.database import FactflowDatabase  # noqa: E402
 
 FACTFLOW = Path(sys.executable).parent / "factflow"
 
@@ -41,9 +43,19 @@ def factflow(env: dict, *args: str) -> tuple[float, object]:
     return wall, json.loads(done.stdout)
 
 
-def scrape_route(env: dict, execution_id: str) -> dict | None:
+def scrape_route(env: dict, execution_id: str) -> dict:
     _, routes = factflow(env, "pipeline", "list")
-    return next((r for r in routes if r["execution_id"] == execution_id and r["route"] == "sitemap_scraper"), None)
+    return next(r for r in routes if r["execution_id"] == execution_id and r["route"] == "sitemap_scraper")
+
+
+def scraper_rows(db: FactflowDatabase, execution_id: str) -> dict[str, int]:
+    """{status: count} of the scraper's current rows, read straight from the database (polling
+    through the CLI would cost a process start per look)."""
+    counts: dict[str, int] = {}
+    for row in db.lineage.stage_counts(execution_id):
+        if row["stage"] == "web_scraper":
+            counts[row["status"]] = row["count"]
+    return counts
 
 
 def wait(condition, what: str, timeout: float = 120) -> float:
@@ -56,30 +68,26 @@ def wait(condition, what: str, timeout: float = 120) -> float:
 
 
 def pause_and_resume(env: dict, latency: float) -> None:
+    db = FactflowDatabase(Settings.from_env(env).database_url)
     with demo_site(latency=latency) as site:
         process = subprocess.Popen(
             [str(FACTFLOW), "execution", "start", "web_to_markdown", "--set", f"sitemap_url={site.url('/sitemap_index.xml')}", "--tag", "paused"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        execution_id = None
-
-        def scraping() -> bool:
-            nonlocal execution_id
-            _, executions = factflow(env, "execution", "list")
-            execution_id = executions[0]["id"] if executions else None
-            route = scrape_route(env, execution_id) if execution_id else None
-            return bool(route and route["done"] >= 4 and route["in_flight"] > 0)
-
-        wait(scraping, "the scraper to get going")
-        paused_at = time.monotonic()
-        factflow(env, "pipeline", "pause", "sitemap_scraper")
-        drained = wait(lambda: scrape_route(env, execution_id)["in_flight"] == 0, "in flight to drain")
+        wait(lambda: db.executions.find_by_tag("paused") is not None, "the execution to be recorded")
+        execution_id = db.executions.find_by_tag("paused").id
+        wait(lambda: scraper_rows(db, execution_id).get("completed", 0) >= 2, "the scraper to get going")
+        started = time.monotonic()
+        command_wall, _ = factflow(env, "pipeline", "pause", "sitemap_scraper")
+        wait(lambda: scraper_rows(db, execution_id).get("pending", 0) == 0, "in flight to drain")
+        drained = time.monotonic() - started
         route = scrape_route(env, execution_id)
         requests = site.total_requests()
         time.sleep(5)
         still = scrape_route(env, execution_id)
-        print(f"pause: in flight {route['in_flight']} after {drained:.1f} s (from the pause command, {time.monotonic() - paused_at - 5:.1f} s incl. it); "
-              f"done {route['done']} → {still['done']} and {site.total_requests() - requests} requests over 5 s paused; pending {still['pending']}")
+        print(f"pause: the command {command_wall:.1f} s; nothing in flight {drained:.1f} s after it was typed "
+              f"(site latency {latency:g} s, heartbeat 2 s); over 5 s paused: done {route['done']} → {still['done']}, "
+              f"{site.total_requests() - requests} requests, pending {still['pending']}")
         resumed_at = time.monotonic()
         factflow(env, "pipeline", "resume", "sitemap_scraper")
         process.wait(timeout=300)
@@ -135,12 +143,17 @@ def _rss_kib(pid: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latency", type=float, default=1.0, help="seconds the demo site waits before each answer")
+    parser.add_argument("--latency", type=float, default=2.0, help="seconds the demo site waits before each answer")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "FACTFLOW_HOME": home}
-        for name in ("FACTFLOW_STORAGE_URI", "FACTFLOW_DATABASE_URL", "DAGSTER_HOME", "FACTFLOW_PIPELINES_DIR"):
+        for name in ("FACTFLOW_STORAGE_URI", "FACTFLOW_DATABASE_URL", "DAGSTER_HOME"):
             env.pop(name, None)
+        pipelines = Path(home) / "pipelines"
+        pipelines.mkdir()
+        shipped = (SHIPPED_PIPELINES_DIR / "web_to_markdown.yaml").read_text()
+        (pipelines / "web_to_markdown.yaml").write_text(shipped.replace("concurrency: 8", "concurrency: 2", 1))
+        env["FACTFLOW_PIPELINES_DIR"] = str(pipelines)
         pause_and_resume(env, args.latency)
         print(f"system health: {median_wall(env, 'system', 'health'):.2f} s wall; system metrics: {median_wall(env, 'system', 'metrics'):.2f} s wall (median of 5)")
         ui_start_stop(env)
