@@ -9,8 +9,7 @@ another process executes.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-
-from dagster import DagsterInstance
+from typing import TYPE_CHECKING
 
 from resources.database import FactflowDatabase
 from resources.route_state_store import PAUSED, RUNNING
@@ -19,7 +18,9 @@ from ..config import validate_directory
 from ..errors import NotFoundError
 from ..settings import Settings
 from .executions import frozen_pipeline
-from .status import refresh_status, stage_progress
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,11 @@ def resume_route(settings: Settings, db: FactflowDatabase, route: str) -> RouteC
     return set_route_state(settings, db, route, RUNNING)
 
 
-def active_routes(db: FactflowDatabase, instance: DagsterInstance) -> list[RouteActivity]:
+def active_routes(db: FactflowDatabase, instance: "DagsterInstance") -> list[RouteActivity]:
     """Every route of every queued or running execution (statuses refreshed first, so a run whose
     process died does not show as running), in execution order then run order."""
+    from .status import refresh_status, stage_progress  # Dagster: only listing needs it, not pause
+
     states = db.route_states.all()
     activities = []
     for record in db.executions.active():
