@@ -1,18 +1,37 @@
-"""Where factflow keeps things, read from the environment.
+"""Where factflow keeps things: the environment first, then a settings file, then defaults.
 
 Every setting has a default that works on a laptop with nothing configured: the factflow home
 (`FACTFLOW_HOME`, default `~/.factflow`) holds the SQLite database, the object storage folder and
-the Dagster home. Production sets the URLs instead (README, "Configuration").
+the Dagster home. Production sets the URLs instead (README, "Configuration"), as environment
+variables or in `$FACTFLOW_HOME/settings.toml` (another file with `FACTFLOW_SETTINGS`):
+
+    database_url = "postgresql+psycopg2://factflow@db.internal:5432/factflow"
+    storage_uri = "s3://knowledge/factflow"
+    s3_endpoint_url = "http://minio.internal:9000"
+
+A variable beats the file, so one command can point elsewhere without editing it.
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import FactflowError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_PIPELINES_DIR = PROJECT_ROOT / "pipelines"
+
+#: Settings-file key → environment variable that overrides it.
+VARIABLES = {
+    "database_url": "FACTFLOW_DATABASE_URL",
+    "storage_uri": "FACTFLOW_STORAGE_URI",
+    "s3_endpoint_url": "FACTFLOW_S3_ENDPOINT_URL",
+    "pipelines_dir": "FACTFLOW_PIPELINES_DIR",
+    "dagster_home": "DAGSTER_HOME",
+}
 
 
 @dataclass(frozen=True)
@@ -28,22 +47,47 @@ class Settings:
     def from_env(cls, environ: os._Environ | dict | None = None) -> "Settings":
         env = os.environ if environ is None else environ
         home = Path(env.get("FACTFLOW_HOME") or Path.home() / ".factflow").expanduser().resolve()
-        storage_uri = env.get("FACTFLOW_STORAGE_URI") or (home / "storage").as_uri()
-        database_url = env.get("FACTFLOW_DATABASE_URL") or f"sqlite:///{home / 'factflow.db'}"
+        file = _settings_file(env, home)
+
+        def setting(key: str) -> str | None:
+            return env.get(VARIABLES[key]) or file.get(key)
+
+        pipelines_dir = setting("pipelines_dir")
         return cls(
             home=home,
-            storage_uri=storage_uri,
-            database_url=database_url,
-            pipelines_dir=_pipelines_dir(env),
-            dagster_home=Path(env.get("DAGSTER_HOME") or home / "dagster").expanduser().resolve(),
-            s3_endpoint_url=env.get("FACTFLOW_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL"),
+            storage_uri=setting("storage_uri") or (home / "storage").as_uri(),
+            database_url=setting("database_url") or f"sqlite:///{home / 'factflow.db'}",
+            pipelines_dir=Path(pipelines_dir).expanduser().resolve() if pipelines_dir else _default_pipelines_dir(),
+            dagster_home=Path(setting("dagster_home") or home / "dagster").expanduser().resolve(),
+            s3_endpoint_url=setting("s3_endpoint_url") or env.get("AWS_ENDPOINT_URL"),
         )
 
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
 
-def _pipelines_dir(env) -> Path:
-    """`FACTFLOW_PIPELINES_DIR`, else `./pipelines` when the working directory has one, else the
-    pipelines shipped with factflow."""
-    if env.get("FACTFLOW_PIPELINES_DIR"):
-        return Path(env["FACTFLOW_PIPELINES_DIR"]).expanduser().resolve()
+
+def _settings_file(env, home: Path) -> dict[str, str]:
+    """The settings file's values; FactflowError naming the file and the key when it is wrong."""
+    path = Path(env["FACTFLOW_SETTINGS"]).expanduser() if env.get("FACTFLOW_SETTINGS") else home / "settings.toml"
+    if not path.is_file():
+        if env.get("FACTFLOW_SETTINGS"):
+            raise FactflowError(f"FACTFLOW_SETTINGS names {path}, which is not a file")
+        return {}
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise FactflowError(f"cannot read the settings file {path}: {error}") from None
+    unknown = sorted(set(values) - set(VARIABLES))
+    if unknown:
+        raise FactflowError(f"{path}: unknown setting {unknown[0]!r} (settings: {', '.join(VARIABLES)})")
+    wrong = [key for key, value in values.items() if not isinstance(value, str)]
+    if wrong:
+        raise FactflowError(f"{path}: {wrong[0]} must be a string")
+    return values
+
+
+def _default_pipelines_dir() -> Path:
+    """`./pipelines` when the working directory has one, else the pipelines shipped with factflow."""
     local = Path.cwd() / "pipelines"
     return local.resolve() if local.is_dir() else SHIPPED_PIPELINES_DIR

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,15 +44,87 @@ def services_required() -> bool:
     return os.environ.get("FACTFLOW_REQUIRE_SERVICES") == "1"
 
 
+#: The storage combinations a test marked `backends` runs over: database-storage.
+BACKENDS = ("sqlite-file", "sqlite-s3", "postgres-file", "postgres-s3")
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.definition.get_closest_marker("backends") and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def factflow_home(tmp_path, monkeypatch) -> Path:
-    """A fresh FACTFLOW_HOME (SQLite database, file storage, Dagster home) for one test."""
+def backend(request) -> str:
+    """`database-storage` for this test: one of BACKENDS for tests marked `backends`, else the
+    embedded default."""
+    return getattr(request, "param", "sqlite-file")
+
+
+@pytest.fixture
+def factflow_home(tmp_path, monkeypatch, backend, request) -> Path:
+    """A fresh FACTFLOW_HOME for one test: SQLite and files under it, or, as `backend` says, a
+    fresh PostgreSQL database (Dagster's storage and factflow's) and a fresh S3 bucket."""
     home = tmp_path / "factflow-home"
-    monkeypatch.setenv("FACTFLOW_HOME", str(home))
-    for name in ("FACTFLOW_STORAGE_URI", "FACTFLOW_DATABASE_URL", "DAGSTER_HOME", "FACTFLOW_PIPELINES_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    yield home
-    dispose_engines()
+    with backend_environment(monkeypatch, backend, home, request):
+        yield home
+
+
+#: Variables that point factflow somewhere; a test starts with none of them set.
+LOCATION_VARIABLES = (
+    "FACTFLOW_STORAGE_URI", "FACTFLOW_DATABASE_URL", "DAGSTER_HOME", "FACTFLOW_PIPELINES_DIR", "FACTFLOW_SETTINGS",
+    "FACTFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL",
+)
+
+
+@contextmanager
+def backend_environment(patch: pytest.MonkeyPatch, backend: str, home: Path, request):
+    """Set the environment of one factflow home on `backend`; drop its database on the way out."""
+    patch.setenv("FACTFLOW_HOME", str(home))
+    for name in LOCATION_VARIABLES:
+        patch.delenv(name, raising=False)
+    database, storage = backend.split("-")
+    with ExitStack() as cleanup:
+        if database == "postgres":
+            url = cleanup.enter_context(postgres_database(request.getfixturevalue("postgres_admin_url")))
+            patch.setenv("FACTFLOW_DATABASE_URL", url)
+        if storage == "s3":
+            endpoint = request.getfixturevalue("s3_endpoint")
+            patch.setenv("FACTFLOW_STORAGE_URI", f"s3://{new_bucket(endpoint)}/factflow")
+            patch.setenv("FACTFLOW_S3_ENDPOINT_URL", endpoint)
+        try:
+            yield
+        finally:
+            dispose_engines()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    """A real S3 endpoint on a loopback port (moto's server mode), reached through s3fs like MinIO.
+    Credentials are the fake ones moto accepts, set for the whole session (subprocesses too)."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as error:
+        if services_required():
+            pytest.fail(f"S3 tests are required (FACTFLOW_REQUIRE_SERVICES=1) but moto is missing: {error}")
+        pytest.skip(f"no moto server for the S3 tests: {error}")
+    for name, value in S3_CREDENTIALS.items():
+        os.environ[name] = value
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "factflow-test", "AWS_SECRET_ACCESS_KEY": "factflow-test", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def new_bucket(endpoint: str) -> str:
+    import boto3
+
+    name = f"factflow-{secrets.token_hex(6)}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=name)
+    return name
 
 
 @pytest.fixture
@@ -95,21 +168,29 @@ def postgres_admin_url() -> str:
     return POSTGRES_ADMIN_URL
 
 
-@pytest.fixture
-def postgres_url(postgres_admin_url) -> str:
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
+@contextmanager
+def postgres_database(admin_url: str):
+    """A fresh PostgreSQL database, dropped afterwards (connections still open are cut)."""
     from sqlalchemy import create_engine, text
 
     name = f"factflow_test_{secrets.token_hex(6)}"
-    admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = postgres_admin_url.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    dispose_engines()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        dispose_engines()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin_url) -> str:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    with postgres_database(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -140,4 +221,4 @@ def pipelines(factflow_home, tmp_path, monkeypatch):
 @pytest.fixture
 def env(factflow_home):
     settings = Settings.from_env()
-    return FactflowDatabase(settings.database_url), ObjectStore(settings.storage_uri)
+    return FactflowDatabase(settings.database_url), ObjectStore(settings.storage_uri, settings.s3_endpoint_url)

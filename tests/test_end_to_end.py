@@ -18,11 +18,12 @@ from sqlalchemy import select
 
 from cli.main import cli
 from factflow_assets.demo.site import demo_site, expected_pages
+from factflow_assets.settings import Settings
 from resources.database import FactflowDatabase
 from resources.db_schema import lineage
 from resources.storage import SIDECAR_SUFFIX, ObjectStore
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.backends]
 
 KEY = re.compile(r"^executions/(?P<exec>[0-9a-z]{16})/(?P<route>[a-z_]+)/(?P<stage>[a-z_]+)/(?P<msg>[a-z0-9-]+)$")
 SIDECAR_FIELDS = {
@@ -42,7 +43,7 @@ def demo_website():
         yield server
 
 
-def test_an_execution_stores_every_message_with_sidecar_and_lineage(factflow_home, demo_website):
+def test_an_execution_stores_every_message_with_sidecar_and_lineage(factflow_home, demo_website, backend):
     sitemap = demo_website.url("/sitemap_index.xml")
     result = invoke("execution", "start", "web_to_markdown", "--set", f"sitemap_url={sitemap}", "--tag", "first", "--output", "json")
     assert result.exit_code == 0, result.output
@@ -59,7 +60,8 @@ def test_an_execution_stores_every_message_with_sidecar_and_lineage(factflow_hom
     assert counts["html_to_markdown"]["completed"] == counts["smart_segmenter"]["completed"] == pages
     assert {f["url"].rsplit("/", 1)[1] for f in report["failures"]} == {"legacy-api.html", "2023-roadmap.html"}
 
-    store = ObjectStore((factflow_home / "storage").as_uri())
+    settings = Settings.from_env()
+    store = ObjectStore(settings.storage_uri, settings.s3_endpoint_url)
     objects = list(store.list(f"executions/{execution_id}/"))
     segments = [o for o in objects if "/smart_segmenter/" in o.key]
     assert len(segments) >= pages
@@ -88,7 +90,7 @@ def test_an_execution_stores_every_message_with_sidecar_and_lineage(factflow_hom
     queries = next(m for m in markdowns if m["url"].endswith("/docs/queries.html"))
     assert queries["title"] and queries["language"] == "en" and queries["content_type"].startswith("text/markdown")
 
-    db = FactflowDatabase(f"sqlite:///{factflow_home / 'factflow.db'}")
+    db = FactflowDatabase(settings.database_url)
     with db.engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(select(lineage).where(lineage.c.execution_id == execution_id))]
     # one row per message per adapter invocation: 1 sitemap + 1 expansion + every URL fetched + every
@@ -118,6 +120,14 @@ def test_an_execution_stores_every_message_with_sidecar_and_lineage(factflow_hom
 
     listed = json.loads(invoke("execution", "list", "--output", "json").stdout)
     assert [e["id"] for e in listed] == [execution_id]
+
+    # everything went where the backend says: Dagster's storage follows the factflow database
+    from dagster import DagsterInstance
+
+    on_postgres = backend.startswith("postgres")
+    assert type(DagsterInstance.get().run_storage).__name__ == ("PostgresRunStorage" if on_postgres else "SqliteRunStorage")
+    assert (factflow_home / "factflow.db").exists() != on_postgres
+    assert (factflow_home / "storage").exists() != backend.endswith("s3")
     table = invoke("execution", "get", execution_id)
     assert "completed" in table.stdout and "web_content_storage" in table.stdout and "legacy-api" in table.stdout
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -17,10 +18,11 @@ from click.testing import CliRunner
 from cli.main import cli
 from factflow_assets.demo.site import demo_site, expected_pages
 from factflow_assets.settings import PROJECT_ROOT
-from resources.database import dispose_engines
-from resources.storage import SIDECAR_SUFFIX
+from conftest import BACKENDS, backend_environment
+from factflow_assets.settings import Settings
+from resources.storage import SIDECAR_SUFFIX, ObjectStore
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.backends]
 PAGES, BROKEN = expected_pages()
 STAGES = ["sitemap_parser", "url_expander", "web_scraper", "web_content_storage", "html_to_markdown", "smart_segmenter"]
 
@@ -38,22 +40,19 @@ def as_json(*args):
     return json.loads(result.stdout)
 
 
-@pytest.fixture(scope="module")
-def execution(tmp_path_factory):
-    """(factflow home, execution id) of one completed demo execution."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def execution(tmp_path_factory, request):
+    """(object store, execution id) of one completed demo execution, on each backend in turn."""
     home = tmp_path_factory.mktemp("inspect") / "home"
-    with pytest.MonkeyPatch.context() as patch, demo_site() as site:
-        patch.setenv("FACTFLOW_HOME", str(home))
-        for name in ("FACTFLOW_STORAGE_URI", "FACTFLOW_DATABASE_URL", "DAGSTER_HOME", "FACTFLOW_PIPELINES_DIR"):
-            patch.delenv(name, raising=False)
+    with pytest.MonkeyPatch.context() as patch, backend_environment(patch, request.param, home, request), demo_site() as site:
         started = as_json("execution", "start", "web_to_markdown", "--set", f"sitemap_url={site.url('/sitemap_index.xml')}", "--tag", "inspected")
         assert started["status"] == "completed"
-        yield home, started["execution_id"]
-        dispose_engines()
+        settings = Settings.from_env()
+        yield ObjectStore(settings.storage_uri, settings.s3_endpoint_url), started["execution_id"]
 
 
 def test_storage_list_filters_by_route_and_stage_and_limits(execution):
-    _home, execution_id = execution
+    _store, execution_id = execution
     everything = as_json("storage", "list", "--execution", "inspected", "--limit", "100000")
     assert all(o["key"].startswith(f"executions/{execution_id}/") and o["size"] > 0 and o["modified"] for o in everything)
     assert not any(o["key"].endswith(SIDECAR_SUFFIX) for o in everything)
@@ -68,7 +67,7 @@ def test_storage_list_filters_by_route_and_stage_and_limits(execution):
 
 
 def test_storage_browse_goes_one_level_down_with_counts(execution):
-    _home, execution_id = execution
+    _store, execution_id = execution
     top = as_json("storage", "browse", f"executions/{execution_id}")
     total = len(as_json("storage", "list", "-e", execution_id, "--limit", "100000"))
     assert [f["prefix"].split("/")[2] for f in top["folders"]] == ["markdown_processor", "sitemap_scraper"]
@@ -80,10 +79,10 @@ def test_storage_browse_goes_one_level_down_with_counts(execution):
 
 
 def test_storage_get_is_binary_safe_and_json_carries_text_and_metadata(execution, tmp_path):
-    home, execution_id = execution
+    store, execution_id = execution
     key = as_json("storage", "list", "-e", execution_id, "--stage", "web_content_storage")[0]["key"]
     raw = invoke("storage", "get", key)
-    assert raw.exit_code == 0 and raw.stdout_bytes == (home / "storage" / key).read_bytes()
+    assert raw.exit_code == 0 and raw.stdout_bytes == store.fs.cat_file(store.url(key))
     document = as_json("storage", "get", key)
     assert document["encoding"] == "text" and document["content"].encode() == raw.stdout_bytes
     assert document["metadata"]["key"] == key and document["metadata"]["content_type"].startswith("text/html")
@@ -94,14 +93,14 @@ def test_storage_get_is_binary_safe_and_json_carries_text_and_metadata(execution
     # a file written through a shell redirect: the bytes as stored
     out = tmp_path / "page.html"
     with out.open("wb") as sink:
-        subprocess.run([sys.executable, "-m", "cli.main", "storage", "get", key], stdout=sink, check=True, cwd=PROJECT_ROOT, env=os.environ | {"FACTFLOW_HOME": str(home)})
+        subprocess.run([sys.executable, "-m", "cli.main", "storage", "get", key], stdout=sink, check=True, cwd=PROJECT_ROOT, env=os.environ.copy())
     assert out.read_bytes() == raw.stdout_bytes
 
 
 def test_storage_download_writes_objects_and_sidecars_as_folders(execution, tmp_path):
-    home, execution_id = execution
+    store, execution_id = execution
     report = as_json("storage", "download", "inspected", "--output-dir", str(tmp_path / "copy"))
-    stored = sorted(p.relative_to(home / "storage") for p in (home / "storage").rglob("*") if p.is_file())
+    stored = sorted(Path(path[len(store.root) + 1 :]) for path in store.fs.find(store.url(f"executions/{execution_id}/")))
     copied = sorted(p.relative_to(tmp_path / "copy") for p in (tmp_path / "copy").rglob("*") if p.is_file())
     assert copied == stored and len(copied) == 2 * report["objects"]
     assert report["bytes"] == sum((tmp_path / "copy" / p).stat().st_size for p in copied if not p.name.endswith(SIDECAR_SUFFIX))
@@ -111,7 +110,7 @@ def test_storage_download_writes_objects_and_sidecars_as_folders(execution, tmp_
 
 def test_lineage_failures_then_chain_then_the_input_object(execution):
     """The debugging loop of the README: a failure, its chain, the message that went in."""
-    _home, execution_id = execution
+    _store, execution_id = execution
     failures = as_json("lineage", "failures", "--execution", execution_id)
     assert len(failures) == BROKEN
     assert {f["metadata"]["url"].rsplit("/", 1)[1] for f in failures} == {"legacy-api.html", "2023-roadmap.html"}
@@ -134,7 +133,7 @@ def test_lineage_failures_then_chain_then_the_input_object(execution):
 
 
 def test_lineage_chain_of_a_segment_key_reaches_back_to_the_init_message(execution):
-    _home, execution_id = execution
+    _store, execution_id = execution
     segment = as_json("storage", "list", "-e", execution_id, "--stage", "smart_segmenter")[0]["key"]
     chain = as_json("lineage", "chain", segment)
     assert [r["stage"] for r in chain["rows"]] == STAGES
@@ -146,7 +145,7 @@ def test_lineage_chain_of_a_segment_key_reaches_back_to_the_init_message(executi
 
 
 def test_lineage_list_get_children_batch(execution):
-    _home, execution_id = execution
+    _store, execution_id = execution
     rows = as_json("lineage", "list", "--execution", execution_id, "--limit", "1000")
     assert len(rows) == 2 + (PAGES + BROKEN) + 3 * PAGES
     assert [r["started_at"] for r in rows] == sorted(r["started_at"] for r in rows)
@@ -172,7 +171,7 @@ def test_lineage_list_get_children_batch(execution):
 
 
 def test_lineage_stats_per_stage(execution):
-    _home, execution_id = execution
+    _store, execution_id = execution
     stats = as_json("lineage", "stats", "--execution", execution_id)
     assert [s["stage"] for s in stats] == STAGES
     scraper = stats[2]

@@ -14,7 +14,7 @@ from e2e_harness import (
 )
 from factflow_assets.demo.site import demo_site, expected_pages
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.backends]
 PAGES, BROKEN = expected_pages()
 
 def test_a_fixed_downstream_adapter_is_replayed_from_storage_without_refetching(pipelines, env):
@@ -104,13 +104,13 @@ def test_a_replay_into_a_route_makes_a_child_execution_reading_the_parents_objec
     assert f"replay of {parent['id']}" in run("execution", "list").stdout
 
 
-def test_replay_refuses_when_inputs_are_missing_and_changes_nothing(pipelines, env, factflow_home):
+def test_replay_refuses_when_inputs_are_missing_and_changes_nothing(pipelines, env):
     db, store = env
     with demo_site() as site:
         done = as_json("execution", "start", "site_md", "--set", f"sitemap_url={site.url('/sitemap_index.xml')}", "--tag", "t")
     prefix = f"executions/{done['id']}/scrape/web_content_storage/"
     victim = store.keys(prefix)[3]
-    (factflow_home / "storage" / victim).unlink()  # one page is gone from storage (its sidecar stays)
+    store.fs.rm_file(store.url(victim))  # one page is gone from storage (its sidecar stays)
 
     def snapshot():
         return storage_of(store, done["id"]), [(r["id"], r["superseded"], r["status"]) for r in rows(db, done["id"])]

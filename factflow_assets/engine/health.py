@@ -75,14 +75,25 @@ def _run(name: str, probe: Callable[[dict], str]) -> Probe:
 
 def check_health(settings: Settings) -> HealthReport:
     pipelines: list = []  # validated by the pipelines probe, which runs first; the daemon probe reads them
-    instance_holder: dict = {}
+    opened: dict = {}
 
     def instance():
-        if "instance" not in instance_holder:
-            from ..instance import dagster_instance
+        """The Dagster instance, opened once; a failure to open it is every Dagster probe's finding.
+        On PostgreSQL one plain connection attempt comes first: dagster-postgres retries a refused
+        connection with backoff for ~6 s per storage, which would make a down server slow to report."""
+        if "error" in opened:
+            raise opened["error"]
+        if "instance" not in opened:
+            try:
+                if settings.uses_postgres:
+                    _connect_once(settings.database_url)
+                from ..instance import dagster_instance
 
-            instance_holder["instance"] = dagster_instance(settings)
-        return instance_holder["instance"]
+                opened["instance"] = dagster_instance(settings)
+            except Exception as error:
+                opened["error"] = error
+                raise
+        return opened["instance"]
 
     def dagster_runs(debug: dict) -> str:
         storage = instance().run_storage  # the first Dagster probe: its time includes opening the instance
@@ -173,6 +184,16 @@ def check_health(settings: Settings) -> HealthReport:
     statuses = {p.status for p in probes}
     overall = "unhealthy" if FAILED in statuses else "degraded" if DEGRADED in statuses else "healthy"
     return HealthReport(overall, probes, {"versions": _versions(), "home": str(settings.home)})
+
+
+def _connect_once(url: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        engine.connect().close()
+    finally:
+        engine.dispose()
 
 
 def _versions() -> dict[str, str]:
