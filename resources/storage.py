@@ -5,7 +5,7 @@ any S3-compatible store). Keys are relative, `/`-separated and checked before ev
 from a message or the CLI can reach outside the root. The sidecar `<key>.meta.json` is written
 after the object: an object without its sidecar is an unfinished write and is not listed. Each
 file lands whole (S3 PUTs are atomic; local files are renamed into place), so a reader never
-parses half a sidecar.
+parses half a sidecar. Listings are streamed in key order (`storage_listing`), never loaded whole.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from datetime import datetime, timezone
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from .storage_listing import PARTIAL_SUFFIX, SIDECAR_SUFFIX, complete_objects, walk
+
 from factflow_assets.errors import InvalidKeyError, NotFoundError
 from factflow_assets.ids import content_hash
 
-SIDECAR_SUFFIX = ".meta.json"
-PARTIAL_SUFFIX = ".partial"
+#: Files per delete or download request (S3 deletes up to 1,000 keys per request).
+TRANSFER_BATCH = 1000
 MAX_KEY_LENGTH = 1024
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9._=-]+$")
 
@@ -160,13 +162,21 @@ class ObjectStore:
         os.replace(partial, path)
 
     def delete_prefix(self, prefix: str) -> int:
-        """Remove every object and sidecar under `prefix`; return how many objects went."""
+        """Remove every object and sidecar under `prefix`, a batch at a time (one request per
+        1,000 keys on S3); return how many objects went."""
         path = self._path(prefix, prefix=True)
         self.invalidate(path)
-        files = self.fs.find(path)
-        if files:
-            self.fs.rm(files)
-        return sum(1 for f in files if not f.endswith((SIDECAR_SUFFIX, PARTIAL_SUFFIX)))
+        objects = 0
+        batch: list[str] = []
+        for file, _info in walk(self.fs, path):
+            objects += not file.endswith((SIDECAR_SUFFIX, PARTIAL_SUFFIX))
+            batch.append(file)
+            if len(batch) == TRANSFER_BATCH:
+                self.fs.rm(batch)
+                batch = []
+        if batch:
+            self.fs.rm(batch)
+        return objects
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -192,34 +202,24 @@ class ObjectStore:
         """Forget cached listings, to see what another process wrote."""
         self.fs.invalidate_cache(path)
 
+    def _complete(self, prefix: str, recursive: bool = True) -> Iterator[tuple[str, dict, dict]]:
+        """(path, object info, sidecar info) of every complete object under the folder `prefix`,
+        in key order, streamed fresh from storage (`storage_listing`)."""
+        return complete_objects(walk(self.fs, self._path(prefix, prefix=True), recursive))
+
     def list(self, prefix: str, limit: int | None = None) -> Iterator[ObjectInfo]:
-        """Objects under `prefix` (recursively), sorted by key; sidecars are not objects."""
-        complete = self._complete(prefix)
-        for count, name in enumerate(sorted(complete), start=1):
-            info, _sidecar = complete[name]
-            yield ObjectInfo(self._key(name), int(info.get("size") or 0), _modified(info))
+        """Objects under `prefix` (recursively), in key order; sidecars are not objects."""
+        for count, (path, info, _sidecar) in enumerate(self._complete(prefix), start=1):
+            yield ObjectInfo(self._key(path), int(info.get("size") or 0), _modified(info))
             if limit is not None and count >= limit:
                 return
-
-    def _complete(self, prefix: str) -> dict[str, tuple[dict, dict]]:
-        """Every complete object under `prefix`, fresh from storage: path -> (object, sidecar)
-        fsspec details. An object without its sidecar is an unfinished write and left out."""
-        path = self._path(prefix, prefix=True)
-        self.invalidate(path)
-        entries = self.fs.find(path, detail=True)
-        complete = {}
-        for name, info in entries.items():
-            obj = name[: -len(SIDECAR_SUFFIX)]
-            if name.endswith(SIDECAR_SUFFIX) and obj in entries:
-                complete[obj] = (entries[obj], info)
-        return complete
 
     def browse(self, prefix: str) -> tuple[list[FolderInfo], list[ObjectInfo]]:
         """One level under `prefix`: its folders (with the objects below each) and its objects."""
         base = prefix if prefix == "" or prefix.endswith("/") else prefix + "/"
         folders: dict[str, FolderInfo] = {}
         files: list[ObjectInfo] = []
-        for path, (info, _sidecar) in sorted(self._complete(base).items()):
+        for path, info, _sidecar in self._complete(base):
             key = self._key(path)
             head, sep, _rest = key[len(base) :].partition("/")
             if sep:
@@ -232,15 +232,25 @@ class ObjectStore:
 
     def download(self, prefix: str, directory: str, callback=None) -> tuple[int, int]:
         """Copy every complete object under `prefix` and its sidecar into `directory`, keys kept as
-        folders; return (objects, bytes). `callback` is an fsspec Callback (a progress bar)."""
-        complete = self._complete(prefix)
-        remote = [p for path in sorted(complete) for p in (path, path + SIDECAR_SUFFIX)]
+        folders, a batch of objects at a time; return (objects, bytes). `callback` is an fsspec
+        Callback (a progress bar)."""
+        objects = size = 0
+        batch: list[str] = []
+        for path, info, _sidecar in self._complete(prefix):
+            objects, size = objects + 1, size + int(info.get("size") or 0)
+            batch += [path, path + SIDECAR_SUFFIX]
+            if len(batch) >= TRANSFER_BATCH:
+                self._fetch(batch, directory, callback)
+                batch = []
+        if batch:
+            self._fetch(batch, directory, callback)
+        return objects, size
+
+    def _fetch(self, remote: list[str], directory: str, callback) -> None:
         local = [os.path.join(directory, *self._key(p).split("/")) for p in remote]
         for folder in {os.path.dirname(p) for p in local}:
             os.makedirs(folder, exist_ok=True)
-        if remote:
-            self.fs.get(remote, local, **({"callback": callback} if callback is not None else {}))
-        return len(complete), sum(int(info.get("size") or 0) for info, _sidecar in complete.values())
+        self.fs.get(remote, local, **({"callback": callback} if callback is not None else {}))
 
     def watch(self, prefix: str, finished: Callable[[], bool], interval: float = 1.0) -> Iterator[ObjectInfo]:
         """Yield each object written under `prefix`, as it completes, until `finished()` is true.
@@ -253,7 +263,7 @@ class ObjectStore:
         while True:
             done = finished()
             fresh = []
-            for path, (info, sidecar) in self._complete(prefix).items():
+            for path, info, sidecar in self._complete(prefix):
                 stamp = (_modified(sidecar), sidecar.get("size"), sidecar.get("ETag"))
                 if seen.get(path) != stamp:
                     seen[path] = stamp
@@ -264,14 +274,8 @@ class ObjectStore:
             time.sleep(interval)
 
     def keys(self, prefix: str) -> list[str]:
-        """Keys of the complete objects directly under `prefix` (one level)."""
-        path = self._path(prefix, prefix=True)
-        self.invalidate(path)
-        try:
-            names = self.fs.ls(path, detail=False)
-        except FileNotFoundError:
-            return []
-        return sorted(self._key(n)[: -len(SIDECAR_SUFFIX)] for n in names if n.endswith(SIDECAR_SUFFIX))
+        """Keys of the complete objects directly under `prefix` (one level), in key order."""
+        return [self._key(path) for path, _info, _sidecar in self._complete(prefix, recursive=False)]
 
 
 _EPOCH = datetime.fromtimestamp(0, timezone.utc)

@@ -7,6 +7,7 @@ which makes a missing server a failure.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from contextlib import ExitStack, contextmanager
@@ -109,6 +110,7 @@ def s3_endpoint() -> str:
         pytest.skip(f"no moto server for the S3 tests: {error}")
     for name, value in S3_CREDENTIALS.items():
         os.environ[name] = value
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
