@@ -174,6 +174,7 @@ def test_detach_queues_the_run_and_the_daemon_completes_it(factflow_home, demo_w
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL), signal.signal(signal.SIGTERM, signal.SIG_DFL)),
+        start_new_session=True,  # its code servers too can be stopped as one group
     )
     try:
         started = invoke("execution", "start", "web_to_markdown", "--detach", "--set", f"sitemap_url={demo_website.url('/sitemap_index.xml')}", "--output", "json")
@@ -190,4 +191,11 @@ def test_detach_queues_the_run_and_the_daemon_completes_it(factflow_home, demo_w
         try:
             daemon.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            daemon.kill()
+            pass
+        # A code server of the daemon can outlive it, stuck on a PostgreSQL database this test is
+        # about to drop: end the whole session.
+        try:
+            os.killpg(daemon.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        daemon.wait()

@@ -100,9 +100,15 @@ def served(tmp_path_factory):
                 assert lines.get(timeout=120).strip() == url  # printed once the webserver answers
                 yield UI(process, url), finished, sitemap
             finally:
+                sessions = {session for _, parent, session in processes() if parent == process.pid}
                 if process.poll() is None:
                     process.kill()
                     process.wait()
+                for session in sessions:  # `dagster dev` and its children, if factflow ui could not stop them
+                    try:
+                        os.killpg(session, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
         dispose_engines()
 
 
