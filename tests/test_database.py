@@ -157,3 +157,30 @@ def test_an_index_missing_from_an_existing_database_is_created(database_url):
     dispose_engines()
     engine = FactflowDatabase(database_url).engine  # as a new version opening an older database
     assert index in {i["name"] for i in inspect(engine).get_indexes("factflow_lineage")}
+
+
+def test_columns_added_in_a_later_version_reach_an_existing_database_and_old_rows_stay(database_url, db_row_of_an_older_version):
+    from sqlalchemy import inspect, text
+
+    from resources.database import dispose_engines
+
+    FactflowDatabase(database_url)
+    with FactflowDatabase(database_url).engine.begin() as conn:  # the lineage table as an older version made it
+        for column in ("output_count", "output_bytes"):
+            conn.execute(text(f"ALTER TABLE factflow_lineage DROP COLUMN {column}"))
+        conn.execute(text(db_row_of_an_older_version))
+    dispose_engines()
+    db = FactflowDatabase(database_url)  # a new version opens it
+    assert {"output_count", "output_bytes"} <= {c["name"] for c in inspect(db.engine).get_columns("factflow_lineage")}
+    assert db.lineage.stage_counts("e-old") == [{"route": "r", "stage": "s", "status": "completed", "count": 1}]
+    dispose_engines()
+    FactflowDatabase(database_url)  # and again: nothing left to add, no error
+
+
+@pytest.fixture
+def db_row_of_an_older_version() -> str:
+    return (
+        "INSERT INTO factflow_lineage (id, execution_id, route, stage, adapter_type, message_id, batch_id, status, "
+        "output_keys, started_at, attempt, config_hash, superseded, metadata) VALUES ('l-old', 'e-old', 'r', 's', 'a', "
+        "'m', 'b', 'completed', '[]', '2026-01-01 00:00:00', 1, 'h', false, '{}')"
+    )
