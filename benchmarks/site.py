@@ -1,0 +1,88 @@
+"""A local website of realistic article pages for the throughput benchmarks, served on loopback.
+
+    .venv/bin/python benchmarks/site.py [--pages 1000] [--latency 0.05]
+
+The pages are the 97 real articles of ../shared/corpora/aeb-dev (MIT; median 105 KB, mean 184 KB),
+served in turn as /articles/00000.html, /articles/00001.html, ...: page i is article i mod 97 with
+its number written into the title and the first heading, so every page is its own document.
+A sitemap index lists sitemaps of 500 URLs each; robots.txt allows everything. Bodies are made
+per request from the 97 articles, so 10,000 pages cost no more memory than 100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from factflow_assets.demo.server import Request, Resource, SiteServer  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "aeb-dev" / "html"
+URLS_PER_SITEMAP = 500
+SITEMAP_TYPE = "application/xml"
+
+
+def load_articles(corpus: Path = CORPUS) -> list[bytes]:
+    files = sorted(corpus.glob("*.html.gz"))
+    if not files:
+        raise SystemExit(f"no articles under {corpus}: the aeb-dev corpus is expected at ../shared/corpora/aeb-dev")
+    return [gzip.decompress(f.read_bytes()) for f in files]
+
+
+def page_path(index: int) -> str:
+    return f"/articles/{index:05d}.html"
+
+
+def _numbered(article: bytes, index: int) -> bytes:
+    """The article with its page number in <title> and the first <h1>: a document of its own."""
+    marker = f" (page {index})".encode()
+    article = re.sub(rb"(<title[^>]*>)(.*?)(</title>)", lambda m: m[1] + m[2] + marker + m[3], article, count=1, flags=re.S | re.I)
+    return re.sub(rb"(<h1[^>]*>)", lambda m: m[1] + f"Page {index}: ".encode(), article, count=1, flags=re.I)
+
+
+def benchmark_site(pages: int, latency: float = 0.0, articles: list[bytes] | None = None) -> SiteServer:
+    """The site, not yet started (`with benchmark_site(1000) as site: site.url("/sitemap_index.xml")`)."""
+    articles = articles or load_articles()
+
+    def page(request: Request) -> Resource:
+        index = int(request.path.rsplit("/", 1)[1].split(".")[0])
+        return Resource(_numbered(articles[index % len(articles)], index))
+
+    routes: dict = {page_path(i): page for i in range(pages)}
+    sitemaps = [range(start, min(start + URLS_PER_SITEMAP, pages)) for start in range(0, pages, URLS_PER_SITEMAP)]
+    for number, indexes in enumerate(sitemaps):
+        urls = "".join(f"<url><loc>{{{{base_url}}}}{page_path(i)}</loc></url>" for i in indexes)
+        routes[f"/sitemaps/{number}.xml"] = Resource(
+            f'<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'.encode(),
+            SITEMAP_TYPE,
+        )
+    listed = "".join(f"<sitemap><loc>{{{{base_url}}}}/sitemaps/{n}.xml</loc></sitemap>" for n in range(len(sitemaps)))
+    routes["/sitemap_index.xml"] = Resource(
+        f'<?xml version="1.0" encoding="UTF-8"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{listed}</sitemapindex>'.encode(),
+        SITEMAP_TYPE,
+    )
+    routes["/robots.txt"] = Resource(b"User-agent: *\nAllow: /\n", "text/plain")
+    return SiteServer(routes, latency=latency)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    args = parser.parse_args()
+    with benchmark_site(args.pages, args.latency) as site:
+        print(f"{args.pages} pages; sitemap {site.url('/sitemap_index.xml')} (Ctrl+C stops)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Throughput at the limit: factflow against a bare script on the same local site, side by side.
+
+    .venv/bin/python benchmarks/throughput.py [--pages 1000] [--latency 0.05] [--large 10000]
+
+On benchmarks/site.py (real articles, ~100 KB each, a sitemap index; every answer delayed by
+`--latency`), prints:
+  (a) the bare limit: a plain asyncio script that fetches every page with httpx (16 at a time)
+      and extracts markdown with factflow's extractor in a 2-process pool: pages/s;
+  (b) factflow end to end (sitemap → pages → markdown → segments, all stored, with lineage) as one
+      `factflow execution start` process (benchmarks/pipelines/throughput.yaml: the shipped
+      stages, 16 at a time, 2 extraction workers, no politeness limit): pages/s and b/a;
+  (c) factflow's fixed cost: wall time of a one-page execution through the CLI (median of 3);
+  (d) peak RSS of (b)'s process tree, and of a `--large`-page run (0 skips it);
+  (e) a replay of (b) from the markdown stage: time against (b), and requests to the site.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.site import benchmark_site, load_articles  # noqa: E402
+
+FACTFLOW = Path(sys.executable).parent / "factflow"
+PIPELINES = Path(__file__).resolve().parent / "pipelines"
+CONCURRENCY = 16
+WORKERS = 2
+
+
+# --- (a) the bare limit --------------------------------------------------------------------------
+
+def bare_limit(sitemap_url: str) -> tuple[int, float]:
+    """(pages, seconds) for fetch + extract of every page, no storage, no lineage."""
+    import httpx
+
+    from factflow_assets.adapters.markdown_extraction import extract_markdown
+    from factflow_assets.adapters.web_content_storage import decode_html
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        limit = asyncio.Semaphore(CONCURRENCY)
+        with ProcessPoolExecutor(WORKERS) as pool:
+            async with httpx.AsyncClient(limits=httpx.Limits(max_connections=CONCURRENCY), timeout=30) as client:
+                index = (await client.get(sitemap_url)).text
+                sitemaps = await asyncio.gather(*(client.get(loc) for loc in _locs(index)))
+                urls = [url for sitemap in sitemaps for url in _locs(sitemap.text)]
+
+                async def one(url: str) -> None:
+                    async with limit:
+                        response = await client.get(url)
+                    html = decode_html(response.content, response.headers.get("content-type", ""))
+                    await loop.run_in_executor(pool, extract_markdown, html, url)
+
+                await asyncio.gather(*(one(url) for url in urls))
+                return len(urls)
+
+    started = time.perf_counter()
+    pages = asyncio.run(main())
+    return pages, time.perf_counter() - started
+
+
+def _locs(xml: str) -> list[str]:
+    return re.findall(r"<loc>\s*([^<\s]+)\s*</loc>", xml)
+
+
+# --- (b), (c), (d), (e) factflow ---------------------------------------------------------------------
+
+class PeakRss:
+    """Samples the summed RSS of a process and its descendants (the extraction workers) every 0.1 s."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak_kib = pid, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.1):
+            self.peak_kib = max(self.peak_kib, sum(_rss_kib(pid) for pid in _tree(self.pid)))
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return self.peak_kib / 1024
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children.get(pid, []))
+    return found
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def factflow(env: dict, *args: str) -> tuple[float, dict, float]:
+    """(wall seconds, JSON answer, peak RSS MiB) of one factflow command."""
+    started = time.perf_counter()
+    process = subprocess.Popen([str(FACTFLOW), *args, "--output", "json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rss = PeakRss(process.pid)
+    out, err = process.communicate()
+    wall = time.perf_counter() - started
+    peak = rss.stop()
+    if process.returncode != 0:
+        raise SystemExit(f"factflow {' '.join(args)} failed ({process.returncode}): {err.strip()[-2000:] or out[-2000:]}")
+    return wall, json.loads(out), peak
+
+
+def fresh_env(home: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACTFLOW_") and k != "DAGSTER_HOME"}
+    return {**env, "FACTFLOW_HOME": home, "FACTFLOW_PIPELINES_DIR": str(PIPELINES)}
+
+
+def run_factflow(env: dict, sitemap_url: str) -> tuple[float, dict, float]:
+    return factflow(env, "execution", "start", "throughput", "--set", f"sitemap_url={sitemap_url}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds before each answer of the site")
+    parser.add_argument("--large", type=int, default=10000, help="pages of the RSS run (0: skip)")
+    args = parser.parse_args()
+    articles = load_articles()
+
+    with benchmark_site(args.pages, args.latency, articles) as site:
+        pages, seconds = bare_limit(site.url("/sitemap_index.xml"))
+        bare_rate = pages / seconds
+        print(f"(a) bare limit: {pages} pages in {seconds:.1f} s = {bare_rate:.1f} pages/s")
+
+        with tempfile.TemporaryDirectory() as home:
+            env = fresh_env(home)
+            wall, summary, peak = run_factflow(env, site.url("/sitemap_index.xml"))
+            stored = {s["stage"]: s["completed"] for s in summary["stages"]}
+            rate = stored["html_to_markdown"] / wall
+            print(f"(b) factflow: {stored['html_to_markdown']} pages to markdown, {stored['smart_segmenter']} segmented, in {wall:.1f} s wall "
+                  f"(execution {summary['duration_s']:.1f} s) = {rate:.1f} pages/s; b/a = {rate / bare_rate:.2f}")
+            print(f"(d) peak RSS of (b): {peak:.0f} MiB")
+            before = site.total_requests()
+            replay_wall, _replayed, _ = factflow(env, "execution", "replay", summary["id"], "--from-stage", "html_to_markdown")
+            print(f"(e) replay from html_to_markdown: {replay_wall:.1f} s = {replay_wall / wall:.2f} of (b); "
+                  f"{site.total_requests() - before} requests to the site")
+
+    with benchmark_site(1, 0.0, articles) as site, tempfile.TemporaryDirectory() as home:
+        env = fresh_env(home)
+        walls = [run_factflow(env, site.url("/sitemap_index.xml"))[0] for _ in range(3)]
+        print(f"(c) fixed cost: a one-page execution {statistics.median(walls):.2f} s wall (median of 3: {', '.join(f'{w:.2f}' for w in walls)})")
+
+    if args.large:
+        with benchmark_site(args.large, 0.0, articles) as site, tempfile.TemporaryDirectory() as home:
+            wall, summary, peak = run_factflow(fresh_env(home), site.url("/sitemap_index.xml"))
+            done = {s["stage"]: s["completed"] for s in summary["stages"]}["html_to_markdown"]
+            print(f"(d) {args.large}-page run: {done} pages in {wall:.0f} s = {done / wall:.1f} pages/s; peak RSS {peak:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
