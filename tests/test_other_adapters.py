@@ -43,6 +43,16 @@ def test_web_content_storage_uses_the_meta_charset_when_the_header_has_none():
     assert emit.metadata["title"] == "Price: 5€"
 
 
+def test_web_content_storage_finds_a_title_the_part_before_body_does_not_hold():
+    """The title is read from the part before <body> first; a title elsewhere is still found."""
+    in_body = b"<html lang='de'><head></head><body><title>Late title</title><p>x</p></body></html>"
+    (emit,) = run_adapter("web_content_storage", html_message(in_body, "text/html"))
+    assert emit.metadata["title"] == "Late title" and emit.metadata["language"] == "de"
+    cut_early = b"<html><head><script>document.write('<body>')</script><title>Real title</title></head><body></body></html>"
+    (emit,) = run_adapter("web_content_storage", html_message(cut_early, "text/html"))
+    assert emit.metadata["title"] == "Real title"
+
+
 def test_web_content_storage_skips_what_is_not_html_and_survives_empty_pages():
     with pytest.raises(SkipMessage, match="application/pdf"):
         run_adapter("web_content_storage", html_message(b"%PDF-1.4", "application/pdf"))

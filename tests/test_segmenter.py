@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
+from pathlib import Path
+
 import pytest
 
 from factflow_assets.adapters import Message
+from factflow_assets.adapters.markdown_extraction import extract_markdown
 from factflow_assets.adapters.markdown_segments import segment_markdown
 from factflow_assets.adapters.tokens import count_tokens, encoding
+from factflow_assets.adapters.web_content_storage import decode_html
 from factflow_assets.config import validate_text
 from tests.adapter_harness import run_adapter
 
@@ -112,3 +117,21 @@ init_message:
     assert findings and findings[0].code == "E201"  # an invalid value
     assert "routes[0].adapters[0].config" in findings[0].path
     assert path in findings[0].message or path in findings[0].path
+
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "aeb-dev"
+
+
+@pytest.mark.parametrize("max_tokens", [64, 512])
+def test_real_pages_give_segments_within_max_tokens_with_exact_counts(max_tokens):
+    """Packing counts a join exactly only when the parts' sum says it may not fit: on real pages
+    every segment still holds at most max_tokens, and its recorded count is its exact count."""
+    if not CORPUS.exists():  # the corpus lives beside the checkout (../shared), not in it
+        pytest.skip(f"no gold corpus at {CORPUS}")
+    pages = sorted((CORPUS / "html").glob("*.html.gz"))[:30]
+    for page in pages:
+        markdown = extract_markdown(decode_html(gzip.decompress(page.read_bytes()), "text/html")).markdown
+        segments = segment_markdown(markdown, max_tokens=max_tokens, min_tokens=max_tokens // 8)
+        assert segments, page.name
+        for segment in segments:
+            assert segment.tokens == count_tokens(segment.text) <= max_tokens, (page.name, segment.line_start)

@@ -48,6 +48,10 @@ class _Section:
     blocks: list[_Block] = field(default_factory=list)
 
 
+#: Tokens of the blank line that joins two blocks.
+_SEPARATOR_TOKENS = 1
+
+
 @lru_cache(maxsize=1)
 def _parser() -> MarkdownIt:
     """Block structure only: segmenting reads block types, line ranges and a heading's raw text,
@@ -99,20 +103,35 @@ def _sections(blocks: list[_Block]) -> list[_Section]:
 
 
 def _pack(section: _Section, max_tokens: int) -> list[Segment]:
-    """The section as few segments as fit, cut only between blocks when it can be helped."""
-    parts: list[_Block] = []
+    """The section as few segments as fit, cut only between blocks when it can be helped.
+
+    Joining two texts with a blank line costs at most the separator's one token: the boundary
+    can only merge tokens (a sentence's final "." and the line breaks become one), never split
+    them. So the sum of the parts' counts plus one per separator bounds the join from above, and
+    the join is counted exactly only when that bound says it may not fit; counting every
+    candidate join made packing quadratic in a section's blocks.
+    """
+    parts: list[tuple[_Block, int]] = []
     for block in section.blocks:
-        if count_tokens(block.text) <= max_tokens:
-            parts.append(block)
+        tokens = count_tokens(block.text)
+        if tokens <= max_tokens:
+            parts.append((block, tokens))
         else:
-            parts.extend(_split_block(block, max_tokens))
+            parts.extend((piece, count_tokens(piece.text)) for piece in _split_block(block, max_tokens))
     segments: list[Segment] = []
     current: list[_Block] = []
-    for part in parts:
-        if current and count_tokens(_join(current + [part])) > max_tokens:
-            segments.append(_segment(current, section.path))
-            current = []
+    current_bound = 0
+    for part, tokens in parts:
+        bound = current_bound + _SEPARATOR_TOKENS + tokens
+        if current and bound > max_tokens:
+            bound = count_tokens(_join(current + [part]))
+            if bound > max_tokens:
+                segments.append(_segment(current, section.path))
+                current, bound = [], tokens
+        elif not current:
+            bound = tokens
         current.append(part)
+        current_bound = bound
     if current:
         segments.append(_segment(current, section.path))
     return segments
