@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import re
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -146,6 +148,17 @@ def run_factflow(env: dict, sitemap_url: str) -> tuple[float, dict, float]:
     return factflow(env, "execution", "start", "throughput", "--set", f"sitemap_url={sitemap_url}")
 
 
+def stage_spans(home: str) -> str:
+    """First start to last finish of each stage's current lineage rows (the fresh home's SQLite
+    database): where the wall time of a run goes, stage after stage."""
+    query = (
+        "SELECT stage, (julianday(MAX(finished_at)) - julianday(MIN(started_at))) * 86400 FROM factflow_lineage "
+        "WHERE NOT superseded GROUP BY stage ORDER BY MIN(started_at)"
+    )
+    with closing(sqlite3.connect(Path(home) / "factflow.db")) as db:
+        return ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in db.execute(query))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=1000)
@@ -166,11 +179,13 @@ def main() -> None:
             rate = stored["html_to_markdown"] / wall
             print(f"(b) factflow: {stored['html_to_markdown']} pages to markdown, {stored['smart_segmenter']} segmented, in {wall:.1f} s wall "
                   f"(execution {summary['duration_s']:.1f} s) = {rate:.1f} pages/s; b/a = {rate / bare_rate:.2f}")
+            print(f"    stages: {stage_spans(home)}")
             print(f"(d) peak RSS of (b): {peak:.0f} MiB")
             before = site.total_requests()
             replay_wall, _replayed, _ = factflow(env, "execution", "replay", summary["id"], "--from-stage", "html_to_markdown")
             print(f"(e) replay from html_to_markdown: {replay_wall:.1f} s = {replay_wall / wall:.2f} of (b); "
                   f"{site.total_requests() - before} requests to the site")
+            print(f"    stages: {stage_spans(home)}")
 
     with benchmark_site(1, 0.0, articles) as site, tempfile.TemporaryDirectory() as home:
         env = fresh_env(home)

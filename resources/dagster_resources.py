@@ -41,5 +41,5 @@ class HttpClientResource(ConfigurableResource):
     max_connections: int = Field(64, ge=1)
     verify_tls: bool = True
 
-    def client(self) -> httpx.AsyncClient:
-        return new_http_client(self.user_agent, self.max_connections, self.verify_tls)
+    def client(self, event_hooks: dict[str, list] | None = None) -> httpx.AsyncClient:
+        return new_http_client(self.user_agent, self.max_connections, self.verify_tls, event_hooks)

@@ -7,9 +7,16 @@ import httpx
 DEFAULT_USER_AGENT = "factflow/0.1 (+https://github.com/factflow/factflow)"
 
 
-def new_http_client(user_agent: str = DEFAULT_USER_AGENT, max_connections: int = 64, verify_tls: bool = True) -> httpx.AsyncClient:
-    """A new client; the caller closes it (`async with`). Redirects are followed by the adapters."""
+def new_http_client(
+    user_agent: str = DEFAULT_USER_AGENT,
+    max_connections: int = 64,
+    verify_tls: bool = True,
+    event_hooks: dict[str, list] | None = None,
+) -> httpx.AsyncClient:
+    """A new client; the caller closes it (`async with`). Redirects are followed by the adapters;
+    `event_hooks` see every request (the execution's network policy checks them there)."""
     return httpx.AsyncClient(
+        event_hooks=event_hooks,
         headers={"User-Agent": user_agent},
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         verify=verify_tls,

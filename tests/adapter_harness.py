@@ -13,15 +13,16 @@ def json_message(payload: dict, message_id: str = "m1", metadata: dict | None = 
     return Message(message_id, json.dumps(payload).encode(), "application/json", metadata or {})
 
 
-def run_adapter(adapter_type: str, message: Message, config: dict | None = None, messages: list[Message] | None = None):
+def run_adapter(adapter_type: str, message: Message, config: dict | None = None, messages: list[Message] | None = None, policy=None):
     """Open the adapter, process `message` (or each of `messages`), close it; return the emits.
 
     With several messages it returns a list of outcomes (emits or the exception raised).
+    `policy` (a NetworkPolicy) checks every request, as in a stage run.
     """
     adapter_class = ADAPTERS[adapter_type]
 
     async def main():
-        async with new_http_client() as http:
+        async with new_http_client(event_hooks=policy.event_hooks() if policy else None) as http:
             adapter = adapter_class(adapter_class.config_model.model_validate(config or {}), AdapterContext(http, "e1", "r", adapter_type))
             await adapter.open()
             try:

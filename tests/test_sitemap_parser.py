@@ -166,3 +166,70 @@ def test_gzip_bombs_and_garbage_are_errors_not_crashes():
         parse_sitemap(b"<html><body>a web page</body></html>", "http://x/")
     with pytest.raises(SitemapFormatError):
         parse_sitemap(b"just some words", "http://x/")
+
+
+def big_urlset(count: int) -> bytes:
+    """A urlset of `count` entries, ~128 bytes each, built in place (no peak above its size)."""
+    document = bytearray(b"<?xml version='1.0'?><urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>")
+    for i in range(count):
+        document += b"<url><loc>https://example.com/articles/%08d/a-long-enough-slug-for-a-page.html</loc><lastmod>2024-01-01</lastmod></url>" % i
+    return bytes(document + b"</urlset>")
+
+
+def test_a_50000_url_sitemap_is_read_whole_in_bounded_time():
+    started = time.perf_counter()
+    document = parse_sitemap(big_urlset(50_000), "https://example.com/")
+    assert time.perf_counter() - started < 30  # a guard against a quadratic read, not a speed claim
+    assert len(document.urls) == 50_000 and document.urls[-1].endswith("/00049999/a-long-enough-slug-for-a-page.html")
+
+
+MEMORY_PROBE = """
+import resource, sys
+sys.path.insert(0, {root!r})
+from factflow_assets.adapters.sitemap_documents import parse_sitemap
+document = bytearray(b"<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>")
+for i in range(410_000):
+    document += b"<url><loc>https://example.com/articles/%08d/a-long-enough-slug-for-a-page.html</loc><lastmod>2024-01-01</lastmod></url>" % i
+document = bytes(document + b"</urlset>")
+baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+urls = parse_sitemap(document, "https://example.com/").urls
+print(len(document), len(urls), (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline) // 1024)
+"""
+
+
+@pytest.mark.slow
+def test_a_50_mb_sitemap_is_parsed_without_building_its_tree():
+    """Entries are read and dropped as they come: the parse adds little beyond the URL strings
+    (a whole tree of this document cost ~230 MiB)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = MEMORY_PROBE.format(root=str(Path(__file__).resolve().parents[1]))
+    size, urls, grown_mib = map(int, subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split())
+    assert size > 50_000_000 and urls == 410_000
+    assert grown_mib < 120, grown_mib
+
+
+def test_a_sitemap_over_the_byte_cap_fails_while_downloading(site):
+    server = site({"/big.xml": Resource(big_urlset(20_000), content_type="application/xml")})
+    with pytest.raises(Exception, match="exceeds the cap"):
+        run_adapter("sitemap_parser", json_message({"sitemap_url": server.url("/big.xml")}), {"retries": 0, "max_bytes": 1024 * 1024})
+
+
+def test_broken_xml_keeps_the_entries_before_the_break():
+    truncated = b"<urlset><url><loc>http://x/a</loc></url><url><loc>http://x/b</loc></url><url><loc>http://x/c"
+    assert parse_sitemap(truncated, "http://x/").urls[:2] == ["http://x/a", "http://x/b"]
+    unclosed = b"<urlset><url><loc>http://x/a</loc><url><loc>http://x/b</loc></url></urlset>"  # a <url> never closed
+    assert "http://x/b" in parse_sitemap(unclosed, "http://x/").urls
+    with pytest.raises(SitemapFormatError, match="unreadable XML"):
+        parse_sitemap(b"<<<>>>", "http://x/")
+
+
+@pytest.mark.parametrize("content_type", ["text/html", "application/octet-stream", "image/png", ""])
+def test_the_content_type_does_not_decide_a_sitemap_its_bytes_do(site, content_type):
+    server = site({"/s": Resource(urlset("/a"), content_type=content_type), "/png": Resource(b"\x89PNG\r\n\x1a\n" + bytes(range(256)), content_type="application/xml")})
+    (emit,) = run_adapter("sitemap_parser", json_message({"sitemap_url": server.url("/s")}), {"retries": 0})
+    assert emit.body["urls"] == [server.url("/a")]
+    with pytest.raises(SitemapFormatError):
+        run_adapter("sitemap_parser", json_message({"sitemap_url": server.url("/png")}), {"retries": 0})

@@ -36,7 +36,12 @@ class Message:
         return json.loads(self.body)
 
     def text(self) -> str:
-        return self.body.decode(charset_of(self.content_type), errors="replace")
+        """The body as text in its declared charset (UTF-8 when the charset is unknown to
+        Python); undecodable bytes become U+FFFD rather than an error."""
+        try:
+            return self.body.decode(charset_of(self.content_type), errors="replace")
+        except LookupError:
+            return self.body.decode("utf-8", errors="replace")
 
 
 def charset_of(content_type: str) -> str:

@@ -34,17 +34,21 @@ class SitemapDocument:
     sitemaps: list[str] = field(default_factory=list)
 
 
-def _safe_parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        recover=True,
-        remove_comments=True,
-        remove_pis=True,
-    )
+#: What the XML parser may never do: expand entities, load a DTD, reach the network or a file.
+_SAFE_PARSING = dict(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    recover=True,
+    remove_comments=True,
+    remove_pis=True,
+)
+#: Elements whose end gives a URL; everything else is read through and dropped.
+_ENTRY_ELEMENTS = frozenset({"url", "sitemap", "entry", "item"})
+_FEED_ROOTS = frozenset({"feed", "rss", "rdf"})
+_FEED_SLICE = 256 * 1024
 
 
 def gunzip_capped(data: bytes, max_bytes: int) -> bytes:
@@ -101,43 +105,72 @@ def _child_text(element, name: str) -> str | None:
 
 
 def _parse_xml(data: bytes, base_url: str) -> SitemapDocument:
+    """Fed a slice at a time and read element by element, each entry dropped once its URL is
+    taken: a 50 MB sitemap never becomes a whole tree (which cost ~5x the document in memory).
+    What libxml2 recovers from broken XML is kept; an error ends the reading there."""
+    parser = etree.XMLPullParser(events=("start", "end"), **_SAFE_PARSING)
+    document: SitemapDocument | None = None
+    error: etree.XMLSyntaxError | None = None
     try:
-        root = etree.fromstring(data, _safe_parser())
-    except etree.XMLSyntaxError as error:
-        raise SitemapFormatError(f"unreadable XML: {error}") from error
-    if root is None:
-        raise SitemapFormatError("unreadable XML: no root element")
-    kind = _local(root)
-    if kind == "sitemapindex":
-        document = SitemapDocument(kind="index")
-    elif kind == "urlset":
-        document = SitemapDocument(kind="urlset")
-    elif kind in ("feed", "rss", "rdf"):
-        document = SitemapDocument(kind="feed")
-    else:
-        raise SitemapFormatError(f"unknown root element <{kind}>")
-
-    for element in root.iter():
-        name = _local(element)
-        if name == "url":
-            url = _absolute_http_url(_child_text(element, "loc"), base_url)
-            if url:
-                document.urls.append(url)
-        elif name == "sitemap":
-            # Some generators put the URL straight into <sitemap> without a <loc>.
-            loc = _child_text(element, "loc")
-            url = _absolute_http_url(loc if loc is not None else element.text, base_url)
-            if url:
-                document.sitemaps.append(url)
-        elif name == "entry":
-            url = _absolute_http_url(_atom_entry_link(element), base_url)
-            if url:
-                document.urls.append(url)
-        elif name == "item":
-            url = _absolute_http_url(_child_text(element, "link"), base_url)
-            if url:
-                document.urls.append(url)
+        for start in range(0, len(data), _FEED_SLICE):
+            parser.feed(data[start : start + _FEED_SLICE])
+            document = _collect(parser, base_url, document)
+        parser.close()
+    except etree.XMLSyntaxError as syntax_error:
+        error = syntax_error
+    document = _collect(parser, base_url, document)
+    if document is None:
+        raise SitemapFormatError(f"unreadable XML: {error or 'no root element'}")
     return document
+
+
+def _collect(parser: etree.XMLPullParser, base_url: str, document: SitemapDocument | None) -> SitemapDocument | None:
+    """Take the URLs out of the parser's pending events; the document once its root is known."""
+    for event, element in parser.read_events():
+        name = _local(element)
+        if event == "start":
+            if document is None:
+                document = _document_for_root(name)
+            continue
+        if name not in _ENTRY_ELEMENTS or document is None:
+            continue
+        _take_url(document, name, element, base_url)
+        element.clear()
+        parent = element.getparent()
+        while parent is not None and element.getprevious() is not None:
+            del parent[0]  # entries already read
+    return document
+
+
+def _document_for_root(name: str) -> SitemapDocument:
+    if name == "sitemapindex":
+        return SitemapDocument(kind="index")
+    if name == "urlset":
+        return SitemapDocument(kind="urlset")
+    if name in _FEED_ROOTS:
+        return SitemapDocument(kind="feed")
+    raise SitemapFormatError(f"unknown root element <{name}>")
+
+
+def _take_url(document: SitemapDocument, name: str, element, base_url: str) -> None:
+    if name == "url":
+        url = _absolute_http_url(_child_text(element, "loc"), base_url)
+        if url:
+            document.urls.append(url)
+    elif name == "sitemap":
+        # Some generators put the URL straight into <sitemap> without a <loc>.
+        loc = _child_text(element, "loc")
+        url = _absolute_http_url(loc if loc is not None else element.text, base_url)
+        if url:
+            document.sitemaps.append(url)
+    elif name == "entry":
+        url = _absolute_http_url(_atom_entry_link(element), base_url)
+        if url:
+            document.urls.append(url)
+    elif name == "item":
+        url = _absolute_http_url(_child_text(element, "link"), base_url)
+        if url:
+            document.urls.append(url)
 
 
 def _atom_entry_link(entry) -> str | None:

@@ -7,6 +7,7 @@ findings with stable codes.
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from typing import Any, Literal
 
@@ -83,9 +84,32 @@ class Schedule(_Strict):
         return value
 
 
+class NetworkSpec(_Strict):
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts fetched besides the seed URLs' own: `docs.example.com`, `*.example.com` "
+        "(its subdomains), `*` (any host).",
+    )
+    allow_link_local: bool = Field(
+        False, description="Reach link-local and cloud metadata addresses (169.254.169.254, ...); refused by default."
+    )
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _host_patterns(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if not _HOST_PATTERN.match(host):
+                raise ValueError(f"not a host name, `*.domain` or `*`: {host!r}")
+        return hosts
+
+
+_HOST_PATTERN = re.compile(r"^(\*|(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?|\[?[0-9A-Fa-f:.]+\]?)$")
+
+
 class PipelineSpec(_Strict):
     version: int
     description: str = ""
     routes: list[RouteSpec] = Field(min_length=1)
     init_message: InitMessage
     schedule: Schedule | None = None
+    network: NetworkSpec = NetworkSpec()

@@ -24,6 +24,7 @@ from resources.executions_store import ExecutionRecord
 from resources.dagster_resources import HttpClientResource
 from resources.storage import ObjectStore, stage_prefix
 
+from ..adapters.network_policy import NetworkPolicy
 from ..config import Pipeline, Stage
 from ..ids import new_batch_id
 from . import tags
@@ -69,13 +70,19 @@ def materialize_stage(
 ) -> MaterializeResult:
     execution = execution_for_partition(db, pipeline, context.partition_key)
     config_hash = context.run.tags.get(tags.CONFIG_HASH, execution.config_hash)
-    stage = frozen_pipeline(db, config_hash).stage(stage_ref.route, stage_ref.stage)
+    frozen = frozen_pipeline(db, config_hash)
+    stage = frozen.stage(stage_ref.route, stage_ref.stage)
     run_id = context.run.run_id
     db.executions.set_status(execution.id, "running", run_id=run_id)
 
     job = StageJob(execution.id, stage, config_hash, run_id, new_batch_id())
+    policy = NetworkPolicy.for_execution(frozen.spec.network, execution.init_payload)
+
+    def http_client():
+        return http.client(policy.event_hooks())
+
     with Heartbeat(db, job, lambda: _cancel_requested(context.instance, run_id)) as heartbeat:
-        summary = run_stage(job, stage_input(stage, execution, store), store, db, http.client, heartbeat.control)
+        summary = run_stage(job, stage_input(stage, execution, store), store, db, http_client, heartbeat.control)
 
     prefix = stage_prefix(execution.id, stage.route.name, stage.name)
     metadata = {
