@@ -7,6 +7,7 @@ import os
 import click
 
 from factflow_assets.errors import FactflowError
+from resources.masking import install_log_masking
 
 from . import config_cmd, demo_cmd, execution_cmd, lineage_cmd, pipeline_cmd, storage_cmd, system_cmd, ui_cmd
 
@@ -63,6 +64,7 @@ cli.add_command(ui_cmd.ui)
 
 
 def main() -> None:
+    install_log_masking()
     cli(prog_name="factflow")
 
 

@@ -11,6 +11,7 @@ import logging
 from dagster import Definitions
 
 from resources.dagster_resources import FactflowDatabaseResource, HttpClientResource, StorageResource
+from resources.masking import install_log_masking
 
 from .config import validate_directory
 from .engine.asset_factory import build_pipeline
@@ -45,4 +46,5 @@ def build_definitions(settings: Settings | None = None) -> Definitions:
     )
 
 
+install_log_masking()  # code servers and runs launched from this location log through it too
 defs = build_definitions()

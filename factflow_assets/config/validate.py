@@ -174,7 +174,9 @@ def _validate_adapters(data: dict, locate: _Locator, findings: list[Finding]) ->
             if not isinstance(config, dict):
                 continue  # pass 2 reported the wrong structure
             try:
-                configs[(route.get("name"), a)] = adapter_class.config_model.model_validate(config)
+                model = adapter_class.config_model.model_validate(config)
+                if isinstance(route.get("name"), str):  # a name of another type: pass 2 reported it
+                    configs[(route["name"], a)] = model
             except ValidationError as error:
                 findings.extend(_from_pydantic(error, adapter_class.config_model, (*path, "config"), locate, adapter_type))
     return configs

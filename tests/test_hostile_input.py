@@ -1,0 +1,133 @@
+"""Property tests over what a stranger controls (a pipeline YAML, a sitemap's bytes), and secrets in logs.
+
+The validator must answer any text with findings or a pipeline, the sitemap parser any bytes with
+a document or a SitemapFormatError: never another exception (a traceback for the operator).
+"""
+
+import gzip
+import io
+import logging
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from factflow_assets.adapters.sitemap_documents import SitemapDocument, SitemapFormatError, parse_sitemap
+from factflow_assets.config import validate_text
+from resources.masking import MaskingLogRecord, install_log_masking, mask_text
+
+VALID = {
+    "version": 1,
+    "routes": [
+        {"name": "scrape", "concurrency": 4, "adapters": [{"type": "sitemap_parser", "config": {"max_urls": 10}}, {"type": "url_expander"}]},
+        {"name": "md", "input": {"route": "scrape"}, "adapters": [{"type": "html_to_markdown"}, {"type": "smart_segmenter", "config": {"max_tokens": 200}}]},
+    ],
+    "network": {"allow_hosts": ["*.example.com"]},
+    "init_message": {"route": "scrape", "payload": {"sitemap_url": "https://example.com/sitemap.xml"}},
+}
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True), st.text(max_size=30))
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4), max_leaves=20)
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def answers(text: str) -> None:
+    result = validate_text(text, "p")
+    assert result.valid or result.errors, "neither a pipeline nor a finding"
+    for finding in result.errors:
+        assert finding.code and finding.message
+
+
+@PROPERTY
+@given(st.text(max_size=400))
+def test_any_text_gets_findings_or_a_pipeline(text):
+    answers(text)
+
+
+@PROPERTY
+@given(values)
+def test_any_yaml_document_gets_findings_or_a_pipeline(document):
+    answers(yaml.safe_dump(document))
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _paths(value, prefix + (key,))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _paths(value, prefix + (index,))
+
+
+PATHS = list(_paths(VALID))[1:]
+
+
+@PROPERTY
+@given(st.sampled_from(PATHS), values)
+def test_a_valid_pipeline_with_any_field_replaced_gets_findings_or_a_pipeline(path, value):
+    import copy
+
+    document = copy.deepcopy(VALID)
+    node = document
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    answers(yaml.safe_dump(document))
+
+
+def parses_or_refuses(data: bytes) -> None:
+    try:
+        document = parse_sitemap(data, "http://x/", max_bytes=1024 * 1024)
+    except SitemapFormatError:
+        return
+    assert isinstance(document, SitemapDocument)
+    assert all(url.startswith(("http://", "https://")) for url in document.urls + document.sitemaps)
+
+
+XML_PIECES = st.sampled_from([
+    "<urlset>", "</urlset>", "<sitemapindex>", "</sitemapindex>", "<url>", "</url>", "<loc>", "</loc>", "<sitemap>",
+    "</sitemap>", "http://x/a", "/rel", "javascript:alert(1)", "&amp;", "&lol;", "<![CDATA[http://x/c]]>", "<?xml version='1.0'?>",
+    "<!DOCTYPE urlset [<!ENTITY lol 'lol'>]>", "<!ENTITY x SYSTEM 'file:///etc/passwd'>", "<feed>", "<entry><link href='http://x/e'/></entry>",
+    "<rss><item><link>http://x/i</link></item>", "\x00", "\ufeff", "<!--", "-->", " ", "\n", "é", "<a:url xmlns:a='urn:x'>",
+])
+
+
+@PROPERTY
+@given(st.binary(max_size=600))
+def test_any_bytes_give_a_document_or_a_format_error(data):
+    parses_or_refuses(data)
+    parses_or_refuses(gzip.compress(data))
+
+
+@PROPERTY
+@given(st.lists(XML_PIECES, max_size=40))
+def test_any_arrangement_of_sitemap_pieces_gives_a_document_or_a_format_error(pieces):
+    parses_or_refuses("".join(pieces).encode("utf-8", errors="surrogatepass"))
+
+
+def test_uris_in_text_lose_their_secrets():
+    text = "cannot reach postgresql://factflow:hunter2@db:5432/ff (and s3://bucket/x?token=abc&part=1) at 'http://u:p@h/'"
+    masked = mask_text(text)
+    assert "hunter2" not in masked and "abc" not in masked and ":p@" not in masked
+    assert "postgresql://factflow:***@db:5432/ff" in masked and "part=1" in masked and "http://u:***@h/" in masked
+    assert mask_text("no uri here: a:b@c") == "no uri here: a:b@c"
+
+
+def test_every_log_line_masks_uris_whoever_logs_it():
+    previous = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(logging.LogRecord)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("some.library")
+    logger.addHandler(handler)
+    try:
+        install_log_masking()
+        install_log_masking()  # idempotent
+        assert logging.getLogRecordFactory() is MaskingLogRecord
+        logger.warning("connecting to %s", "postgresql://u:s3cret@db/x")
+        logger.error("failed: postgresql://u:s3cret@db/x is down")
+    finally:
+        logger.removeHandler(handler)
+        logging.setLogRecordFactory(previous)
+    assert "s3cret" not in stream.getvalue() and stream.getvalue().count("u:***@db") == 2
