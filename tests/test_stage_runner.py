@@ -6,6 +6,7 @@ import pytest
 
 from factflow_assets.adapters import ADAPTERS, Adapter, AdapterConfig, Emit, Message, PermanentError
 from factflow_assets.config import validate_text
+from factflow_assets.config.pipeline import Stage
 from factflow_assets.engine.inputs import InitInput, StoredInput
 from factflow_assets.engine.stage_runner import StageJob, run_stage
 from factflow_assets.ids import new_batch_id
@@ -176,3 +177,58 @@ def test_messages_ids_are_deterministic_across_executions(harness, site):
         harness.run("url_expander", {"urls": [server.url("/p")]}, execution_id=execution)
     ids = [[k.rsplit("/", 1)[1] for k in harness.store.keys(stage_prefix(e, "scrape", "url_expander"))] for e in ("e1", "e2")]
     assert ids[0] == ids[1] and ids[0][0].startswith("p-")
+
+
+def test_a_storage_write_failing_is_retried_then_becomes_a_failed_row(harness, monkeypatch):
+    """Two failed writes of one object are retried away; a write that never lands fails that
+    message only, and the stage goes on."""
+    urls = [f"http://example.com/{name}" for name in ("a", "b", "never")]
+    real_put = ObjectStore.put
+    failures: dict[str, int] = {}
+
+    def flaky_put(store, key, data, content_type, metadata):
+        if b"/never" in data or failures.get(key, 0) < 2:
+            failures[key] = failures.get(key, 0) + 1
+            raise OSError(f"disk hiccup {failures[key]}")
+        return real_put(store, key, data, content_type, metadata)
+
+    harness.run("url_expander", {"urls": urls})
+    monkeypatch.setattr(ObjectStore, "put", flaky_put)
+    monkeypatch.setattr("factflow_assets.engine.stage_runner.time.sleep", lambda seconds: None)
+    stage = next(s for s in harness.pipeline.stages if s.name == "web_scraper")
+    echo = Stage(stage.route, stage.index, stage.name, "flaky", Flaky.config_model(), stage.upstream)
+    Flaky.calls = {}
+    monkeypatch.setitem(ADAPTERS, "flaky", Flaky)
+    job = StageJob("e1", echo, harness.pipeline.config_hash, "run-1", new_batch_id())
+    inputs = StoredInput(harness.store, stage_prefix("e1", "scrape", "url_expander"))
+    summary = run_stage(job, inputs, harness.store, harness.db, new_http_client)
+    monkeypatch.undo()
+
+    assert (summary.messages_in, summary.messages_out, summary.failed) == (3, 2, 1)
+    rows = {r["metadata"]["url"].rsplit("/", 1)[1]: r for r in harness.rows("web_scraper")}
+    assert rows["a"]["status"] == rows["b"]["status"] == "completed"
+    assert rows["never"]["status"] == "failed" and rows["never"]["error_class"] == "OSError"
+    assert len(harness.store.keys(stage_prefix("e1", "scrape", "web_scraper"))) == 2
+
+
+def test_the_database_away_for_a_moment_loses_no_lineage_row(harness, monkeypatch):
+    """Lineage flushes that fail are retried with the rows kept; the rows land once it is back."""
+    from sqlalchemy.exc import OperationalError
+
+    from resources.lineage_store import LineageWriter
+
+    real_write = LineageWriter._write
+    outage = {"left": 3}
+
+    def write_or_fail(writer, *args):
+        if outage["left"]:
+            outage["left"] -= 1
+            raise OperationalError("INSERT ...", {}, Exception("database is locked"))
+        return real_write(writer, *args)
+
+    monkeypatch.setattr(LineageWriter, "_write", write_or_fail)
+    monkeypatch.setattr("resources.lineage_store.time.sleep", lambda seconds: None)
+    summary = harness.run("url_expander", {"urls": ["http://example.com/a", "http://example.com/b"]})
+    assert outage["left"] == 0 and summary.messages_out == 2
+    (row,) = harness.rows("url_expander")
+    assert row["status"] == "completed" and row["output_count"] == 2
