@@ -184,3 +184,24 @@ def db_row_of_an_older_version() -> str:
         "output_keys, started_at, attempt, config_hash, superseded, metadata) VALUES ('l-old', 'e-old', 'r', 's', 'a', "
         "'m', 'b', 'completed', '[]', '2026-01-01 00:00:00', 1, 'h', false, '{}')"
     )
+
+
+def test_a_database_that_stays_away_is_a_clear_error_and_the_rows_wait_for_it(db, monkeypatch):
+    """After its retries the writer says the lineage could not be written (one line, the
+    database's reason) and keeps the rows: the next flush that reaches the database writes them."""
+    from sqlalchemy.exc import OperationalError
+
+    from factflow_assets.errors import FactflowError
+    from resources.lineage_store import LineageWriter
+
+    real_write = LineageWriter._write
+    monkeypatch.setattr("resources.lineage_store.time.sleep", lambda seconds: None)
+    monkeypatch.setattr(LineageWriter, "_write", lambda *args: (_ for _ in ()).throw(OperationalError("INSERT", {}, Exception("server closed the connection"))))
+    writer = db.lineage.writer(flush_interval=3600, retries=2)
+    writer.start(lineage_row("kept", message_id="m"))
+    with pytest.raises(FactflowError, match="lineage could not be written: .*server closed the connection"):
+        writer.flush()
+    monkeypatch.setattr(LineageWriter, "_write", real_write)
+    writer.close()
+    with db.engine.connect() as conn:
+        assert [r.id for r in conn.execute(select(lineage))] == ["kept"]

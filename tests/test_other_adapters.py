@@ -82,3 +82,13 @@ def test_aimd_spaces_requests_to_a_host_by_its_rate():
         return time.monotonic() - started
 
     assert asyncio.run(five_requests()) >= 4 / 20 * 0.9  # four intervals of 50 ms between five
+
+
+def test_broken_encodings_and_binary_bodies_decode_with_replacement_never_an_error():
+    """An unknown charset, bytes invalid in the declared one, or binary served as HTML: the text
+    comes out with U+FFFD where bytes did not decode, and the adapters go on."""
+    assert Message("m", "café".encode("latin-1"), "text/markdown; charset=no-such-charset").text() == "caf\ufffd"
+    (emit,) = run_adapter("web_content_storage", html_message(b"<html><title>T\xff\xfe</title>" + bytes(range(256)), "text/html; charset=utf-8"))
+    assert emit.metadata["title"].startswith("T") and "\ufffd" in emit.body
+    (emit,) = run_adapter("web_content_storage", html_message("<title>Ünïcode</title>".encode("utf-8"), "text/html; charset=x-unknown"))
+    assert emit.metadata["title"] == "Ünïcode"
