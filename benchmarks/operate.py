@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.processes import rss_kib, session_of_child  # noqa: E402
 from factflow_assets.demo.site import demo_site  # noqa: E402
 from factflow_assets.settings import SHIPPED_PIPELINES_DIR, Settings  # noqa: E402
 from resources.database import FactflowDatabase  # noqa: E402
@@ -110,35 +111,16 @@ def ui_start_stop(env: dict) -> None:
     url = process.stdout.readline().strip()
     ready = time.monotonic() - started
     graphql = httpx.post(f"{url}/graphql", json={"query": "{ assetNodes { id } }"}, timeout=60).json()
-    children = [int(p) for p in subprocess.run(["pgrep", "-s", str(_session_of_child(process.pid))], capture_output=True, text=True).stdout.split()]
-    rss = sum(_rss_kib(pid) for pid in children) / 1024
+    session = session_of_child(process.pid)
+    if session is None:
+        raise SystemExit("factflow ui started no dagster dev")
+    children = [int(p) for p in subprocess.run(["pgrep", "-s", str(session)], capture_output=True, text=True).stdout.split()]
+    rss = sum(rss_kib(pid) for pid in children) / 1024
     stopping = time.monotonic()
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=60)
     print(f"ui: answering after {ready:.1f} s ({len(graphql['data']['assetNodes'])} assets over GraphQL, {len(children)} processes, "
           f"{rss:.0f} MiB RSS); stopped {time.monotonic() - stopping:.1f} s after SIGTERM")
-
-
-def _session_of_child(parent: int) -> int:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == parent:
-                return int(fields[3])
-    raise SystemExit("factflow ui started no dagster dev")
-
-
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.processes import process_tree, rss_kib  # noqa: E402
 from benchmarks.site import benchmark_site, load_articles  # noqa: E402
 
 FACTFLOW = Path(sys.executable).parent / "factflow"
@@ -91,39 +92,12 @@ class PeakRss:
 
     def _sample(self) -> None:
         while not self._done.wait(0.1):
-            self.peak_kib = max(self.peak_kib, sum(_rss_kib(pid) for pid in _tree(self.pid)))
+            self.peak_kib = max(self.peak_kib, sum(rss_kib(pid) for pid in process_tree(self.pid)))
 
     def stop(self) -> float:
         self._done.set()
         self._thread.join()
         return self.peak_kib / 1024
-
-
-def _tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        found.append(pid)
-        stack.extend(children.get(pid, []))
-    return found
-
-
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def factflow(env: dict, *args: str) -> tuple[float, dict, float]:
