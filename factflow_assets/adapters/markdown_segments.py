@@ -120,18 +120,16 @@ def _pack(section: _Section, max_tokens: int) -> list[Segment]:
             parts.extend((piece, count_tokens(piece.text)) for piece in _split_block(block, max_tokens))
     segments: list[Segment] = []
     current: list[_Block] = []
-    current_bound = 0
+    bound = 0  # the tokens of `current` joined, or more: an upper bound
     for part, tokens in parts:
-        bound = current_bound + _SEPARATOR_TOKENS + tokens
-        if current and bound > max_tokens:
+        if not current:
+            bound = tokens
+        elif (bound := bound + _SEPARATOR_TOKENS + tokens) > max_tokens:
             bound = count_tokens(_join(current + [part]))
             if bound > max_tokens:
                 segments.append(_segment(current, section.path))
                 current, bound = [], tokens
-        elif not current:
-            bound = tokens
         current.append(part)
-        current_bound = bound
     if current:
         segments.append(_segment(current, section.path))
     return segments
