@@ -3,8 +3,10 @@
     .venv/bin/python benchmarks/replay_resume.py [--latency 0.3]
 
 In a fresh FACTFLOW_HOME, each step a `factflow` process as an operator would type it:
-a full execution; an in-place replay of the markdown route; a replay into the markdown route (a
-child execution); an execution killed with SIGKILL while it scrapes, then how long until
+a full execution; an in-place replay from web_scraper (re-publishes the stored pages into
+web_content_storage, html_to_markdown and smart_segmenter) with each replayed stage's span beside
+the full run's; the same again with the site stopped; a replay into the markdown route (a child
+execution); an execution killed with SIGKILL while it scrapes, then how long until
 `execution get` reports it interrupted, and the resume; an execution cancelled while it scrapes,
 how long the cancel took, and the resume. Prints wall times and the site's request counts
 (a replay fetches nothing; a resume fetches only what was not fetched).
@@ -27,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from factflow_assets.demo.site import demo_site  # noqa: E402
 
 FACTFLOW = Path(sys.executable).parent / "factflow"
+REPLAYED = ("web_content_storage", "html_to_markdown", "smart_segmenter")
 
 
 def factflow(env: dict, *args: str) -> tuple[float, dict | list]:
@@ -76,9 +79,16 @@ def main() -> None:
         full_requests = requests()
         print(f"full execution: {wall:.2f} s wall, {full['duration_s']:.2f} s execution, {full_requests} requests")
 
+        _, first_stats = factflow(env, "lineage", "stats", "--execution", "full")
         before = requests()
-        wall, _ = factflow(env, "execution", "replay", "full", "--from-stage", "html_to_markdown")
-        print(f"replay from html_to_markdown (in place): {wall:.2f} s wall, {requests() - before} requests")
+        wall, replayed = factflow(env, "execution", "replay", "full", "--from-stage", "web_scraper")
+        print(f"replay from web_scraper (in place): {wall:.2f} s wall, {replayed['status']}, {requests() - before} requests, "
+              f"{replayed['replay']['deleted_objects']} objects deleted")
+        _, replay_stats = factflow(env, "lineage", "stats", "--execution", "full")
+        spans = {(row["route"], row["stage"]): row["span_s"] for row in first_stats}
+        for row in replay_stats:
+            if row["stage"] in REPLAYED:
+                print(f"  {row['stage']:<20} span {row['span_s']:.2f} s in the replay, {spans[(row['route'], row['stage'])]:.2f} s in the full run")
         wall, child = factflow(env, "execution", "replay", "full", "--from-stage", "web_content_storage", "--to-route", "markdown_processor")
         print(f"replay into markdown_processor (child {child['id']}): {wall:.2f} s wall, {requests() - before} requests")
 
@@ -104,6 +114,12 @@ def main() -> None:
         wall, resumed = factflow(env, "execution", "resume", "cancelled")
         print(f"resume after cancel: {wall:.2f} s wall, {resumed['status']}; requests {fetched_before_resume} before + "
               f"{requests() - before - fetched_before_resume} by the resume (an uninterrupted run: {full_requests})")
+
+        site.stop()  # gone, as right after `factflow demo`: a replay must not need it
+        wall, replayed = factflow(env, "execution", "replay", "full", "--from-stage", "web_scraper")
+        failed = sum(stage["failed"] for stage in replayed["stages"] if stage["stage"] in REPLAYED)
+        print(f"replay from web_scraper with the site stopped: {wall:.2f} s wall, {replayed['status']}, "
+              f"{failed} failed messages in the replayed stages, {replayed['replay']['deleted_objects']} objects deleted")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ On benchmarks/site.py (real articles, ~100 KB each, a sitemap index; every answe
       stages, 16 at a time, 2 extraction workers, no politeness limit): pages/s and b/a;
   (c) factflow's fixed cost: wall time of a one-page execution through the CLI (median of 3);
   (d) peak RSS of (b)'s process tree, and of a `--large`-page run (0 skips it);
-  (e) a replay of (b) from the markdown stage: time against (b), and requests to the site.
+  (e) a replay of (b) from web_content_storage (html_to_markdown and smart_segmenter again, from the
+      stored pages): time against (b), and requests to the site.
 """
 
 from __future__ import annotations
@@ -156,8 +157,8 @@ def main() -> None:
             print(f"    stages: {stage_spans(home)}")
             print(f"(d) peak RSS of (b): {peak:.0f} MiB")
             before = site.total_requests()
-            replay_wall, _replayed, _ = factflow(env, "execution", "replay", summary["id"], "--from-stage", "html_to_markdown")
-            print(f"(e) replay from html_to_markdown: {replay_wall:.1f} s = {replay_wall / wall:.2f} of (b); "
+            replay_wall, _replayed, _ = factflow(env, "execution", "replay", summary["id"], "--from-stage", "web_content_storage")
+            print(f"(e) replay from web_content_storage: {replay_wall:.1f} s = {replay_wall / wall:.2f} of (b); "
                   f"{site.total_requests() - before} requests to the site")
             print(f"    stages: {stage_spans(home)}")
 

@@ -32,10 +32,12 @@ def validate_paths(path: Path) -> list[ValidationResult]:
 
 
 @config.command("validate")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path))
 @output_option
 def validate_command(path: Path, output: str) -> None:
     """Check pipeline YAML (a file or a directory of them)."""
+    if not path.exists():
+        raise click.ClickException(f"no file or directory at {path}")
     results = validate_paths(path)
     if output == "json":
         print_json(

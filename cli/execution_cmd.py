@@ -6,7 +6,7 @@ import click
 
 from .environment import Environment, pass_environment
 from .execution_recovery import cancel_command, replay_command, resume_command
-from .execution_shared import describe_origin, print_summary, report_run, run_plan_here, styled, wait_until_stopped
+from .execution_shared import describe_origin, print_summary, report_run, run_plan_here, styled, wait_until_stopped, warn_paused_routes
 from .output import format_duration, format_time, make_table, output_option, print_json, stdout
 from .progress import live_progress
 
@@ -54,6 +54,7 @@ def start_command(env: Environment, pipeline: str, sets: tuple[str, ...], tag: s
     request = StartRequest(pipeline, parse_overrides(sets), tag)
     if detach:
         record = prepare_execution(env.settings, env.db, env.instance, request)
+        warn_paused_routes(env, record)
         record = submit_to_queue(env.db, env.instance, record)
         if output == "json":
             print_json({"execution_id": record.id, "status": record.status, "run_id": record.dagster_run_id})

@@ -16,17 +16,24 @@ from .output import note, output_option, print_json, stdout
 @click.command("replay")
 @click.argument("execution_id")
 @click.option("--from-stage", "from_stage", required=True, metavar="[ROUTE/]STAGE",
-              help="Re-run this stage and everything downstream of it, reading its input from storage.")
+              help="Re-run every stage downstream of this one from what it stored (not this stage itself).")
 @click.option("--to-route", metavar="ROUTE", help="Instead, feed what FROM-STAGE stored to ROUTE's first stage, in a new child execution.")
 @click.option("--pipeline", metavar="PIPELINE", help="With --to-route: the pipeline that has ROUTE, when the execution's own has not.")
 @output_option
 @pass_environment
 def replay_command(env: Environment, execution_id: str, from_stage: str, to_route: str | None, pipeline: str | None, output: str) -> None:
-    """Replay EXECUTION_ID from a stage with the pipeline's YAML and code as they are now.
+    """Re-publish what a stage of EXECUTION_ID stored into the stages after it; nothing is fetched.
 
-    In place, the outputs of the replayed stages are replaced: their objects are deleted and their
-    lineage rows kept as history, marked superseded. Nothing upstream runs; nothing is fetched
-    again unless the replayed stages fetch.
+    Takes what the execution stored for FROM-STAGE (executions/E/ROUTE/STAGE/*) and runs every
+    stage downstream of it again, within the same execution, with the pipeline's YAML and code as
+    they are now. FROM-STAGE itself and everything upstream of it do not run. So
+    `--from-stage web_scraper` re-does web_content_storage, html_to_markdown and smart_segmenter
+    from the stored pages; to run html_to_markdown again after fixing it, replay from the stage
+    that feeds it (web_content_storage). Each replayed object is written over its old key, keys not
+    written again are deleted, and the replaced lineage rows stay as history, marked superseded.
+
+    With --to-route, what FROM-STAGE stored becomes the input of ROUTE's first stage in a new
+    child execution instead, and the execution itself is left as it is.
     """
     from factflow_assets.engine.replay import ReplayRequest, plan_replay
 
@@ -38,10 +45,13 @@ def replay_command(env: Environment, execution_id: str, from_stage: str, to_rout
         note(f"child execution {replay.target_execution_id}: {plan.inputs} object(s) of {plan.input_from} into route {to_route}")
     else:
         note(
-            f"replaying {', '.join(str(ref) for ref in plan.run.stages)} of {replay.execution_id} from {plan.input_from} "
-            f"({plan.inputs} input object(s)); superseded {replay.superseded_rows} lineage row(s), deleted {replay.deleted_objects} object(s)"
+            f"replaying {', '.join(str(ref) for ref in plan.run.stages)} of {replay.execution_id} from what "
+            f"{plan.input_from} holds ({plan.inputs} object(s)); {replay.superseded_rows} lineage row(s) superseded"
         )
     summary = run_plan_here(env, env.settings, plan.run, show_progress=output != "json")
+    replay = env.db.replays.get(replay.id) or replay
+    if not to_route and output != "json":
+        note(f"replay {replay.id}: {replay.deleted_objects} object(s) of the earlier run were not written again and are deleted")
     report_run(summary, output, {"replay": replay.to_dict()})
 
 

@@ -7,7 +7,7 @@ import time
 import click
 
 from .environment import Environment
-from .output import make_table, print_json, stdout
+from .output import make_table, note, print_json, stdout
 from .progress import STAGE_COLUMNS, live_progress, stage_rows
 
 STATUS_STYLE = {
@@ -61,11 +61,22 @@ def report_run(summary: dict, output: str, extra: dict | None = None, next_steps
         click.get_current_context().exit(1)
 
 
+def warn_paused_routes(env: Environment, record) -> None:
+    """Say at once, on stderr, which routes of the execution are paused and will wait."""
+    from factflow_assets.engine.executions import frozen_pipeline
+    from factflow_assets.engine.routes import paused_routes
+
+    waiting = [route for route in frozen_pipeline(env.db, record.config_hash).route_names() if route in paused_routes(env.db)]
+    for route in waiting:
+        note(f"route {route} is paused: its stages will wait until `factflow pipeline resume {route}`")
+
+
 def run_plan_here(env: Environment, settings, plan, show_progress: bool) -> dict:
     """Run a RunPlan in this process with the live progress display; return the execution's summary."""
     from factflow_assets.engine.launch import run_in_process
     from factflow_assets.engine.status import execution_summary
 
+    warn_paused_routes(env, plan.record)
     with live_progress(env, plan.record.id, enabled=show_progress):
         record = run_in_process(settings, env.db, env.instance, plan)
     return execution_summary(env.db, env.instance, record)

@@ -168,7 +168,11 @@ def _chain_label(row: dict, focus: bool) -> str:
 def children_command(env: Environment, id: str, execution: str | None, output: str) -> None:
     """The invocations that took this row's outputs as their input."""
     row = lineage_row(env, id, execution)
-    print_rows(env.db.lineage_queries.children(row["id"]), output)
+    children = env.db.lineage_queries.children(row["id"])
+    if not children and output != "json":
+        note(f"no children: no invocation took the outputs of {row['id']} ({row['route']}/{row['stage']}) as its input")
+        return
+    print_rows(children, output)
 
 
 @lineage.command("failures")

@@ -22,7 +22,8 @@ def pipeline() -> None:
 @output_option
 @pass_environment
 def list_command(env: Environment, output: str) -> None:
-    """Every route of every queued or running execution: state, in flight, done, failed, pending.
+    """Every route of every queued or running execution: state, in flight, done, failed, pending;
+    then every paused route that nothing runs now.
 
     IN FLIGHT counts messages taken and not finished; PENDING the messages a stage of the route
     has listed and not taken yet (stages not started yet have listed nothing).
@@ -34,10 +35,10 @@ def list_command(env: Environment, output: str) -> None:
         print_json([activity.to_dict() for activity in activities])
         return
     if not activities:
-        note("no execution is running")
+        note("no execution is running and no route is paused")
         return
     rows = [
-        (a.execution_id, a.pipeline, a.route, f"[{STATE_STYLE[a.state]}]{a.state}[/]", a.in_flight, a.done, a.failed, a.pending)
+        (a.execution_id or "-", a.pipeline or "-", a.route, f"[{STATE_STYLE[a.state]}]{a.state}[/]", a.in_flight, a.done, a.failed, a.pending)
         for a in activities
     ]
     stdout().print(make_table(("EXECUTION", "PIPELINE", "ROUTE", "STATE", "IN FLIGHT", "DONE", "FAILED", "PENDING"), rows))

@@ -18,8 +18,12 @@ from .output import make_table
 STAGE_COLUMNS = ("ROUTE", "STAGE", "DONE", "FAILED", "SKIPPED", "IN FLIGHT")
 
 
-def stage_rows(progress: list[dict]) -> list[tuple]:
-    return [(p["route"], p["stage"], p["completed"], p["failed"], p["skipped"], p["in_flight"]) for p in progress]
+def stage_rows(progress: list[dict], paused: frozenset[str] = frozenset()) -> list[tuple]:
+    """Table rows of per-stage counts; a paused route says so beside its name."""
+    return [
+        (p["route"] + (" (paused)" if p["route"] in paused else ""), p["stage"], p["completed"], p["failed"], p["skipped"], p["in_flight"])
+        for p in progress
+    ]
 
 
 @contextmanager
@@ -40,7 +44,9 @@ def live_progress(env, execution_id: str, enabled: bool = True):
     pipeline = frozen_pipeline(env.db, record.config_hash)  # once, not at every refresh
 
     def render():
-        return make_table(STAGE_COLUMNS, stage_rows(stage_progress(env.db, record, pipeline)), title=f"execution {execution_id}")
+        paused = frozenset(route for route, state in env.db.route_states.all().items() if state.state == "paused")
+        title = f"execution {execution_id}" + ("  (paused routes wait: factflow pipeline resume ROUTE)" if paused & set(pipeline.route_names()) else "")
+        return make_table(STAGE_COLUMNS, stage_rows(stage_progress(env.db, record, pipeline), paused), title=title)
 
     with os.fdopen(os.dup(sys.stderr.fileno()), "w") as terminal:
         console = Console(file=terminal, force_terminal=True, highlight=False)

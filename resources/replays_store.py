@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func, insert, or_, select
+from sqlalchemy import Engine, func, insert, or_, select, update
 
 from .clock import as_utc
 from .db_schema import replays
@@ -40,6 +40,16 @@ class ReplayStore:
     def add(self, record: ReplayRecord) -> None:
         with self.engine.begin() as conn:
             conn.execute(insert(replays).values(**asdict(record)))
+
+    def count_deleted(self, replay_id: str, objects: int) -> None:
+        """Add objects a replayed stage deleted as leftovers (known only once the stage has run)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(replays).where(replays.c.id == replay_id).values(deleted_objects=replays.c.deleted_objects + objects))
+
+    def get(self, replay_id: str) -> ReplayRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(replays).where(replays.c.id == replay_id)).first()
+        return None if row is None else ReplayRecord(**{**row._mapping, "created_at": as_utc(row.created_at)})
 
     def involving(self, execution_id: str) -> list[ReplayRecord]:
         """Replays from this execution or into it, oldest first."""

@@ -178,6 +178,19 @@ class ObjectStore:
             self.fs.rm(batch)
         return objects
 
+    def delete_keys(self, keys: list[str]) -> int:
+        """Remove these objects and their sidecars, a batch at a time; return how many objects."""
+        paths = [path for key in keys for path in (self._path(key), self._path(key) + SIDECAR_SUFFIX)]
+        for start in range(0, len(paths), TRANSFER_BATCH):
+            batch = paths[start : start + TRANSFER_BATCH]
+            try:
+                self.fs.rm(batch)
+            except FileNotFoundError:  # one went already (another cleanup): remove the rest one by one
+                for path in batch:
+                    if self.fs.exists(path):
+                        self.fs.rm_file(path)
+        return len(keys)
+
     # --- reading -----------------------------------------------------------------------------
 
     def get(self, key: str) -> bytes:

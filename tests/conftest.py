@@ -207,14 +207,15 @@ def database_url(request, tmp_path) -> str:
 
 @pytest.fixture
 def pipelines(factflow_home, tmp_path, monkeypatch):
-    """A pipelines directory; `write(timeout=..., max_tokens=...)` (re)writes site_md.yaml."""
+    """A pipelines directory; `write(max_tokens=..., content_types=[...])` (re)writes site_md.yaml."""
     folder = tmp_path / "pipelines"
     folder.mkdir()
     monkeypatch.setenv("FACTFLOW_PIPELINES_DIR", str(folder))
     (folder / "remark.yaml").write_text(REMARK)
 
-    def write(timeout: float = 60, max_tokens: int = 512) -> None:
-        (folder / "site_md.yaml").write_text(PIPELINE.format(timeout=timeout, max_tokens=max_tokens))
+    def write(max_tokens: int = 512, content_types: tuple[str, ...] = ("text/html",)) -> None:
+        kept = "[" + ", ".join(content_types) + "]"
+        (folder / "site_md.yaml").write_text(PIPELINE.format(max_tokens=max_tokens, content_types=kept))
 
     write()
     return write

@@ -35,6 +35,8 @@ routes:
             initial_rps: 50
             max_rps: 100
       - type: web_content_storage
+        config:
+          content_types: {content_types}
   - name: markdown
     input:
       route: scrape
@@ -42,7 +44,6 @@ routes:
       - type: html_to_markdown
         config:
           workers: 1
-          timeout: {timeout}
       - type: smart_segmenter
         config:
           max_tokens: {max_tokens}

@@ -64,7 +64,7 @@ def test_an_unreachable_database_is_one_line(factflow_home, url, reason, monkeyp
 
 def test_validate_on_a_missing_path(factflow_home):
     result = run("config", "validate", "/no/such/file.yaml")
-    assert result.exit_code == 2 and "does not exist" in result.stderr
+    assert result.exit_code == 1 and result.stderr == "Error: no file or directory at /no/such/file.yaml\n"
 
 
 @pytest.mark.parametrize(
@@ -133,3 +133,16 @@ def test_unreachable_database_for_lineage_is_one_line(factflow_home, monkeypatch
     monkeypatch.setenv("FACTFLOW_DATABASE_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/nothing")
     assert_one_line_error(run("lineage", "failures"), "database is unreachable")
     assert_one_line_error(run("lineage", "chain", "some-id"), "database is unreachable")
+
+
+def test_an_error_names_the_root_cause_a_library_wrapped():
+    from factflow_assets.errors import error_text
+
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 9)")
+        except OSError as cause:
+            raise RuntimeError("All connection attempts failed") from cause
+    except RuntimeError as error:
+        assert error_text(error) == "All connection attempts failed (ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', 9))"
+    assert error_text(ValueError("plain")) == "plain" and error_text(KeyError()) == "KeyError"

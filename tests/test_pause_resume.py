@@ -61,7 +61,7 @@ def test_pause_names_the_routes_when_the_route_is_unknown(pipelines):
     result = run("pipeline", "pause", "scrap")
     assert result.exit_code == 1
     assert result.stderr.strip() == "Error: no pipeline has a route 'scrap' (routes: markdown, plain_markdown, scrape)"
-    assert run("pipeline", "list").stderr.strip() == "no execution is running"
+    assert run("pipeline", "list").stderr.strip() == "no execution is running and no route is paused"
 
 
 def test_a_route_stays_paused_for_every_process_until_resumed(pipelines, env):
@@ -69,5 +69,14 @@ def test_a_route_stays_paused_for_every_process_until_resumed(pipelines, env):
     run("pipeline", "pause", "markdown")
     assert db.route_states.is_paused("markdown") and not db.route_states.is_paused("scrape")
     assert "(no execution has it running now)" in run("pipeline", "pause", "markdown").stdout
+    # seen with nothing running, in the table and in JSON
+    assert as_json("pipeline", "list") == [
+        {"execution_id": None, "pipeline": None, "route": "markdown", "state": "paused", "in_flight": 0, "done": 0, "failed": 0, "pending": 0}
+    ]
+    assert run("pipeline", "list").stdout.split("\n")[1].split() == ["-", "-", "markdown", "paused", "0", "0", "0", "0"]
+    # an execution that will wait on it says so at once
+    queued = run("execution", "start", "site_md", "--detach", "--tag", "waits")
+    assert queued.exit_code == 0
+    assert "route markdown is paused: its stages will wait until `factflow pipeline resume markdown`" in queued.stderr
     run("pipeline", "resume", "markdown")
     assert not db.route_states.is_paused("markdown")

@@ -127,6 +127,12 @@ def test_downstream_of_a_stage_crosses_into_the_routes_it_feeds():
         "web_content_storage", "html_to_markdown", "smart_segmenter"
     ]
     assert names(pipeline.downstream_of(StageRef("markdown_processor", "smart_segmenter"))) == ["smart_segmenter"]
+    # what a replay from a stage runs: the stages after it, not the stage itself
+    assert names(pipeline.stages_after(StageRef("sitemap_scraper", "web_scraper"))) == [
+        "web_content_storage", "html_to_markdown", "smart_segmenter"
+    ]
+    assert names(pipeline.stages_after(StageRef("sitemap_scraper", "web_content_storage"))) == ["html_to_markdown", "smart_segmenter"]
+    assert pipeline.stages_after(StageRef("markdown_processor", "smart_segmenter")) == []
     assert pipeline.find_stage("html_to_markdown").ref == pipeline.find_stage("markdown_processor/html_to_markdown").ref
     with pytest.raises(NotFoundError, match="has no stage 'nope'"):
         pipeline.find_stage("nope")

@@ -17,30 +17,60 @@ from factflow_assets.demo.site import demo_site, expected_pages
 pytestmark = [pytest.mark.slow, pytest.mark.backends]
 PAGES, BROKEN = expected_pages()
 
-def test_a_fixed_downstream_adapter_is_replayed_from_storage_without_refetching(pipelines, env):
+SCRAPE_ROUTE = ("sitemap_parser", "url_expander", "web_scraper")
+REPLAYED = ("web_content_storage", "html_to_markdown", "smart_segmenter")
+
+
+def test_a_replay_from_the_scraper_republishes_its_stored_pages_with_the_site_gone(pipelines, env):
     db, store = env
-    pipelines(timeout=0.0001)  # misconfigured: every page takes longer than that
     with demo_site() as site:
         first = as_json("execution", "start", "site_md", "--set", f"sitemap_url={site.url('/sitemap_index.xml')}", "--tag", "t")
-        assert (stages(first)["html_to_markdown"]["failed"], stages(first)["html_to_markdown"]["completed"]) == (PAGES, 0)
+        before = storage_of(store, first["id"])
+    fetched = site.total_requests()  # the site is stopped now: a request could not even be answered
+
+    replay = as_json("execution", "replay", "t", "--from-stage", "web_scraper")
+    assert site.total_requests() == fetched
+    assert replay["status"] == "completed" and replay["id"] == first["id"]
+    assert replay["stages"] == first["stages"]  # the same counts, stage by stage
+    assert storage_of(store, first["id"]) == before  # the same keys and contents
+    start_run = next(r["run_id"] for r in replay["runs"] if r["kind"] == "start")
+    replay_run = next(r["run_id"] for r in replay["runs"] if r["kind"] == "replay")
+    for key in before:
+        written_by = store.metadata(f"executions/{first['id']}/{key}")["dagster_run_id"]
+        stage = key.split("/")[1]
+        assert written_by == (replay_run if stage in REPLAYED else start_run), key
+    for stage in SCRAPE_ROUTE:  # the stage named and those upstream of it did not run
+        assert {(r["dagster_run_id"], r["superseded"]) for r in rows(db, first["id"], stage)} == {(start_run, False)}
+    for stage in REPLAYED:
+        current = [r for r in rows(db, first["id"], stage) if not r["superseded"]]
+        assert current and {r["dagster_run_id"] for r in current} == {replay_run}
+    assert replay["replay"]["deleted_objects"] == 0  # every object was written again, over its old key
+    assert replay["replay"]["superseded_rows"] == sum(r["superseded"] for s in REPLAYED for r in rows(db, first["id"], s)) > 0
+
+
+def test_a_fixed_adapter_is_replayed_from_what_the_stage_before_it_stored(pipelines, env):
+    db, store = env
+    pipelines(content_types=("application/pdf",))  # misconfigured: every page is "not HTML"
+    with demo_site() as site:
+        first = as_json("execution", "start", "site_md", "--set", f"sitemap_url={site.url('/sitemap_index.xml')}", "--tag", "t")
+        assert stages(first)["web_content_storage"]["skipped"] == PAGES and stages(first)["html_to_markdown"]["completed"] == 0
         fetched = site.total_requests()
 
-        pipelines(timeout=60)  # the fix
-        replay = as_json("execution", "replay", "t", "--from-stage", "html_to_markdown")
+        pipelines()  # the fix
+        replay = as_json("execution", "replay", "t", "--from-stage", "web_scraper")
         assert site.total_requests() == fetched  # nothing reached the site
 
     assert replay["status"] == "completed" and replay["id"] == first["id"]
-    assert (stages(replay)["html_to_markdown"]["completed"], stages(replay)["html_to_markdown"]["failed"]) == (PAGES, 0)
-    assert stages(replay)["smart_segmenter"]["completed"] == PAGES
+    for stage in REPLAYED:
+        assert (stages(replay)[stage]["completed"], stages(replay)[stage]["skipped"]) == (PAGES, 0)
     assert stages(replay)["web_scraper"] == stages(first)["web_scraper"]  # upstream untouched
     new_hash = replay["config_hash"]
     assert new_hash != first["config_hash"] and replay["replay"]["previous_config_hash"] == first["config_hash"]
 
-    history = rows(db, first["id"], "html_to_markdown")
+    history = rows(db, first["id"], "web_content_storage")
     superseded = [r for r in history if r["superseded"]]
     current = [r for r in history if not r["superseded"]]
-    assert len(superseded) == PAGES and {r["status"] for r in superseded} == {"failed"}
-    assert {r["config_hash"] for r in superseded} == {first["config_hash"]}
+    assert len(superseded) == PAGES and {(r["status"], r["config_hash"]) for r in superseded} == {("skipped", first["config_hash"])}
     assert len(current) == PAGES and {(r["status"], r["config_hash"]) for r in current} == {("completed", new_hash)}
     replay_run = next(r["run_id"] for r in replay["runs"] if r["kind"] == "replay")
     for key in storage_of(store, first["id"], "markdown/"):
@@ -58,19 +88,21 @@ def test_a_replay_leaves_no_stale_objects_and_keeps_history(pipelines, env):
         small = storage_of(store, first["id"], "markdown/smart_segmenter/")
         markdown = storage_of(store, first["id"], "markdown/html_to_markdown/")
         pipelines(max_tokens=4096)  # one segment per page or close to it
-        replay = as_json("execution", "replay", first["id"], "--from-stage", "markdown/smart_segmenter")
+        replay = as_json("execution", "replay", first["id"], "--from-stage", "markdown/html_to_markdown")
         assert site.total_requests() == fetched
 
     large = storage_of(store, first["id"], "markdown/smart_segmenter/")
     assert len(large) < len(small)  # the earlier segments that the replay did not rewrite are gone
+    assert set(large) < set(small)  # the ones it did were written over their old keys
     current = [r for r in rows(db, first["id"], "smart_segmenter") if not r["superseded"]]
     assert {k for r in current for k in r["output_keys"]} == {f"executions/{first['id']}/{k}" for k in large}
-    assert replay["replay"]["deleted_objects"] == len(small) and replay["replay"]["superseded_rows"] == PAGES
-    assert storage_of(store, first["id"], "markdown/html_to_markdown/") == markdown  # upstream of the replay: untouched
+    assert replay["replay"]["deleted_objects"] == len(small) - len(large) and replay["replay"]["superseded_rows"] == PAGES
+    assert storage_of(store, first["id"], "markdown/html_to_markdown/") == markdown  # the stage named: untouched
+    assert {r["superseded"] for r in rows(db, first["id"], "html_to_markdown")} == {False}
     listed = as_json("execution", "list")
     assert next(e for e in listed if e["id"] == first["id"])["replays"] == 1
     shown = run("execution", "get", first["id"])
-    assert "replays" in shown.stdout and "markdown/smart_segmenter" in shown.stdout
+    assert "replays" in shown.stdout and "markdown/html_to_markdown" in shown.stdout
 
 
 def test_a_replay_into_a_route_makes_a_child_execution_reading_the_parents_objects(pipelines, env):
@@ -116,14 +148,14 @@ def test_replay_refuses_when_inputs_are_missing_and_changes_nothing(pipelines, e
         return storage_of(store, done["id"]), [(r["id"], r["superseded"], r["status"]) for r in rows(db, done["id"])]
 
     before = snapshot()
-    refused = run("execution", "replay", "t", "--from-stage", "html_to_markdown")
+    refused = run("execution", "replay", "t", "--from-stage", "web_content_storage")
     assert refused.exit_code == 1 and refused.stderr.count("\n") == 1
     assert f"1 of {PAGES} object(s) are missing under {prefix}" in refused.stderr and victim in refused.stderr
     refused_child = run("execution", "replay", "t", "--from-stage", "web_content_storage", "--to-route", "markdown")
     assert refused_child.exit_code == 1 and prefix in refused_child.stderr
 
     store.delete_prefix(prefix)
-    empty = run("execution", "replay", "t", "--from-stage", "html_to_markdown")
+    empty = run("execution", "replay", "t", "--from-stage", "web_content_storage")
     assert empty.exit_code == 1 and f"nothing is stored under {prefix}" in empty.stderr
     assert snapshot()[1] == before[1] and as_json("execution", "list")[0]["id"] == done["id"]  # no child was made
 
@@ -134,6 +166,9 @@ def test_replay_refuses_when_inputs_are_missing_and_changes_nothing(pipelines, e
         (("t", "--from-stage", "html_to_markdown", "--to-route", "nowhere"), "has no route 'nowhere'"),
         (("t", "--from-stage", "html_to_markdown", "--to-route", "nowhere", "--pipeline", "remark"), "runs no route 'nowhere'"),
         (("t", "--from-stage", "html_to_markdown", "--to-route", "x", "--pipeline", "absent"), "no pipeline 'absent'"),
+        (("t", "--from-stage", "smart_segmenter"),
+         "nothing is downstream of markdown/smart_segmenter, so a replay from it would run no stage; a replay re-runs the stages "
+         "after the one named: to run markdown/smart_segmenter again, use --from-stage markdown/html_to_markdown"),
     ]:
         result = run("execution", "replay", *args)
         assert result.exit_code == 1 and words in result.stderr and result.stderr.count("\n") == 1, result.stderr

@@ -8,7 +8,7 @@ from factflow_assets.adapters import ADAPTERS, Adapter, AdapterConfig, Emit, Mes
 from factflow_assets.config import validate_text
 from factflow_assets.config.pipeline import Stage
 from factflow_assets.engine.inputs import InitInput, StoredInput
-from factflow_assets.engine.stage_runner import StageJob, run_stage
+from factflow_assets.engine.stage_runner import StageControl, StageJob, run_stage
 from factflow_assets.ids import new_batch_id
 from resources.database import FactflowDatabase
 from resources.http import new_http_client
@@ -131,6 +131,42 @@ def test_a_rerun_skips_finished_messages_and_redoes_only_what_is_missing(harness
     redone = [r for r in harness.rows("web_scraper") if r["message_id"] == again_done["message_id"]]
     # the later attempt replaces the earlier one, which stays as history
     assert sorted((r["attempt"], r["superseded"]) for r in redone) == [(1, True), (2, False)]
+
+
+def test_a_rerun_writes_over_old_keys_and_deletes_only_what_it_did_not_write_again(harness, site):
+    """A replay supersedes a stage's rows and runs it again: objects it writes again keep their
+    keys; once every input went through, the ones it did not write again are deleted."""
+    server = site({f"/p{i}": html_page(f"P{i}") for i in range(3)})
+    harness.run("url_expander", {"urls": [server.url(f"/p{i}") for i in range(3)]})
+    first = harness.run("web_scraper")
+    assert (first.messages_out, first.stale_deleted) == (3, 0)
+    scraped = stage_prefix("e1", "scrape", "web_scraper")
+    before = {key: harness.store.metadata(key)["written_at"] for key in harness.store.keys(scraped)}
+
+    harness.db.lineage.supersede("e1", [("scrape", "url_expander"), ("scrape", "web_scraper")])
+    expanded = harness.run("url_expander", {"urls": [server.url(f"/p{i}") for i in range(2)]})  # one page fewer
+    assert (expanded.messages_out, expanded.stale_deleted) == (2, 1)  # the third URL's message is gone
+    again = harness.run("web_scraper")
+    assert (again.messages_in, again.messages_out, again.stale_deleted) == (2, 2, 1)
+    after = {key: harness.store.metadata(key)["written_at"] for key in harness.store.keys(scraped)}
+    assert set(after) < set(before) and all(after[key] > before[key] for key in after)  # rewritten in place
+    current = [r for r in harness.rows("web_scraper") if not r["superseded"]]
+    assert sorted(k for r in current for k in r["output_keys"]) == sorted(after)
+
+
+def test_a_stopped_stage_deletes_nothing(harness, site):
+    server = site({f"/p{i}": html_page(f"P{i}") for i in range(3)})
+    harness.run("url_expander", {"urls": [server.url(f"/p{i}") for i in range(3)]})
+    harness.run("web_scraper")
+    harness.db.lineage.supersede("e1", [("scrape", "web_scraper")])
+    stage = next(s for s in harness.pipeline.stages if s.name == "web_scraper")
+    control = StageControl()
+    control.stop.set()  # cancelled before it took anything: what is stored stays for the resume
+    job = StageJob("e1", stage, harness.pipeline.config_hash, "run-2", new_batch_id())
+    inputs = StoredInput(harness.store, stage_prefix("e1", "scrape", "url_expander"))
+    stopped = run_stage(job, inputs, harness.store, harness.db, new_http_client, control)
+    assert (stopped.not_started, stopped.stale_deleted) == (3, 0)
+    assert len(harness.store.keys(stage_prefix("e1", "scrape", "web_scraper"))) == 3
 
 
 def test_an_unreadable_input_is_a_failed_row_not_a_crashed_stage(harness, site):

@@ -6,6 +6,7 @@ import pytest
 
 from factflow_assets.adapters import SkipMessage
 from factflow_assets.adapters.http_fetch import HttpStatusError, ResponseTooLarge, TooManyRedirects, retry_after_seconds
+from factflow_assets.adapters.robots import RobotsUnreachable
 from factflow_assets.demo.server import Resource
 from tests.adapter_harness import json_message, run_adapter
 from tests.conftest import html_page
@@ -134,11 +135,21 @@ def test_a_robots_txt_redirect_loop_counts_as_unavailable_and_allows(site):
     assert emit.metadata["status"] == 200
 
 
-def test_an_erroring_robots_txt_disallows_everything(site):
+def test_an_erroring_robots_txt_fails_every_page_with_its_cause(site):
     server = site({"/robots.txt": Resource(b"", status=500), "/a": html_page("a")})
-    with pytest.raises(SkipMessage, match="robots.txt"):
+    with pytest.raises(RobotsUnreachable, match=r"robots.txt of http://127.0.0.1:\d+ could not be fetched \(HTTP 500"):
         scrape(server.url("/a"))
     assert server.requests["/a"] == 0
+
+
+def test_an_unreachable_robots_txt_fails_pages_naming_the_connection_error(site):
+    server = site({"/a": html_page("a")})
+    url = server.url("/a")
+    server.stop()  # nothing listens there any more: robots.txt cannot be fetched
+    outcomes = run_adapter("web_scraper", None, FAST, messages=[json_message({"url": url}), json_message({"url": url + "?2"})])
+    assert all(isinstance(outcome, RobotsUnreachable) for outcome in outcomes)
+    assert all("ConnectError" in str(outcome) and "could not be fetched" in str(outcome) for outcome in outcomes)
+    assert not isinstance(outcomes[0], SkipMessage)
 
 
 def test_robots_can_be_ignored_when_configured(site):

@@ -1,8 +1,10 @@
 """robots.txt rules per origin, fetched once and cached for the stage run (RFC 9309).
 
 A missing or unavailable robots.txt (4xx, too many redirects, too large to read) allows
-everything; an unreachable one (5xx, network error) disallows everything, as the RFC asks, so a
-struggling server is not crawled harder.
+everything. An unreachable one (5xx after retries, a network error, a timeout) means the crawler
+must hold back, as the RFC asks, so a struggling server is not crawled harder: every page of that
+origin then fails with `RobotsUnreachable`, whose message names the real cause. To the operator
+that is a failure (the page was not fetched and nothing says why otherwise), never a skip.
 """
 
 from __future__ import annotations
@@ -13,12 +15,22 @@ from urllib.parse import urlsplit
 import httpx
 from protego import Protego
 
+from ..errors import error_text
+from .base import PermanentError
 from .http_fetch import FetchPolicy, HttpStatusError, ResponseTooLarge, TooManyRedirects, fetch
 
 _ALLOW_ALL = Protego.parse("")
-_DISALLOW_ALL = Protego.parse("User-agent: *\nDisallow: /")
 
 ROBOTS_POLICY = FetchPolicy(timeout=10, total_timeout=30, max_bytes=512 * 1024, retries=1, backoff=0.5)
+
+
+class RobotsUnreachable(PermanentError):
+    """robots.txt could not be read because the server or the network failed."""
+
+    def __init__(self, origin: str, cause: str):
+        super().__init__(f"robots.txt of {origin} could not be fetched ({cause}); RFC 9309: nothing of {origin} is crawled while it cannot be read")
+        self.origin = origin
+        self.cause = cause
 
 
 def origin_of(url: str) -> str:
@@ -27,18 +39,24 @@ def origin_of(url: str) -> str:
 
 
 async def fetch_robots(client: httpx.AsyncClient, origin: str, policy: FetchPolicy = ROBOTS_POLICY) -> Protego:
+    """The origin's rules; RobotsUnreachable (with the cause) when the server or network failed."""
     try:
         result = await fetch(client, f"{origin}/robots.txt", policy)
     except HttpStatusError as error:
-        return _ALLOW_ALL if 400 <= error.status < 500 else _DISALLOW_ALL
+        if 400 <= error.status < 500:
+            return _ALLOW_ALL
+        raise RobotsUnreachable(origin, str(error)) from error
     except (TooManyRedirects, ResponseTooLarge):
         return _ALLOW_ALL
-    except (httpx.HTTPError, TimeoutError):
-        return _DISALLOW_ALL
+    except (httpx.HTTPError, TimeoutError) as error:
+        raise RobotsUnreachable(origin, f"{type(error).__name__}: {error_text(error)}") from error
     return Protego.parse(result.body.decode("utf-8", errors="replace"))
 
 
 class RobotsCache:
+    """One fetch per origin per stage run; an unreachable robots.txt fails every page of its origin
+    with the same cause."""
+
     def __init__(self, client: httpx.AsyncClient, user_agent: str):
         self.client = client
         self.user_agent = user_agent

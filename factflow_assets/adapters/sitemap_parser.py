@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from .base import Adapter, AdapterConfig, Emit, Message, PermanentError
 from .http_fetch import FetchPolicy, fetch
-from .robots import fetch_robots, origin_of
+from .robots import RobotsUnreachable, fetch_robots, origin_of
 from .sitemap_documents import parse_sitemap
 
 
@@ -65,8 +65,12 @@ class SitemapParser(Adapter[SitemapParserConfig]):
         path = urlsplit(url).path
         if path not in ("", "/") and not path.endswith("/robots.txt"):
             return [url]
-        rules = await fetch_robots(self.context.http, origin_of(url), self.policy)
-        listed = list(rules.sitemaps)
+        try:
+            listed = list((await fetch_robots(self.context.http, origin_of(url), self.policy)).sitemaps)
+        except RobotsUnreachable:
+            if path.endswith("/robots.txt"):
+                raise
+            listed = []  # the site root: try the usual place, whose own failure says what is wrong
         if listed:
             return listed
         if path.endswith("/robots.txt"):

@@ -2,7 +2,8 @@
 
 Obeys robots.txt and its Crawl-delay by default, paces each host with an adaptive (AIMD) rate,
 retries 429/5xx/timeouts with backoff and Retry-After, caps redirects and body size, and records
-status, content type, final URL and timings. A 4xx, or a 5xx after the retries, fails the message.
+status, content type, final URL and timings. A 4xx, or a 5xx after the retries, fails the message;
+so does a robots.txt that cannot be read (the failure names why: connection refused, HTTP 503...).
 """
 
 from __future__ import annotations

@@ -87,7 +87,6 @@ class Pipeline:
         known = ", ".join(str(s.ref) for s in self.stages)
         raise NotFoundError(f"pipeline {self.name!r} has no stage {route}/{stage} (stages: {known})")
 
-
     def downstream_of(self, ref: StageRef) -> list[Stage]:
         """`ref`'s stage and every stage it feeds, directly or through others, in run order."""
         selected = {ref}
@@ -95,6 +94,11 @@ class Pipeline:
             if stage.upstream in selected:
                 selected.add(stage.ref)
         return [stage for stage in self.stages if stage.ref in selected]
+
+    def stages_after(self, ref: StageRef) -> list[Stage]:
+        """Every stage `ref`'s stage feeds, directly or through others (across routes), in run
+        order, without `ref`'s own: what a replay from `ref` runs again."""
+        return [stage for stage in self.downstream_of(ref) if stage.ref != ref]
 
     def find_stage(self, name: str) -> Stage:
         """The stage `route/stage`, or the only stage called `name`; NotFoundError otherwise."""

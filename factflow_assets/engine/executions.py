@@ -24,8 +24,10 @@ def create_execution(
     execution_id: str | None = None,
     parent_id: str | None = None,
     origin: dict[str, Any] | None = None,
+    init_payload: dict[str, Any] | None = None,
 ) -> ExecutionRecord:
-    """Record a new execution with a frozen copy of `pipeline`'s config."""
+    """Record a new execution with a frozen copy of `pipeline`'s config. Its init payload is the
+    YAML's with `overrides`, unless given whole (a replay's child runs on its parent's)."""
     overrides = overrides or {}
     db.executions.save_config(pipeline.name, pipeline.config_hash, pipeline.text)
     record = ExecutionRecord(
@@ -35,7 +37,7 @@ def create_execution(
         status=status,
         config_hash=pipeline.config_hash,
         init_route=pipeline.init_route,
-        init_payload=pipeline.init_payload(overrides),
+        init_payload=init_payload if init_payload is not None else pipeline.init_payload(overrides),
         overrides=overrides,
         parent_id=parent_id,
         origin=origin or {"kind": "start"},

@@ -106,9 +106,16 @@ def run_in_process(settings: Settings, db: FactflowDatabase, instance: DagsterIn
 
 
 def _first_failure(result) -> str:
+    """The first step failure: a stage's own description (a `Failure` names its stage), else the
+    step and its exception."""
     for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            return f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
+        data = event.step_failure_data if event.is_step_failure else None
+        if data is None:
+            continue
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            return data.user_failure_data.description
+        if data.error:
+            return f"{event.step_key}: {data.error.message.strip()}"
     return "the Dagster run failed"
 
 

@@ -1,9 +1,12 @@
-"""Replay: run a stage and everything downstream of it again, from what storage holds (DESIGN §5).
+"""Replay: re-publish what a stage stored into the stages after it (DESIGN §5). Nothing is fetched.
 
-In place (`--from-stage S`): a new run over the same partition with the pipeline's YAML as it is
-now. Before it runs, the outputs it will replace are superseded: their lineage rows are marked
-as history (so the skip rule redoes every message, even when only adapter code changed) and their
-objects are deleted (so no stale object of the earlier run is left under those stages).
+In place (`--from-stage S`): a new run over the same partition, with the pipeline's YAML as it is
+now, of every stage downstream of S (not S, nothing upstream of it), the first of them reading
+what the execution stored for S. Before it runs, the lineage rows of the replayed stages are
+marked as history (so the skip rule redoes every message, even when only adapter code changed).
+Their objects are replaced as the run goes: each new object is written over its old key, and once
+a replayed stage has seen all its input it deletes the keys it did not write again, so no stale
+object is left and no prefix is emptied and refilled.
 
 Into a route (`--to-route R`): a new child execution of the pipeline owning R, whose first stage
 of R reads every object the parent stored for S; nothing of the parent changes.
@@ -31,7 +34,6 @@ from ..settings import Settings
 from . import tags
 from .executions import ReplaySource, create_execution, frozen_pipeline
 from .launch import RunPlan
-from .stage_asset import input_prefix
 from .status import refresh_status
 
 MISSING_SHOWN = 3
@@ -68,16 +70,13 @@ def plan_replay(settings: Settings, db: FactflowDatabase, store: ObjectStore, in
 def _plan_in_place(settings: Settings, db: FactflowDatabase, store: ObjectStore, record: ExecutionRecord, source: Stage) -> ReplayPlan:
     current = load_pipeline(settings.pipelines_dir, record.pipeline)
     stage = current.stage(source.route.name, source.name)
-    where = input_prefix(stage, record)
-    if where is None:
-        prefix, inputs = "(the init message)", 1
-    else:
-        prefix = stage_prefix(*where)
-        inputs = require_stored_outputs(db, store, *where, f"the input of {stage.ref}")
-    replayed = current.downstream_of(stage.ref)
+    replayed = current.stages_after(stage.ref)
+    if not replayed:
+        raise FactflowError(nothing_downstream(record, stage))
+    prefix = stage_prefix(record.id, stage.route.name, stage.name)
+    inputs = require_stored_outputs(db, store, record.id, stage.route.name, stage.name, f"what {stage.ref} stored")
 
     superseded = db.lineage.supersede(record.id, [(s.route.name, s.name) for s in replayed])
-    deleted = sum(store.delete_prefix(stage_prefix(record.id, s.route.name, s.name)) for s in replayed)
     db.executions.save_config(current.name, current.config_hash, current.text)
     replay = ReplayRecord(
         id=new_replay_id(),
@@ -89,7 +88,7 @@ def _plan_in_place(settings: Settings, db: FactflowDatabase, store: ObjectStore,
         previous_config_hash=record.config_hash,
         config_hash=current.config_hash,
         superseded_rows=superseded,
-        deleted_objects=deleted,
+        deleted_objects=0,  # counted by the replayed stages as they delete what they did not write again
         created_at=utcnow(),
     )
     db.replays.add(replay)
@@ -99,9 +98,20 @@ def _plan_in_place(settings: Settings, db: FactflowDatabase, store: ObjectStore,
         "replay",
         current.config_hash,
         tuple(s.ref for s in replayed),
-        {tags.REPLAY_FROM: str(stage.ref)},
+        {tags.REPLAY_FROM: str(stage.ref), tags.REPLAY_ID: replay.id},
     )
     return ReplayPlan(run, replay, prefix, inputs)
+
+
+def nothing_downstream(record: ExecutionRecord, stage: Stage) -> str:
+    """The refusal for a replay from a stage that feeds nothing, naming the stage to use instead."""
+    said = f"cannot replay: nothing is downstream of {stage.ref}, so a replay from it would run no stage"
+    if stage.upstream is None:
+        return f"{said}; it is where the pipeline starts: start a new execution to run it again"
+    return (
+        f"{said}; a replay re-runs the stages after the one named: to run {stage.ref} again, use "
+        f"--from-stage {stage.upstream} (factflow execution replay {record.id} --from-stage {stage.upstream})"
+    )
 
 
 def _plan_into_route(
@@ -121,7 +131,10 @@ def _plan_into_route(
     replayed = target.downstream_of(first.ref)
 
     origin = ReplaySource(record.id, source.route.name, source.name, request.to_route)
-    child = create_execution(db, target, parent_id=record.id, origin=origin.origin(), status="queued")
+    child = create_execution(
+        db, target, parent_id=record.id, origin=origin.origin(), status="queued",
+        overrides=record.overrides, init_payload=record.init_payload,  # the seed it really runs on: its parent's
+    )
     instance.add_dynamic_partitions(target.name, [child.id])
     replay = ReplayRecord(
         id=new_replay_id(),

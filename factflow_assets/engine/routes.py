@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 class RouteActivity:
     """One route of one active execution."""
 
-    execution_id: str
-    pipeline: str
+    execution_id: str | None  # None: a paused route no active execution runs
+    pipeline: str | None
     route: str
     state: str  # running | paused
     in_flight: int  # messages taken, not finished
@@ -74,9 +74,14 @@ def resume_route(settings: Settings, db: FactflowDatabase, route: str) -> RouteC
     return set_route_state(settings, db, route, RUNNING)
 
 
+def paused_routes(db: FactflowDatabase) -> list[str]:
+    return sorted(route for route, state in db.route_states.all().items() if state.state == PAUSED)
+
+
 def active_routes(db: FactflowDatabase, instance: "DagsterInstance") -> list[RouteActivity]:
     """Every route of every queued or running execution (statuses refreshed first, so a run whose
-    process died does not show as running), in execution order then run order."""
+    process died does not show as running), in execution order then run order; then every paused
+    route that no active execution runs, so a pause made while nothing runs is seen too."""
     from .status import refresh_status, stage_progress  # Dagster: only listing needs it, not pause
 
     states = db.route_states.all()
@@ -99,4 +104,8 @@ def active_routes(db: FactflowDatabase, instance: "DagsterInstance") -> list[Rou
         for route in pipeline.route_names():
             state = states[route].state if route in states else RUNNING
             activities.append(RouteActivity(record.id, record.pipeline, route, state, **counts[route], pending=waiting.get(route, 0)))
+    shown = {activity.route for activity in activities}
+    for route in paused_routes(db):
+        if route not in shown:
+            activities.append(RouteActivity(None, None, route, PAUSED, in_flight=0, done=0, failed=0, pending=0))
     return activities

@@ -91,6 +91,7 @@ def materialize_stage(
         "messages_failed": summary.failed,
         "messages_skipped": summary.skipped,
         "messages_reused": summary.reused,
+        "stale_objects_deleted": summary.stale_deleted,
         "storage_prefix": MetadataValue.path(store.url(prefix)),
         "config_hash": config_hash,
         "batch_id": job.batch_id,
@@ -102,14 +103,24 @@ def materialize_stage(
     )
     if summary.failure_samples:
         context.log.warning("failed messages (first few):\n" + "\n".join(summary.failure_samples))
+    replay_id = context.run.tags.get(tags.REPLAY_ID)
+    if replay_id and summary.stale_deleted:
+        db.replays.count_deleted(replay_id, summary.stale_deleted)
     if heartbeat.control.stop.is_set():
         raise DagsterExecutionInterruptedError(
             f"cancelled at {stage.ref}: {summary.messages_in} message(s) finished, {summary.not_started} not started"
         )
+    if summary.failed and summary.failed == summary.messages_in:
+        raise Failure(f"{stage.ref}: every input message failed ({_first_failure(summary)})", metadata=metadata)
     if summary.failed and stage.route.error_handling.on_failure == "fail_stage":
         raise Failure(f"{summary.failed} message(s) failed at {stage.ref} and the route says fail_stage", metadata=metadata)
     checks = stage_check_results(db, store, execution.id, stage.route.name, stage.name, heartbeat.control.inputs or 0)
     return MaterializeResult(metadata=metadata, check_results=checks)
+
+
+def _first_failure(summary) -> str:
+    first = summary.failure_samples[0] if summary.failure_samples else "no cause recorded"
+    return f"{summary.failed} of {summary.messages_in}; first: {first}"
 
 
 def _cancel_requested(instance: DagsterInstance, run_id: str) -> bool:

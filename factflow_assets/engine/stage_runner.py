@@ -32,6 +32,7 @@ from resources.storage import CORE_SIDECAR_FIELDS, ObjectStore, message_key, sta
 
 from ..adapters import Adapter, AdapterContext, Emit, Message, PermanentError, SkipMessage
 from ..config import Stage
+from ..errors import error_text
 from ..ids import derived_message_id, new_lineage_id, slug_of
 from .inputs import InputHeader, InputSource
 
@@ -81,6 +82,7 @@ class StageSummary:
     skipped: int = 0
     reused: int = 0
     not_started: int = 0  # left untouched because a stop was requested
+    stale_deleted: int = 0  # objects of earlier runs this run did not write again (a replay's leftovers)
     duration_s: float = 0.0
     failure_samples: list[str] = field(default_factory=list)
 
@@ -116,6 +118,7 @@ class StageRunner:
             self.control.inputs = len(refs)
             self.prior = await self._io(self.db.lineage.prior_invocations, job.execution_id, stage.route.name, stage.name)
             self.stored = set(await self._io(self.store.keys, stage_prefix(job.execution_id, stage.route.name, stage.name)))
+            self.kept: set[str] = set()  # keys this run wrote or found done
             self.adapter: Adapter = stage.adapter_class(
                 stage.adapter_config, AdapterContext(self.http, job.execution_id, stage.route.name, stage.name)
             )
@@ -126,6 +129,8 @@ class StageRunner:
                 workers = min(stage.route.concurrency, len(refs)) or 1
                 await asyncio.gather(*(self._worker(pending) for _ in range(workers)))
                 self.summary.not_started = len(refs) - self.summary.messages_in
+                if not self.summary.not_started:
+                    self.summary.stale_deleted = await self._io(self._remove_stale)
             finally:
                 await self.adapter.close()
                 await self._io(self.writer.close)
@@ -146,6 +151,16 @@ class StageRunner:
                 return
             control.taken += 1
             await self._handle(ref)
+
+    def _remove_stale(self) -> int:
+        """Once every input went through: delete what earlier runs stored here and this run did
+        not write again, so the stage's prefix holds exactly its current outputs (DESIGN §5).
+
+        New objects were written over the old keys (message ids are deterministic), so a replay
+        deletes only the leftovers, after the fact, instead of a whole prefix before it.
+        """
+        stale = sorted(self.stored - self.kept)
+        return self.store.delete_keys(stale) if stale else 0
 
     def _already_done(self, header: InputHeader) -> PriorInvocation | None:
         prior = self.prior.get(header.message_id)
@@ -171,6 +186,7 @@ class StageRunner:
             return
         done = self._already_done(header)
         if done is not None:
+            self.kept.update(done.output_keys)
             self.summary.reused += 1
             self.summary.messages_out += len(done.output_keys)
             return
@@ -189,6 +205,7 @@ class StageRunner:
             message = Message(header.message_id, body, header.content_type, header.metadata)
             emits = await self._invoke(message)
             written = await self._store(message, header, emits, row_id, extras)
+            self.kept.update(sidecar["key"] for sidecar in written)
             outcome.update(
                 status="completed",
                 output_keys=[sidecar["key"] for sidecar in written],
@@ -212,12 +229,12 @@ class StageRunner:
         """Count a failed message and describe it for its lineage row."""
         self.summary.failed += 1
         if len(self.summary.failure_samples) < FAILURE_SAMPLES:
-            self.summary.failure_samples.append(f"{header.message_id}: {type(error).__name__}: {error}")
+            self.summary.failure_samples.append(f"{header.message_id}: {type(error).__name__}: {error_text(error)}")
         log.debug("message %s failed at %s", header.message_id, self.stage.ref, exc_info=True)
         return {
             "status": "failed",
             "error_class": type(error).__name__,
-            "error_message": (str(error) or repr(error))[:MAX_ERROR_MESSAGE],
+            "error_message": error_text(error)[:MAX_ERROR_MESSAGE],
             "error_traceback": traceback.format_exc()[-MAX_TRACEBACK:],
         }
 

@@ -5,6 +5,7 @@ PIPELINE = "factflow/pipeline"
 CONFIG_HASH = "factflow/config_hash"
 RUN_KIND = "factflow/run_kind"  # start | replay | resume | schedule
 REPLAY_FROM = "factflow/replay_from"  # route/stage, or parent:route/stage for a replay into a route
+REPLAY_ID = "factflow/replay_id"  # the replay record a replay run reports its deletions to
 RESUMED_RUN = "factflow/resumed_run_id"  # the run a resume continues
 
 
