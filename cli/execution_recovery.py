@@ -40,20 +40,19 @@ def replay_command(env: Environment, execution_id: str, from_stage: str, to_rout
     if pipeline and not to_route:
         raise click.UsageError("--pipeline goes with --to-route")
     plan = plan_replay(env.settings, env.db, env.store, env.instance, ReplayRequest(execution_id, from_stage, to_route, pipeline))
-    replay = plan.replay
     if to_route:
-        note(f"child execution {replay.target_execution_id}: {plan.inputs} object(s) of {plan.input_from} into route {to_route}")
+        note(f"child execution {plan.run.record.id}: {plan.inputs} object(s) of {plan.input_from} into route {to_route}")
     else:
         note(
-            f"replaying {', '.join(str(ref) for ref in plan.run.stages)} of {replay.execution_id} from what "
-            f"{plan.input_from} holds ({plan.inputs} object(s)); {replay.superseded_rows} lineage row(s) superseded"
+            f"replaying {', '.join(str(ref) for ref in plan.run.stages)} of {plan.run.record.id} from what "
+            f"{plan.input_from} holds ({plan.inputs} object(s))"
         )
     summary = run_plan_here(env, env.settings, plan.run, show_progress=output != "json")
-    replay = env.db.replays.get(replay.id) or replay
-    if not to_route and output != "json":
+    replay = env.db.replays.get(plan.replay_id)
+    if replay is not None and not to_route and output != "json":
         left = f"{replay.deleted_objects} object(s) of the earlier run were not written again and are deleted" if replay.deleted_objects else "no leftover of the earlier run"
-        note(f"replay {replay.id}: each object written over its old key; {left}")
-    report_run(summary, output, {"replay": replay.to_dict()})
+        note(f"replay {replay.id}: {replay.superseded_rows} lineage row(s) superseded; each object written over its old key; {left}")
+    report_run(summary, output, {"replay": replay.to_dict() if replay else None})
 
 
 @click.command("resume")

@@ -5,7 +5,7 @@ from textwrap import dedent
 
 from dagster import AssetKey, Definitions, DynamicPartitionsDefinition
 
-from factflow_assets.definitions import build_definitions
+from factflow_assets.engine.location import location_definitions as build_definitions
 from factflow_assets.settings import SHIPPED_PIPELINES_DIR
 
 TWO_ROUTES = dedent(

@@ -1,36 +1,34 @@
-"""From a validated pipeline to Dagster definitions: an asset per stage, a job, a partition set.
+"""From a validated pipeline to Dagster definitions: one subsettable multi-asset, a job, a partition set.
 
-Asset keys are [pipeline, route, stage]; each route is an asset group; every stage depends on the
-stage that feeds it (across routes too), so the UI shows one connected graph. Stages hand data
-over through factflow's storage, not Dagster's IO managers: dependencies are `deps`, and a subset
-run (a replay) never loads anything upstream.
+The pattern dagster-dbt uses for a dbt project (DESIGN §2a): one `AssetSpec` per stage, key
+[pipeline, route, stage], in a group per route, depending on the stage that feeds it (across routes
+too), so the UI shows one connected graph; the stage checks as `check_specs`; `can_subset=True`,
+so a run materialises exactly the stages it selected, streaming together in one step and reported
+one by one as each finishes. Stages hand data over through factflow's storage, not Dagster's IO
+managers: dependencies are `deps`, and a subset run never loads anything upstream.
 """
 
 # No `from __future__ import annotations` here: Dagster reads the asset function's annotations
 # (context and resource types) at definition time and needs real classes, not strings.
-from typing import TYPE_CHECKING
-
 from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
     AssetSelection,
+    AssetSpec,
+    BackfillPolicy,
     DynamicPartitionsDefinition,
-    MaterializeResult,
-    asset,
     define_asset_job,
     in_process_executor,
+    multi_asset,
 )
 
 from resources.dagster_resources import FactflowDatabaseResource, HttpClientResource, StorageResource
 
 from ..config import Pipeline, Stage, StageRef
 from . import tags
-from .stage_asset import materialize_stage
+from .stage_asset import materialize_stages
 from .stage_checks import stage_check_specs
-
-if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 
 def stage_asset_key(pipeline_name: str, ref: StageRef) -> AssetKey:
@@ -41,12 +39,10 @@ def route_group_name(pipeline_name: str, route: str) -> str:
     return f"{pipeline_name}__{route}"
 
 
-def build_stage_asset(pipeline: Pipeline, stage: Stage, partitions: DynamicPartitionsDefinition) -> AssetsDefinition:
+def stage_spec(pipeline: Pipeline, stage: Stage, partitions: DynamicPartitionsDefinition) -> AssetSpec:
     ref = stage.ref
-    key = stage_asset_key(pipeline.name, ref)
-
-    @asset(
-        key=key,
+    return AssetSpec(
+        key=stage_asset_key(pipeline.name, ref),
         deps=[stage_asset_key(pipeline.name, stage.upstream)] if stage.upstream else [],
         partitions_def=partitions,
         group_name=route_group_name(pipeline.name, ref.route),
@@ -54,28 +50,40 @@ def build_stage_asset(pipeline: Pipeline, stage: Stage, partitions: DynamicParti
         description=f"{stage.adapter_type} in route {ref.route}. {stage.route.description}".strip(),
         metadata={"factflow/adapter": stage.adapter_type, "factflow/route": ref.route, "factflow/stage": ref.stage},
         kinds={"python"},
-        check_specs=stage_check_specs(key, partitions),
     )
-    def stage_asset(
+
+
+def build_pipeline_asset(pipeline: Pipeline) -> AssetsDefinition:
+    """Every stage of the pipeline as one subsettable multi-asset over its executions' partitions."""
+    partitions = DynamicPartitionsDefinition(name=pipeline.name)
+    keys = {stage.ref: stage_asset_key(pipeline.name, stage.ref) for stage in pipeline.stages}
+
+    @multi_asset(
+        name=f"{pipeline.name}__stages",
+        specs=[stage_spec(pipeline, stage, partitions) for stage in pipeline.stages],
+        check_specs=[spec for key in keys.values() for spec in stage_check_specs(key, partitions)],
+        can_subset=True,
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.multi_run(1),  # one run per execution, each its own operation
+        description=pipeline.spec.description or None,
+    )
+    def stages(
         context: AssetExecutionContext,
         storage: StorageResource,
         database: FactflowDatabaseResource,
         http: HttpClientResource,
-    ) -> MaterializeResult:
-        return materialize_stage(context, pipeline, ref, storage.open(), database.open(), http)
+    ):
+        yield from materialize_stages(context, pipeline, keys, storage.open(), database.open(), http)
 
-    return stage_asset
+    return stages
 
 
-def build_pipeline(pipeline: Pipeline) -> tuple[list[AssetsDefinition], "UnresolvedAssetJobDefinition"]:
-    """The assets of every stage and the job that runs them all, in process."""
-    partitions = DynamicPartitionsDefinition(name=pipeline.name)
-    assets = [build_stage_asset(pipeline, stage, partitions) for stage in pipeline.stages]
-    job = define_asset_job(
+def build_pipeline_job(pipeline: Pipeline, asset: AssetsDefinition):
+    """The job that runs every stage (a subset when a run selects one), in process, one step."""
+    return define_asset_job(
         name=pipeline.name,
-        selection=AssetSelection.assets(*[a.key for a in assets]),
+        selection=AssetSelection.assets(asset),
         executor_def=in_process_executor,
         tags={tags.PIPELINE: pipeline.name},
         description=pipeline.spec.description or None,
     )
-    return assets, job

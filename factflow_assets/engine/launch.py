@@ -1,31 +1,34 @@
 """Running an execution: record it, add its partition, run it here or hand it to the run queue.
 
 Every run is described by a `RunPlan`: which execution, which stages (all of them, or a replay's
-or a resume's subset), with which config and why. In process (the default) the run executes in
-the calling process, one stage after another, with the in-process executor (DESIGN §2a); its run
-id is chosen beforehand and claimed in the runners table, so a process killed even before Dagster
-recorded the run is seen as gone. Detached, the run is submitted to the instance's queue and the
-daemon (`dagster dev`, `factflow ui`) launches it from the workspace's code location.
+or a resume's subset), with which config. What the run is (a first run, a replay, a resume) the
+asset decides when it begins, from the execution and the run's Dagster tags, exactly as for a run
+launched from the Dagster UI (`operation.py`): a resume carries Dagster's own re-execution tags.
+In process (the default) the run executes in the calling process, all its stages streaming in one
+step (DESIGN §2a), from the definitions of that one pipeline only; its run id is chosen
+beforehand and claimed in the runners table, so a process killed even before Dagster recorded the
+run is seen as gone. Detached, the run is submitted to the instance's queue and the daemon
+(`dagster dev`, `factflow ui`) launches it from the workspace's code location.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import DagsterInstance
-from dagster._core.utils import make_new_run_id
 
 from resources.database import FactflowDatabase
 from resources.executions_store import ExecutionRecord
 
 from ..config import StageRef, load_pipeline
-from ..definitions import build_definitions
 from ..settings import PROJECT_ROOT, Settings
 from . import tags
 from .asset_factory import stage_asset_key
-from .executions import create_execution
+from .executions import create_execution, frozen_pipeline
+from .location import definitions_of
 from .status import RUN_STATUS
 
 WORKSPACE_FILE = PROJECT_ROOT / "workspace.yaml"
@@ -57,6 +60,14 @@ class RunPlan:
     def start(cls, record: ExecutionRecord) -> "RunPlan":
         return cls(record, "start", record.config_hash)
 
+    @classmethod
+    def resume(cls, record: ExecutionRecord, config_hash: str, stages: tuple[StageRef, ...], parent_run_id: str | None, root_run_id: str | None) -> "RunPlan":
+        """A resume is what Dagster's "re-execute from failure" makes: its re-execution tags."""
+        extra = {tags.RESUME_RETRY: "true"}
+        if parent_run_id:
+            extra.update({tags.PARENT_RUN: parent_run_id, tags.ROOT_RUN: root_run_id or parent_run_id, tags.RESUMED_RUN: parent_run_id})
+        return cls(record, "resume", config_hash, stages, extra)
+
     def tags(self) -> dict[str, str]:
         return {**tags.run_tags(self.record.id, self.record.pipeline, self.config_hash, self.kind), **self.extra_tags}
 
@@ -77,8 +88,11 @@ def prepare_execution(settings: Settings, db: FactflowDatabase, instance: Dagste
 def run_in_process(settings: Settings, db: FactflowDatabase, instance: DagsterInstance, plan: RunPlan) -> ExecutionRecord:
     """Materialise the plan's stages in this process; return the finished record."""
     record = plan.record
-    job = build_definitions(settings).resolve_job_def(record.pipeline)
-    run_id = make_new_run_id()
+    pipeline = frozen_pipeline(db, plan.config_hash)
+    job = definitions_of([pipeline], settings).resolve_job_def(record.pipeline)
+    if not instance.has_dynamic_partition(pipeline.name, record.id):  # removed in the UI since: the run needs it
+        instance.add_dynamic_partitions(pipeline.name, [record.id])
+    run_id = str(uuid.uuid4())  # what Dagster's own run ids are
     db.runners.beat(record.id, run_id)
     db.executions.set_status(record.id, "running", run_id=run_id)
     try:

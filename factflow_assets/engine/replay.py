@@ -2,11 +2,12 @@
 
 In place (`--from-stage S`): a new run over the same partition, with the pipeline's YAML as it is
 now, of every stage downstream of S (not S, nothing upstream of it), the first of them reading
-what the execution stored for S. Before it runs, the lineage rows of the replayed stages are
-marked as history (so the skip rule redoes every message, even when only adapter code changed).
-Their objects are replaced as the run goes: each new object is written over its old key, and once
-a replayed stage has seen all its input it deletes the keys it did not write again, so no stale
-object is left and no prefix is emptied and refilled.
+what the execution stored for S. The run is a replay like one launched from Dagster
+(`operation.py`): when it begins, the lineage rows of the replayed stages are marked as history
+(so the skip rule redoes every message, even when only adapter code changed). Their objects are
+replaced as the run goes: each new object is written over its old key, and once a replayed stage
+has seen all its input it deletes the keys it did not write again, so no stale object is left and
+no prefix is emptied and refilled.
 
 Into a route (`--to-route R`): a new child execution of the pipeline owning R, whose first stage
 of R reads every object the parent stored for S; nothing of the parent changes.
@@ -34,9 +35,9 @@ from ..settings import Settings
 from . import tags
 from .executions import ReplaySource, create_execution, frozen_pipeline
 from .launch import RunPlan
+from .replay_checks import require_stored_outputs
 from .status import refresh_status
 
-MISSING_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class ReplayRequest:
 @dataclass(frozen=True)
 class ReplayPlan:
     run: RunPlan
-    replay: ReplayRecord
+    replay_id: str  # the replay record: written by the CLI for a child, by the run's asset in place
     input_from: str
     inputs: int
 
@@ -68,6 +69,8 @@ def plan_replay(settings: Settings, db: FactflowDatabase, store: ObjectStore, in
 
 
 def _plan_in_place(settings: Settings, db: FactflowDatabase, store: ObjectStore, record: ExecutionRecord, source: Stage) -> ReplayPlan:
+    """Check, change nothing, and describe the run: the asset supersedes the replayed stages' rows
+    and records the replay when the run begins (as for a replay launched from Dagster)."""
     current = load_pipeline(settings.pipelines_dir, record.pipeline)
     stage = current.stage(source.route.name, source.name)
     replayed = current.stages_after(stage.ref)
@@ -75,32 +78,15 @@ def _plan_in_place(settings: Settings, db: FactflowDatabase, store: ObjectStore,
         raise FactflowError(nothing_downstream(record, stage))
     prefix = stage_prefix(record.id, stage.route.name, stage.name)
     inputs = require_stored_outputs(db, store, record.id, stage.route.name, stage.name, f"what {stage.ref} stored")
-
-    superseded = db.lineage.supersede(record.id, [(s.route.name, s.name) for s in replayed])
-    db.executions.save_config(current.name, current.config_hash, current.text)
-    replay = ReplayRecord(
-        id=new_replay_id(),
-        execution_id=record.id,
-        from_route=stage.route.name,
-        from_stage=stage.name,
-        to_route=None,
-        target_execution_id=record.id,
-        previous_config_hash=record.config_hash,
-        config_hash=current.config_hash,
-        superseded_rows=superseded,
-        deleted_objects=0,  # counted by the replayed stages as they delete what they did not write again
-        created_at=utcnow(),
-    )
-    db.replays.add(replay)
-    db.executions.set_config(record.id, current.config_hash)
+    replay_id = new_replay_id()
     run = RunPlan(
-        db.executions.get(record.id),
+        record,
         "replay",
         current.config_hash,
         tuple(s.ref for s in replayed),
-        {tags.REPLAY_FROM: str(stage.ref), tags.REPLAY_ID: replay.id},
+        {tags.REPLAY_FROM: str(stage.ref), tags.REPLAY_ID: replay_id},
     )
-    return ReplayPlan(run, replay, prefix, inputs)
+    return ReplayPlan(run, replay_id, prefix, inputs)
 
 
 def nothing_downstream(record: ExecutionRecord, stage: Stage) -> str:
@@ -151,7 +137,7 @@ def _plan_into_route(
     )
     db.replays.add(replay)
     run = RunPlan(child, "replay", target.config_hash, tuple(s.ref for s in replayed), {tags.REPLAY_FROM: f"{record.id}:{source.ref}"})
-    return ReplayPlan(run, replay, prefix, inputs)
+    return ReplayPlan(run, replay.id, prefix, inputs)
 
 
 def _pipeline_owning(settings: Settings, frozen: Pipeline, route: str, pipeline_name: str | None) -> Pipeline:
@@ -171,26 +157,3 @@ def _pipeline_owning(settings: Settings, frozen: Pipeline, route: str, pipeline_
         known = ", ".join(dict.fromkeys(s.route.name for s in target.stages))
         raise NotFoundError(f"pipeline {target.name!r} runs no route {route!r} (routes: {known})")
     return target
-
-
-def require_stored_outputs(db: FactflowDatabase, store: ObjectStore, execution_id: str, route: str, stage: str, role: str) -> int:
-    """How many objects the stage stored; FactflowError naming the prefix (and the first missing
-    keys) when storage holds none, or fewer than its completed lineage rows say it wrote."""
-    prefix = stage_prefix(execution_id, route, stage)
-    stored = {o.key for o in store.list(prefix)}  # complete objects: an orphaned sidecar is not an input
-    expected = {
-        key
-        for prior in db.lineage.prior_invocations(execution_id, route, stage).values()
-        if prior.status == "completed"
-        for key in prior.output_keys
-    }
-    if not stored:
-        raise FactflowError(f"cannot replay: {role} is missing: nothing is stored under {prefix}; nothing was changed")
-    missing = sorted(expected - stored)
-    if missing:
-        shown = ", ".join(missing[:MISSING_SHOWN]) + (" …" if len(missing) > MISSING_SHOWN else "")
-        raise FactflowError(
-            f"cannot replay: {role} is incomplete: {len(missing)} of {len(expected)} object(s) are missing under {prefix} "
-            f"({shown}); storage is the system of record, so nothing was changed"
-        )
-    return len(stored)

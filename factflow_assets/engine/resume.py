@@ -1,9 +1,11 @@
 """Resume: finish an execution whose run died, was cancelled or failed (DESIGN §5, recovery).
 
-The new run selects what the last run was asked to do minus the stages it materialised, with the
-config that run used. Inside a stage the skip rule (DESIGN §2.5) passes over every message whose
-output is stored and whose lineage row completed, so nothing is fetched or written twice; the
-rows the dead run left pending were closed as its interrupted attempt.
+The new run selects what the last run was asked to do minus the stages it materialised (plus what
+those feed), with the config that run used, and carries Dagster's re-execution tags, so it is the
+same operation as the UI's "Re-execute from failure". Inside a stage the skip rule (DESIGN §2.5)
+passes over every message whose output is stored and whose lineage row completed, so nothing is
+fetched or written twice; the rows the dead run left pending were closed as its interrupted
+attempt.
 """
 
 from __future__ import annotations
@@ -39,13 +41,13 @@ def plan_resume(settings: Settings, db: FactflowDatabase, instance: DagsterInsta
     else:
         selected = [ref for ref in (_ref(key) for key in last.asset_selection) if ref is not None]
     done = _materialized(instance, last.run_id) if last else set()
-    order = {stage.ref: index for index, stage in enumerate(pipeline.stages)}
-    remaining = sorted((ref for ref in selected if ref not in done), key=lambda ref: order.get(ref, len(order)))
+    unfinished = {ref for ref in selected if ref not in done}
+    # a stage fed by one that runs again runs again too: it must see what that one stores now
+    remaining = [stage.ref for stage in pipeline.stages if stage.ref in selected and any(
+        stage.ref in {s.ref for s in pipeline.downstream_of(ref)} for ref in unfinished)]
     if not remaining:
         raise FactflowError(f"execution {record.id}: its last run materialised every stage it selected; nothing to resume")
-    _require_still_defined(settings, record, remaining)
-    extra = {tags.RESUMED_RUN: last.run_id} if last else {}
-    return RunPlan(record, "resume", config_hash, tuple(remaining), extra)
+    return RunPlan.resume(record, config_hash, tuple(remaining), last.run_id if last else None, last.root_run_id if last else None)
 
 
 def execution_stages(pipeline: Pipeline, record: ExecutionRecord) -> list:
@@ -64,14 +66,3 @@ def _ref(key: AssetKey) -> StageRef | None:
 def _materialized(instance: DagsterInstance, run_id: str) -> set[StageRef]:
     events = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
     return {ref for ref in (_ref(e.event_log_entry.dagster_event.asset_key) for e in events) if ref is not None}
-
-
-def _require_still_defined(settings: Settings, record: ExecutionRecord, remaining: list[StageRef]) -> None:
-    """The run executes the assets the pipelines directory defines now: they must still exist."""
-    current = {stage.ref for stage in load_pipeline(settings.pipelines_dir, record.pipeline).stages}
-    gone = [str(ref) for ref in remaining if ref not in current]
-    if gone:
-        raise FactflowError(
-            f"execution {record.id} cannot be resumed: stage(s) {', '.join(gone)} are no longer in pipeline {record.pipeline!r}; "
-            "replay from a stage that exists instead"
-        )

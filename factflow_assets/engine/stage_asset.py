@@ -1,128 +1,178 @@
-"""What a stage asset does when Dagster materialises it for one partition (one execution).
+"""What the pipeline's multi-asset does when Dagster runs it for one partition (one execution).
 
-Finds the execution and the config its run uses, picks the stage's input (the init message, what
-the stage before it stored, or for a replay into a child execution what the parent stored), runs
-the stage loop under a heartbeat, and reports a summary as materialisation metadata. Per-message
-outcomes go to factflow's lineage, not to Dagster's event log. A cancelled run ends here, after
-the messages in flight, as an interrupted step: Dagster then records the run as cancelled.
+Thin around the Dagster-free parts: `operation.begin` decides and records what the run is (a new
+execution, a first run, a replay, a resume), `stream.StreamRun` runs the selected stages together
+under a heartbeat, and each stage that has seen all of its input is reported at once as a
+`MaterializeResult` with its summary and checks, while the others go on. Per-message outcomes go
+to factflow's lineage, not to Dagster's event log.
+
+A stage that had input and of which nothing succeeded, or that failed messages on a route that
+says `fail_stage`, is not reported; nor is a stage whose input was cut short by it. The step then
+fails, naming those stages, after the others have finished. A terminated run (the UI's
+"Terminate", `execution cancel`, Ctrl+C) stops gracefully: no stage takes a new message, the ones
+in flight finish and are recorded, and the step ends interrupted, which Dagster records as a
+cancelled run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from dagster import (
+    AssetCheckKey,
     AssetExecutionContext,
+    AssetKey,
     DagsterExecutionInterruptedError,
     DagsterInstance,
     DagsterRunStatus,
     Failure,
     MaterializeResult,
     MetadataValue,
+    RunsFilter,
 )
 
-from resources.database import FactflowDatabase
-from resources.executions_store import ExecutionRecord
 from resources.dagster_resources import HttpClientResource
+from resources.database import FactflowDatabase
 from resources.storage import ObjectStore, stage_prefix
 
 from ..adapters.network_policy import NetworkPolicy
-from ..config import Pipeline, Stage
-from ..ids import new_batch_id
-from . import tags
-from .executions import create_execution, frozen_pipeline, replay_source
+from ..config import Pipeline, StageRef
+from ..errors import FactflowError
+from . import operation, tags
+from .executions import replay_source
 from .heartbeat import Heartbeat
-from .inputs import InitInput, InputSource, StoredInput
 from .stage_checks import stage_check_results
-from .stage_runner import StageJob, run_stage
+from .stream import StageOutcome, StreamRun, stage_sources
+
+#: The run statuses in which a run is asked to stop (the UI's "Terminate" with force goes straight
+#: to CANCELED while the process still runs).
+STOPPING = (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED)
 
 
-def execution_for_partition(db: FactflowDatabase, pipeline: Pipeline, execution_id: str) -> ExecutionRecord:
-    """The execution behind a partition; one added from the Dagster UI is registered here."""
-    record = db.executions.get(execution_id)
-    if record is None:
-        record = create_execution(db, pipeline, execution_id=execution_id, status="running", origin={"kind": "dagster_ui"})
-    return record
+def stage_of_key(key: AssetKey) -> StageRef:
+    return StageRef(key.path[1], key.path[2])
 
 
-def input_prefix(stage: Stage, execution: ExecutionRecord) -> tuple[str, str, str] | None:
-    """(execution, route, stage) whose stored objects are the stage's input; None for the init message."""
-    source = replay_source(execution)
-    if source is not None and stage.index == 0 and stage.route.name == source.to_route:
-        return source.parent_id, source.from_route, source.from_stage
-    if stage.upstream is None:
-        return None
-    return execution.id, stage.upstream.route, stage.upstream.stage
-
-
-def stage_input(stage: Stage, execution: ExecutionRecord, store: ObjectStore) -> InputSource:
-    where = input_prefix(stage, execution)
-    if where is None:
-        return InitInput(stage.route.name, execution.init_payload)
-    return StoredInput(store, stage_prefix(*where))
-
-
-def materialize_stage(
+def materialize_stages(
     context: AssetExecutionContext,
     pipeline: Pipeline,
-    stage_ref,
+    keys: dict[StageRef, AssetKey],
     store: ObjectStore,
     db: FactflowDatabase,
     http: HttpClientResource,
-) -> MaterializeResult:
-    execution = execution_for_partition(db, pipeline, context.partition_key)
-    config_hash = context.run.tags.get(tags.CONFIG_HASH, execution.config_hash)
-    frozen = frozen_pipeline(db, config_hash)
-    stage = frozen.stage(stage_ref.route, stage_ref.stage)
-    run_id = context.run.run_id
-    db.executions.set_status(execution.id, "running", run_id=run_id)
-
-    job = StageJob(execution.id, stage, config_hash, run_id, new_batch_id())
-    policy = NetworkPolicy.for_execution(frozen.spec.network, execution.init_payload)
-
-    def http_client():
-        return http.client(policy.event_hooks())
-
-    with Heartbeat(db, job, lambda: _cancel_requested(context.instance, run_id)) as heartbeat:
-        summary = run_stage(job, stage_input(stage, execution, store), store, db, http_client, heartbeat.control)
-
-    prefix = stage_prefix(execution.id, stage.route.name, stage.name)
-    metadata = {
-        "messages_in": summary.messages_in,
-        "messages_out": summary.messages_out,
-        "messages_failed": summary.failed,
-        "messages_skipped": summary.skipped,
-        "messages_reused": summary.reused,
-        "stale_objects_deleted": summary.stale_deleted,
-        "storage_prefix": MetadataValue.path(store.url(prefix)),
-        "config_hash": config_hash,
-        "batch_id": job.batch_id,
-        "duration_s": summary.duration_s,
-    }
-    context.log.info(
-        f"{stage.ref}: {summary.messages_in} in, {summary.messages_out} out, {summary.failed} failed, "
-        f"{summary.skipped} skipped, {summary.reused} already done, {summary.duration_s} s"
+) -> Iterator[MaterializeResult]:
+    run = context.run
+    selected = tuple(stage.ref for stage in pipeline.stages if keys[stage.ref] in context.selected_asset_keys)
+    earlier = context.instance.get_run_records(RunsFilter(tags={tags.PARTITION: context.partition_key}), limit=2)
+    facts = operation.RunFacts(
+        run.run_id, context.partition_key, selected, run.tags, sum(r.dagster_run.run_id != run.run_id for r in earlier)
     )
-    if summary.failure_samples:
-        context.log.warning("failed messages (first few):\n" + "\n".join(summary.failure_samples))
-    replay_id = context.run.tags.get(tags.REPLAY_ID)
-    if replay_id and summary.stale_deleted:
-        db.replays.count_deleted(replay_id, summary.stale_deleted)
+    try:
+        op = operation.begin(db, store, pipeline, facts)
+    except FactflowError as error:
+        raise Failure(str(error)) from None
+    context.instance.add_run_tags(run.run_id, op.run_tags())
+    record = op.record
+    source = replay_source(record)
+    replay_from = (source.parent_id, source.from_route, source.from_stage, source.to_route) if source else None
+    sources = stage_sources(op.stages, record.id, record.init_payload, store, replay_from)
+    policy = NetworkPolicy.for_execution(op.pipeline.spec.network, record.init_payload)
+    context.log.info(f"{op.kind} of execution {record.id}: {', '.join(str(stage.ref) for stage in op.stages)}")
+
+    with Heartbeat(db, record.id, run.run_id, op.stages, lambda: _stop_requested(context.instance, run.run_id)) as heartbeat:
+        stream = StreamRun(
+            record.id, op.pipeline.config_hash, run.run_id, sources, store, db, lambda: http.client(policy.event_hooks()), heartbeat.control
+        ).start()
+        report = _Report(context, op, keys, store, db)
+        try:
+            for outcome in stream.outcomes():
+                yield from report.stage_done(outcome)
+        except DagsterExecutionInterruptedError:  # terminated: the stages stop taking messages, then report
+            stream.stop()
+            for outcome in stream.outcomes():
+                yield from report.stage_done(outcome)
+            raise
     if heartbeat.control.stop.is_set():
-        raise DagsterExecutionInterruptedError(
-            f"cancelled at {stage.ref}: {summary.messages_in} message(s) finished, {summary.not_started} not started"
+        raise DagsterExecutionInterruptedError(f"cancelled: {report.unfinished()}")
+    if report.failures:
+        raise Failure("; ".join(report.failures))
+
+
+class _Report:
+    """Turns each stage's outcome into its materialisation, or into a reason the step fails."""
+
+    def __init__(self, context: AssetExecutionContext, op: operation.Operation, keys: dict[StageRef, AssetKey], store: ObjectStore, db: FactflowDatabase):
+        self.context = context
+        self.op = op
+        self.keys = keys
+        self.store = store
+        self.db = db
+        self.reported: set[StageRef] = set()
+        self.outcomes_expected = {stage.ref for stage in op.stages}
+        self.failures: list[str] = []
+        self.outcomes: dict[StageRef, StageOutcome] = {}
+
+    def stage_done(self, outcome: StageOutcome) -> Iterator[MaterializeResult]:
+        stage, summary = outcome.stage, outcome.summary
+        self.outcomes[stage.ref] = outcome
+        log = self.context.log
+        log.info(
+            f"{stage.ref}: {summary.messages_in} in, {summary.messages_out} out, {summary.failed} failed, "
+            f"{summary.skipped} skipped, {summary.reused} already done, {summary.duration_s} s"
         )
-    if summary.failed and summary.failed == summary.messages_in:
-        raise Failure(f"{stage.ref}: every input message failed ({_first_failure(summary)})", metadata=metadata)
-    if summary.failed and stage.route.error_handling.on_failure == "fail_stage":
-        raise Failure(f"{summary.failed} message(s) failed at {stage.ref} and the route says fail_stage", metadata=metadata)
-    checks = stage_check_results(db, store, execution.id, stage.route.name, stage.name, heartbeat.control.inputs or 0)
-    return MaterializeResult(metadata=metadata, check_results=checks)
+        if summary.failure_samples:
+            log.warning(f"{stage.ref}: failed messages (first few):\n" + "\n".join(summary.failure_samples))
+        if outcome.error is not None:
+            self.failures.append(f"{stage.ref}: {type(outcome.error).__name__}: {outcome.error}")
+            return
+        if not summary.complete:
+            return  # stopped, or its input was cut short: not materialised, a resume continues it
+        ran_upstream = stage.upstream is not None and stage.upstream in self.outcomes_expected
+        if ran_upstream and stage.upstream not in self.reported:
+            return  # what fed it in this run did not materialise: neither does it (a resume re-runs both)
+        if summary.all_failed:
+            first = summary.failure_samples[0] if summary.failure_samples else "no cause recorded"
+            self.failures.append(f"{stage.ref}: every input message failed ({summary.failed} of {summary.messages_in}; first: {first})")
+            return
+        if summary.failed and stage.route.error_handling.on_failure == "fail_stage":
+            self.failures.append(f"{summary.failed} message(s) failed at {stage.ref} and the route says fail_stage")
+            return
+        if self.op.replay is not None and summary.stale_deleted:
+            self.db.replays.count_deleted(self.op.replay.id, summary.stale_deleted)
+        self.reported.add(stage.ref)
+        yield self._materialization(outcome)
+
+    def _materialization(self, outcome: StageOutcome) -> MaterializeResult:
+        stage, summary, record = outcome.stage, outcome.summary, self.op.record
+        key = self.keys[stage.ref]
+        prefix = stage_prefix(record.id, stage.route.name, stage.name)
+        metadata = {
+            "messages_in": summary.messages_in,
+            "messages_out": summary.messages_out,
+            "messages_failed": summary.failed,
+            "messages_skipped": summary.skipped,
+            "messages_reused": summary.reused,
+            "stale_objects_deleted": summary.stale_deleted,
+            "input": outcome.input,
+            "storage_prefix": MetadataValue.path(self.store.url(prefix)),
+            "config_hash": self.op.pipeline.config_hash,
+            "run_kind": self.op.kind,
+            "batch_id": outcome.batch_id,
+            "duration_s": summary.duration_s,
+        }
+        wanted = self.context.selected_asset_check_keys
+        checks = [
+            check for check in stage_check_results(self.db, self.store, record.id, stage.route.name, stage.name, summary.messages_in, key)
+            if AssetCheckKey(key, check.check_name) in wanted
+        ]
+        return MaterializeResult(asset_key=key, metadata=metadata, check_results=checks)
+
+    def unfinished(self) -> str:
+        taken = sum(o.summary.messages_in for o in self.outcomes.values())
+        left = sum(o.summary.not_started for o in self.outcomes.values())
+        return f"{taken} message(s) finished, {left} handed on or listed and not started"
 
 
-def _first_failure(summary) -> str:
-    first = summary.failure_samples[0] if summary.failure_samples else "no cause recorded"
-    return f"{summary.failed} of {summary.messages_in}; first: {first}"
-
-
-def _cancel_requested(instance: DagsterInstance, run_id: str) -> bool:
+def _stop_requested(instance: DagsterInstance, run_id: str) -> bool:
     run = instance.get_run_by_id(run_id)
-    return run is not None and run.status == DagsterRunStatus.CANCELING
+    return run is not None and run.status in STOPPING

@@ -52,7 +52,7 @@ def _specs(key: AssetKey, partitions: PartitionsDefinition) -> list[AssetCheckSp
 
 
 def stage_check_results(
-    db: FactflowDatabase, store: ObjectStore, execution_id: str, route: str, stage: str, inputs: int
+    db: FactflowDatabase, store: ObjectStore, execution_id: str, route: str, stage: str, inputs: int, key: AssetKey
 ) -> list[AssetCheckResult]:
     current = db.lineage.prior_invocations(execution_id, route, stage)
     failed = sorted(message_id for message_id, row in current.items() if row.status == "failed")
@@ -62,12 +62,14 @@ def stage_check_results(
     unprocessed = max(inputs - finished, 0)
     return [
         AssetCheckResult(
+            asset_key=key,
             check_name=NO_FAILED_MESSAGES,
             passed=not failed,
             severity=AssetCheckSeverity.WARN,
             metadata={"failed_messages": len(failed), "first_failed": ", ".join(failed[:SAMPLES])},
         ),
         AssetCheckResult(
+            asset_key=key,
             check_name=OUTPUTS_FOR_EVERY_INPUT,
             passed=not unprocessed and not missing,
             severity=AssetCheckSeverity.ERROR,

@@ -3,11 +3,13 @@
 For each input message the runner decides whether it is already done (an earlier completed
 invocation with the same input hash and config hash whose outputs are all stored: DESIGN §2.5),
 otherwise opens a pending lineage row, runs the adapter with the route's retries, stores every
-emitted message with its sidecar, and finishes the row as completed, skipped or failed. A failing
-message never stops the loop. A stop request (a cancel) ends it gracefully: no new message is
-taken, the ones in flight finish and are recorded. A pause does the same but waits, taking
-messages again on resume. Nothing here knows about Dagster: whoever runs the loop drives its
-`StageControl` (the stage asset's heartbeat does, from the database).
+emitted message with its sidecar, finishes the row as completed, skipped or failed, and hands each
+stored message on to the stages it feeds that run alongside (`outputs`), messages found done
+included, so the next stage starts on the first page rather than after the last. A failing message
+never stops the loop. A stop request (a cancel) ends it gracefully: no new message is taken, the
+ones in flight finish and are recorded. A pause does the same but waits, taking messages again on
+resume. Nothing here knows about Dagster: whoever runs the loop drives its `StageControl` (the
+run's heartbeat does, from the database).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -34,7 +36,7 @@ from ..adapters import Adapter, AdapterContext, Emit, Message, PermanentError, S
 from ..config import Stage
 from ..errors import error_text
 from ..ids import derived_message_id, new_lineage_id, slug_of
-from .inputs import InputHeader, InputSource
+from .inputs import HandedOnInput, InputHeader, InputItem, ListedInput, StageInput
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,9 @@ PAUSE_POLL = 0.2
 class StageControl:
     """What the stage loop shares with whoever watches it, across threads.
 
-    The watcher sets `stop` (cancel) and `paused` (route paused); the loop writes `inputs` once it
-    has listed its input messages and `taken` as it takes each one.
+    The watcher sets `stop` (cancel; one event shared by every stage of a run) and `paused` (the
+    stage's route paused); the loop writes `inputs` (messages known so far) and `taken` as it
+    takes each one.
     """
 
     stop: threading.Event = field(default_factory=threading.Event)
@@ -85,72 +88,99 @@ class StageSummary:
     stale_deleted: int = 0  # objects of earlier runs this run did not write again (a replay's leftovers)
     duration_s: float = 0.0
     failure_samples: list[str] = field(default_factory=list)
+    #: Every input went through, and the input itself was whole (the stage before, if it ran
+    #: alongside, saw all of its own): the stage's outputs are what it should be.
+    complete: bool = False
+
+    @property
+    def all_failed(self) -> bool:
+        """Input came and not one invocation succeeded (DESIGN §2.6)."""
+        return self.failed > 0 and self.failed == self.messages_in
+
+
+@dataclass
+class StageServices:
+    """What a stage loop works with; a streaming run shares one of each between its stages."""
+
+    store: ObjectStore
+    db: FactflowDatabase
+    http: httpx.AsyncClient
+    io: Executor  # blocking storage and database calls run here, off the event loop
+    writer: LineageWriter
 
 
 class StageRunner:
     def __init__(
         self,
         job: StageJob,
-        inputs: InputSource,
-        store: ObjectStore,
-        db: FactflowDatabase,
-        http: httpx.AsyncClient,
+        inputs: StageInput,
+        services: StageServices,
         control: StageControl | None = None,
+        outputs: tuple[HandedOnInput, ...] = (),
     ):
         self.job = job
         self.control = control or StageControl()
         self.stage = job.stage
         self.inputs = inputs
-        self.store = store
-        self.db = db
-        self.http = http
+        self.outputs = outputs
+        self.services = services
+        self.store = services.store
+        self.writer = services.writer
         self.summary = StageSummary()
-        self._io_pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="factflow-io")
 
     async def _io(self, fn: Callable, *args) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._io_pool, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.services.io, fn, *args)
 
     async def run(self) -> StageSummary:
         started = time.perf_counter()
         stage, job = self.stage, self.job
         try:
-            refs = await self._io(self.inputs.refs)
-            self.control.inputs = len(refs)
-            self.prior = await self._io(self.db.lineage.prior_invocations, job.execution_id, stage.route.name, stage.name)
+            await self._io(self.inputs.prepare)
+            self.control.inputs = self.inputs.known
+            self.prior = await self._io(self.services.db.lineage.prior_invocations, job.execution_id, stage.route.name, stage.name)
             self.stored = set(await self._io(self.store.keys, stage_prefix(job.execution_id, stage.route.name, stage.name)))
             self.kept: set[str] = set()  # keys this run wrote or found done
             self.adapter: Adapter = stage.adapter_class(
-                stage.adapter_config, AdapterContext(self.http, job.execution_id, stage.route.name, stage.name)
+                stage.adapter_config, AdapterContext(self.services.http, job.execution_id, stage.route.name, stage.name)
             )
-            self.writer: LineageWriter = self.db.lineage.writer()
             await self.adapter.open()
             try:
-                pending = iter(refs)
-                workers = min(stage.route.concurrency, len(refs)) or 1
-                await asyncio.gather(*(self._worker(pending) for _ in range(workers)))
-                self.summary.not_started = len(refs) - self.summary.messages_in
-                if not self.summary.not_started:
-                    self.summary.stale_deleted = await self._io(self._remove_stale)
+                await asyncio.gather(*(self._worker() for _ in range(stage.route.concurrency)))
             finally:
                 await self.adapter.close()
-                await self._io(self.writer.close)
+            summary = self.summary
+            summary.not_started = self.inputs.known - summary.messages_in
+            summary.complete = self.inputs.complete and not summary.not_started
+            if summary.complete:
+                summary.stale_deleted = await self._io(self._remove_stale)
         finally:
-            self._io_pool.shutdown(wait=True)
+            for output in self.outputs:  # never leave a stage after this one waiting for more
+                output.upstream_complete = self.summary.complete
+                output.handoff.close()
         self.summary.duration_s = round(time.perf_counter() - started, 3)
         return self.summary
 
-    async def _worker(self, pending) -> None:
+    async def _worker(self) -> None:
         control = self.control
         while True:
             while control.paused.is_set() and not control.stop.is_set():
                 await asyncio.sleep(PAUSE_POLL)
             if control.stop.is_set():
                 return
-            ref = next(pending, None)  # one shared iterator: each ref goes to exactly one worker
-            if ref is None:
+            item = await self.inputs.next()  # one shared input: each message goes to exactly one worker
+            if item is None:
                 return
             control.taken += 1
-            await self._handle(ref)
+            control.inputs = self.inputs.known
+            await self._handle(item)
+
+    async def _hand_on(self, items: list[InputItem]) -> None:
+        """Give stored messages to the stages this one feeds in the same run (waiting while they
+        are full: backpressure); after a stop they are only stored, for the resume to find."""
+        for output in self.outputs:
+            for item in items:
+                if not await output.handoff.put(item):
+                    break
 
     def _remove_stale(self) -> int:
         """Once every input went through: delete what earlier runs stored here and this run did
@@ -174,10 +204,11 @@ class StageRunner:
             return prior
         return None
 
-    async def _handle(self, ref: str) -> None:
+    async def _handle(self, item: InputItem) -> None:
         self.summary.messages_in += 1
+        ref = item.ref
         try:
-            header = await self._io(self.inputs.describe, ref)
+            header = item.header or await self._io(self.inputs.reader.describe, ref)
         except Exception as error:  # an unreadable input is a failed row too, not a crashed stage
             header = InputHeader(ref.rsplit("/", 1)[-1], None, "application/octet-stream", None)
             row_id = new_lineage_id()
@@ -189,6 +220,7 @@ class StageRunner:
             self.kept.update(done.output_keys)
             self.summary.reused += 1
             self.summary.messages_out += len(done.output_keys)
+            await self._hand_on([InputItem(key) for key in done.output_keys])
             return
 
         prior = self.prior.get(header.message_id)
@@ -200,12 +232,15 @@ class StageRunner:
         )
         clock = time.perf_counter()
         outcome: dict[str, Any] = {"output_keys": [], "output_count": 0, "output_bytes": 0, "metadata": _scalars(extras)}
+        handed_on: list[InputItem] = []
         try:
-            body = await self._io(self.inputs.body, ref)
+            body = item.body if item.body is not None else await self._io(self.inputs.reader.body, ref)
             message = Message(header.message_id, body, header.content_type, header.metadata)
             emits = await self._invoke(message)
-            written = await self._store(message, header, emits, row_id, extras)
+            stored = await self._store(message, header, emits, row_id, extras)
+            written = [sidecar for sidecar, _body in stored]
             self.kept.update(sidecar["key"] for sidecar in written)
+            handed_on = [InputItem(sidecar["key"], InputHeader.of_sidecar(sidecar["key"], sidecar), data) for sidecar, data in stored]
             outcome.update(
                 status="completed",
                 output_keys=[sidecar["key"] for sidecar in written],
@@ -224,6 +259,8 @@ class StageRunner:
         except Exception as error:  # a failed message is a failed row, never a failed loop
             outcome.update(self._failure(header, error))
         self.writer.finish(row_id, finished_at=utcnow(), duration_ms=round((time.perf_counter() - clock) * 1000, 2), **outcome)
+        if handed_on:
+            await self._hand_on(handed_on)
 
     def _failure(self, header: InputHeader, error: Exception) -> dict[str, Any]:
         """Count a failed message and describe it for its lineage row."""
@@ -283,8 +320,8 @@ class StageRunner:
                 await asyncio.sleep(policy.retry_delay * 2 ** (policy.retries - retries_left))
                 retries_left -= 1
 
-    async def _store(self, message: Message, header: InputHeader, emits: list[Emit], row_id: str, extras: dict) -> list[dict]:
-        """Write every emitted message and its sidecar; return the sidecars."""
+    async def _store(self, message: Message, header: InputHeader, emits: list[Emit], row_id: str, extras: dict) -> list[tuple[dict, bytes]]:
+        """Write every emitted message and its sidecar; return each sidecar with the bytes written."""
         job, stage = self.job, self.stage
         stage_path = f"{stage.route.name}/{stage.name}"
         parent_slug = slug_of(message.id)
@@ -316,11 +353,11 @@ class StageRunner:
             )
         return list(await asyncio.gather(*(self._io(self._put, key, *value) for key, value in writes.items())))
 
-    def _put(self, key: str, body: bytes, content_type: str, metadata: dict) -> dict:
+    def _put(self, key: str, body: bytes, content_type: str, metadata: dict) -> tuple[dict, bytes]:
         attempt = 1
         while True:
             try:
-                return self.store.put(key, body, content_type, metadata)
+                return self.store.put(key, body, content_type, metadata), body
             except OSError:
                 if attempt == STORAGE_WRITE_ATTEMPTS:
                     raise
@@ -343,17 +380,24 @@ def _scalars(values: dict) -> dict:
 
 def run_stage(
     job: StageJob,
-    inputs: InputSource,
+    inputs,
     store: ObjectStore,
     db: FactflowDatabase,
     http_factory: Callable[[], httpx.AsyncClient],
     control: StageControl | None = None,
 ) -> StageSummary:
-    """Run one stage to the end (or until `control.stop` is set) on a fresh event loop (the asset's
-    entry point)."""
+    """Run one stage alone to the end (or until `control.stop` is set) on a fresh event loop, its
+    input listed up front (an `InputSource`): the stage by itself, as tests and tools drive it."""
 
     async def main() -> StageSummary:
-        async with http_factory() as http:
-            return await StageRunner(job, inputs, store, db, http, control).run()
+        writer = db.lineage.writer()
+        io = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="factflow-io")
+        try:
+            async with http_factory() as http:
+                services = StageServices(store, db, http, io, writer)
+                return await StageRunner(job, ListedInput(inputs), services, control).run()
+        finally:
+            await asyncio.get_running_loop().run_in_executor(io, writer.close)
+            io.shutdown(wait=True)
 
     return asyncio.run(main())

@@ -1,8 +1,8 @@
-"""An execution's status follows its Dagster runs (DESIGN §2.6).
+"""An execution's status follows its Dagster runs (DESIGN §2.6, §2b).
 
-The status column is refreshed from the newest run tagged with the execution id whenever an
-active execution is read, so runs the daemon launched (or the UI started) are reflected without
-any process of factflow's watching them. A run whose process was killed never tells Dagster, so
+The status column is refreshed from the newest run of the execution's partition whenever an
+active execution is read, so runs the daemon launched (or the UI, a backfill, `dagster asset
+materialize` started) are reflected without any process of factflow's watching them. A run whose process was killed never tells Dagster, so
 its run stays "started" forever; the runner's heartbeat and pid (`resources/runners_store.py`)
 tell such a run apart, and the execution becomes `interrupted`: its pending lineage rows are
 closed as the interrupted attempt and the Dagster run is marked failed, so the UI agrees.
@@ -10,9 +10,7 @@ closed as the interrupted attempt and the Dagster run is marked failed, so the U
 
 from __future__ import annotations
 
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
-
-from dagster._core.storage.dagster_run import RunRecord
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunRecord, RunsFilter
 
 from resources.clock import as_utc
 from resources.database import FactflowDatabase
@@ -41,8 +39,8 @@ IN_PROGRESS = frozenset({DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, Da
 
 
 def execution_runs(instance: DagsterInstance, execution_id: str, limit: int | None = None):
-    """The execution's Dagster runs, newest first."""
-    return instance.get_run_records(RunsFilter(tags={tags.EXECUTION_ID: execution_id}), limit=limit)
+    """The execution's Dagster runs, newest first: every run of its partition, whoever launched it."""
+    return instance.get_run_records(RunsFilter(tags={tags.PARTITION: execution_id}), limit=limit)
 
 
 def refresh_status(db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord) -> ExecutionRecord:
@@ -64,10 +62,24 @@ def refresh_status(db: FactflowDatabase, instance: DagsterInstance, record: Exec
     run = newest.dagster_run
     status = RUN_STATUS.get(run.status, record.status)
     if status != record.status or run.run_id != record.dagster_run_id:
-        error = "the Dagster run failed; see `factflow execution get`" if status == "failed" else None
+        error = run_failure(instance, run.run_id) if status == "failed" else None
         db.executions.set_status(record.id, status, run_id=run.run_id, error=error)
         record = db.executions.get(record.id)
     return record
+
+
+def run_failure(instance: DagsterInstance, run_id: str) -> str:
+    """Why a run failed, in one line: its step's own description (a stage's `Failure` names the
+    stage and the first failed message), else the step's exception, else the run's."""
+    for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_FAILURE).records:
+        data = record.event_log_entry.dagster_event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            return data.user_failure_data.description
+        if data.error is not None:
+            return data.error.message.strip().splitlines()[0]
+    for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_FAILURE).records:
+        return record.event_log_entry.message or "the Dagster run failed"
+    return "the Dagster run failed"
 
 
 def _speaks_for(runner: Runner, newest: RunRecord | None) -> bool:

@@ -1,4 +1,5 @@
-"""Dagster run tags factflow sets, and reads back to find an execution's runs."""
+"""Dagster run tags: factflow's own (added to every run of an execution, whoever launched it), and
+Dagster's that factflow reads (dagster/_core/storage/tags.py; no public constant names them)."""
 
 EXECUTION_ID = "factflow/execution_id"
 PIPELINE = "factflow/pipeline"
@@ -9,6 +10,16 @@ REPLAY_ID = "factflow/replay_id"  # the replay record a replay run reports its d
 RESUMED_RUN = "factflow/resumed_run_id"  # the run a resume continues
 
 
+# Dagster's
+PARTITION = "dagster/partition"  # on every run of a partition: the execution id
+RESUME_RETRY = "dagster/is_resume_retry"  # "Re-execute from failure"
+PARENT_RUN = "dagster/parent_run_id"
+ROOT_RUN = "dagster/root_run_id"
+BACKFILL = "dagster/backfill"
+SCHEDULE = "dagster/schedule_name"
+SENSOR = "dagster/sensor_name"
+
+
 def run_tags(execution_id: str, pipeline: str, config_hash: str, kind: str) -> dict[str, str]:
     """The tags of a run over one execution's partition (every run factflow makes has them)."""
     return {
@@ -16,5 +27,5 @@ def run_tags(execution_id: str, pipeline: str, config_hash: str, kind: str) -> d
         PIPELINE: pipeline,
         CONFIG_HASH: config_hash,
         RUN_KIND: kind,
-        "dagster/partition": execution_id,
+        PARTITION: execution_id,
     }

@@ -1,0 +1,38 @@
+"""What a replay checks before anything changes: every object it would read is in storage.
+
+Storage is the system of record (DESIGN §3): a replay whose input went missing fails loudly,
+naming the prefix and the first missing keys, and changes nothing. Used by the CLI before it
+launches a replay, and by the asset for every replay, whoever launched it.
+"""
+
+from __future__ import annotations
+
+from resources.database import FactflowDatabase
+from resources.storage import ObjectStore, stage_prefix
+
+from ..errors import FactflowError
+
+MISSING_SHOWN = 3
+
+
+def require_stored_outputs(db: FactflowDatabase, store: ObjectStore, execution_id: str, route: str, stage: str, role: str) -> int:
+    """How many objects the stage stored; FactflowError naming the prefix (and the first missing
+    keys) when storage holds none, or fewer than its completed lineage rows say it wrote."""
+    prefix = stage_prefix(execution_id, route, stage)
+    stored = {o.key for o in store.list(prefix)}  # complete objects: an orphaned sidecar is not an input
+    expected = {
+        key
+        for prior in db.lineage.prior_invocations(execution_id, route, stage).values()
+        if prior.status == "completed"
+        for key in prior.output_keys
+    }
+    if not stored:
+        raise FactflowError(f"cannot replay: {role} is missing: nothing is stored under {prefix}; nothing was changed")
+    missing = sorted(expected - stored)
+    if missing:
+        shown = ", ".join(missing[:MISSING_SHOWN]) + (" …" if len(missing) > MISSING_SHOWN else "")
+        raise FactflowError(
+            f"cannot replay: {role} is incomplete: {len(missing)} of {len(expected)} object(s) are missing under {prefix} "
+            f"({shown}); storage is the system of record, so nothing was changed"
+        )
+    return len(stored)
