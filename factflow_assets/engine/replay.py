@@ -78,6 +78,7 @@ def _plan_in_place(settings: Settings, db: FactflowDatabase, store: ObjectStore,
         raise FactflowError(nothing_downstream(record, stage))
     prefix = stage_prefix(record.id, stage.route.name, stage.name)
     inputs = require_stored_outputs(db, store, record.id, stage.route.name, stage.name, f"what {stage.ref} stored")
+    db.executions.save_config(current.name, current.config_hash, current.text)  # by hash: what the run loads
     replay_id = new_replay_id()
     run = RunPlan(
         record,
