@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from resources.dagster_resources import FactflowDatabaseResource, HttpClientResource, StorageResource
 
@@ -41,7 +41,8 @@ def definitions_of(pipelines: list[Pipeline], settings: Settings) -> Definitions
         assets.append(asset)
         jobs.append(job)
         schedules.extend([schedule] if schedule else [])
-    return Definitions(assets=assets, jobs=jobs, schedules=schedules, resources=resources(settings))
+    # in process for every job, the implicit one the UI's "Materialize" uses too: one step, no subprocess
+    return Definitions(assets=assets, jobs=jobs, schedules=schedules, resources=resources(settings), executor=in_process_executor)
 
 
 def location_definitions(settings: Settings | None = None) -> Definitions:

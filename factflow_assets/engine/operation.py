@@ -19,6 +19,7 @@ written back onto it as tags, so `execution get` shows every run's kind.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -38,6 +39,9 @@ from .replay_checks import require_stored_outputs
 START = "start"  # an execution's first run
 REPLAY = "replay"  # the selected stages again, from storage
 RESUME = "resume"  # continue: what is done is skipped
+
+#: A partition added in the UI becomes an execution id, a storage key segment and a lineage column.
+EXECUTION_KEY = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9._=-]{1,40}$")
 
 #: A replay of every stage starts from the init message: its "from" in the replay record.
 INIT_MESSAGE = "init_message"
@@ -110,6 +114,11 @@ def begin(db: FactflowDatabase, store: ObjectStore, current: Pipeline, facts: Ru
     record = db.executions.get(facts.execution_id)
     kind = classify(record, facts)
     if record is None:
+        if not EXECUTION_KEY.match(facts.execution_id):
+            raise FactflowError(
+                f"partition {facts.execution_id!r} cannot name an execution: use 1 to 40 letters, digits, '.', '_', '=' or '-' "
+                "(its objects are stored under executions/<id>/)"
+            )
         every = tuple(stage.ref for stage in current.stages)
         if facts.selected != every:
             raise FactflowError(

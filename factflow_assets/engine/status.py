@@ -141,6 +141,7 @@ def execution_summary(db: FactflowDatabase, instance: DagsterInstance, record: E
             "status": r.dagster_run.status.value,
             "kind": r.dagster_run.tags.get(tags.RUN_KIND),
             "replay_from": r.dagster_run.tags.get(tags.REPLAY_FROM),
+            "backfill": r.dagster_run.tags.get(tags.BACKFILL),
             "started_at": r.start_time,
             "ended_at": r.end_time,
         }
