@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from conftest import services_required
-from e2e_harness import REMARK
+from e2e_harness import PIPELINE, REMARK
 from factflow_assets.demo.site import demo_site, expected_pages
 from factflow_assets.settings import PROJECT_ROOT, SHIPPED_PIPELINES_DIR
 from resources.database import dispose_engines
@@ -84,6 +84,7 @@ def served(tmp_path_factory):
     pipelines = root / "pipelines"
     pipelines.mkdir()
     (pipelines / "remark.yaml").write_text(REMARK + SCHEDULE)
+    (pipelines / "site_md.yaml").write_text(PIPELINE.format(max_tokens=512, content_types="[text/html]"))  # 2 pages at a time
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FACTFLOW_HOME", str(root / "home"))
         patch.setenv("FACTFLOW_PIPELINES_DIR", str(pipelines))
@@ -291,7 +292,7 @@ def test_terminate_in_the_ui_cancels_a_cli_execution_gracefully_and_re_execute_f
     ui, _, _ = served
     with demo_site(latency=1.0) as slow:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "execution", "start", "web_to_markdown", "--set",
+            [sys.executable, "-m", "cli.main", "execution", "start", "site_md", "--set",
              f"sitemap_url={slow.url('/sitemap_index.xml')}", "--tag", "terminated"],
             cwd=PROJECT_ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
@@ -317,10 +318,10 @@ def test_terminate_in_the_ui_cancels_a_cli_execution_gracefully_and_re_execute_f
         before = dict(slow.requests)
         again = ui.graphql(
             """mutation ($id: String!) { launchRunReexecution(reexecutionParams: {parentRunId: $id, strategy: FROM_FAILURE}) {
-                __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }""",
+                __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message stack } } }""",
             {"id": run_id},
         )["launchRunReexecution"]
-        assert again["__typename"] == "LaunchRunSuccess", again
+        assert again["__typename"] == "LaunchRunSuccess", "".join(again.get("stack") or []) + str(again.get("message"))
         assert wait_run(ui, again["run"]["runId"]) == "SUCCESS"
         refetched = {path for path, count in slow.requests.items() if count > before.get(path, 0)}
     resumed = invoke_json("execution", "get", "terminated")
@@ -344,7 +345,9 @@ def test_a_backfill_of_one_stage_over_two_executions_replays_each(served):
         runs = [r for p in partitions for r in invoke_json("execution", "get", p)["runs"] if r.get("backfill") == backfill]
         if len(runs) == 2 and all(r["status"] in FINISHED for r in runs):
             break
-        assert time.monotonic() < deadline, f"backfill {backfill}: {runs}"
+        assert time.monotonic() < deadline, f"backfill {backfill}: {runs}; " + str(ui.graphql(
+            """query ($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status
+                error { message } runs { runId status tags { key value } } } } }""", {"id": backfill}))
         time.sleep(1)
     assert {(r["status"], r["kind"]) for r in runs} == {("SUCCESS", "replay")}
     for partition in partitions:

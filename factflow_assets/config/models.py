@@ -68,10 +68,14 @@ class Schedule(_Strict):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        from dagster._utils.schedules import is_valid_cron_string
+        """Valid for Dagster, which runs it: a schedule definition checks its cron string (the
+        public way to ask; imported here only, as validating other files needs no Dagster)."""
+        from dagster import DagsterInvalidDefinitionError, ScheduleDefinition
 
-        if not is_valid_cron_string(value):
-            raise ValueError(f"not a valid cron expression: {value!r}")
+        try:
+            ScheduleDefinition(name="cron_check", cron_schedule=value, job_name="cron_check")
+        except DagsterInvalidDefinitionError:
+            raise ValueError(f"not a valid cron expression: {value!r}") from None
         return value
 
     @field_validator("timezone")

@@ -13,7 +13,6 @@ run is seen as gone. Detached, the run is submitted to the instance's queue and 
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +28,8 @@ from . import tags
 from .asset_factory import stage_asset_key
 from .executions import create_execution, frozen_pipeline
 from .location import definitions_of
-from .status import RUN_STATUS
+from . import dagster_private
+from .status import RUN_STATUS, run_failure
 
 WORKSPACE_FILE = PROJECT_ROOT / "workspace.yaml"
 
@@ -55,6 +55,8 @@ class RunPlan:
     config_hash: str
     stages: tuple[StageRef, ...] | None = None  # None: every stage of the pipeline
     extra_tags: dict[str, str] = field(default_factory=dict)
+    parent_run_id: str | None = None  # a resume: the run it continues
+    root_run_id: str | None = None
 
     @classmethod
     def start(cls, record: ExecutionRecord) -> "RunPlan":
@@ -66,7 +68,7 @@ class RunPlan:
         extra = {tags.RESUME_RETRY: "true"}
         if parent_run_id:
             extra.update({tags.PARENT_RUN: parent_run_id, tags.ROOT_RUN: root_run_id or parent_run_id, tags.RESUMED_RUN: parent_run_id})
-        return cls(record, "resume", config_hash, stages, extra)
+        return cls(record, "resume", config_hash, stages, extra, parent_run_id, root_run_id or parent_run_id)
 
     def tags(self) -> dict[str, str]:
         return {**tags.run_tags(self.record.id, self.record.pipeline, self.config_hash, self.kind), **self.extra_tags}
@@ -96,53 +98,26 @@ def run_in_process(settings: Settings, db: FactflowDatabase, instance: DagsterIn
     db.runners.beat(record.id, run_id)
     db.executions.set_status(record.id, "running", run_id=run_id)
     try:
-        result = job.execute_in_process(
-            instance=instance,
-            partition_key=record.id,
-            run_id=run_id,
-            asset_selection=plan.asset_keys(),
-            tags=plan.tags(),
-            run_config=QUIET_RUN_CONFIG,
-            raise_on_error=False,
+        run = dagster_private.execute_here(
+            job, instance, run_id=run_id, tags=plan.tags(), asset_selection=plan.asset_keys(), run_config=QUIET_RUN_CONFIG,
+            working_directory=PROJECT_ROOT, parent_run_id=plan.parent_run_id, root_run_id=plan.root_run_id,
         )
     except KeyboardInterrupt:
         reason = "interrupted by the operator (Ctrl+C)"
         db.lineage.close_interrupted(record.id, run_id, reason)
         db.executions.set_status(record.id, "interrupted", error=f"{reason}; resume it with: factflow execution resume {record.id}")
         raise
-    status = RUN_STATUS.get(instance.get_run_by_id(run_id).status, "failed")
+    status = RUN_STATUS.get(run.status, "failed")
     if status == "cancelled":
         error = "cancelled by the operator; resume it with: factflow execution resume " + record.id
     else:
-        error = None if result.success else _first_failure(result)
+        error = run_failure(instance, run_id) if status == "failed" else None
     db.executions.set_status(record.id, status, run_id=run_id, error=error)
     return db.executions.get(record.id)
 
 
-def _first_failure(result) -> str:
-    """The first step failure: a stage's own description (a `Failure` names its stage), else the
-    step and its exception."""
-    for event in result.all_events:
-        data = event.step_failure_data if event.is_step_failure else None
-        if data is None:
-            continue
-        if data.user_failure_data is not None and data.user_failure_data.description:
-            return data.user_failure_data.description
-        if data.error:
-            return f"{event.step_key}: {data.error.message.strip()}"
-    return "the Dagster run failed"
-
-
 def submit_to_queue(db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord) -> ExecutionRecord:
     """Put the execution's first run (every stage) in the instance's run queue; the daemon launches it."""
-    from dagster._cli.job import execute_launch_command
-    from dagster_shared.cli import WorkspaceOpts
-
-    run = execute_launch_command(
-        instance=instance,
-        workspace_opts=WorkspaceOpts(workspace=[str(WORKSPACE_FILE)]),
-        job_name=record.pipeline,
-        tags=json.dumps(RunPlan.start(record).tags()),
-    )
+    run = dagster_private.submit_to_queue(instance, WORKSPACE_FILE, record.pipeline, RunPlan.start(record).tags())
     db.executions.set_status(record.id, "queued", run_id=run.run_id)
     return db.executions.get(record.id)

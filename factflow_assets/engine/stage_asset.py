@@ -28,7 +28,6 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    RunsFilter,
 )
 
 from resources.dagster_resources import HttpClientResource
@@ -38,10 +37,11 @@ from resources.storage import ObjectStore, stage_prefix
 from ..adapters.network_policy import NetworkPolicy
 from ..config import Pipeline, StageRef
 from ..errors import FactflowError
-from . import operation, tags
+from . import operation
 from .executions import replay_source
 from .heartbeat import Heartbeat
 from .stage_checks import stage_check_results
+from .status import execution_runs
 from .stream import StageOutcome, StreamRun, stage_sources
 
 #: The run statuses in which a run is asked to stop (the UI's "Terminate" with force goes straight
@@ -63,7 +63,7 @@ def materialize_stages(
 ) -> Iterator[MaterializeResult]:
     run = context.run
     selected = tuple(stage.ref for stage in pipeline.stages if keys[stage.ref] in context.selected_asset_keys)
-    earlier = context.instance.get_run_records(RunsFilter(tags={tags.PARTITION: context.partition_key}), limit=2)
+    earlier = execution_runs(context.instance, context.partition_key, limit=2)
     facts = operation.RunFacts(
         run.run_id, context.partition_key, selected, run.tags, sum(r.dagster_run.run_id != run.run_id for r in earlier)
     )

@@ -38,9 +38,16 @@ RUN_STATUS = {
 IN_PROGRESS = frozenset({DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING})
 
 
-def execution_runs(instance: DagsterInstance, execution_id: str, limit: int | None = None):
-    """The execution's Dagster runs, newest first: every run of its partition, whoever launched it."""
-    return instance.get_run_records(RunsFilter(tags={tags.PARTITION: execution_id}), limit=limit)
+def execution_runs(instance: DagsterInstance, execution_id: str, limit: int | None = None) -> list[RunRecord]:
+    """The execution's Dagster runs, newest first: every run of its partition, whoever launched it
+    (a backfill's runs name it as a one-partition range instead of a partition)."""
+    found = {
+        record.dagster_run.run_id: record
+        for filters in ({tags.PARTITION: execution_id}, {tags.PARTITION_RANGE_START: execution_id, tags.PARTITION_RANGE_END: execution_id})
+        for record in instance.get_run_records(RunsFilter(tags=filters), limit=limit)
+    }
+    newest_first = sorted(found.values(), key=lambda record: record.create_timestamp, reverse=True)
+    return newest_first[:limit] if limit else newest_first
 
 
 def refresh_status(db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord) -> ExecutionRecord:

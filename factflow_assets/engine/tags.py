@@ -11,7 +11,9 @@ RESUMED_RUN = "factflow/resumed_run_id"  # the run a resume continues
 
 
 # Dagster's
-PARTITION = "dagster/partition"  # on every run of a partition: the execution id
+PARTITION = "dagster/partition"  # on a run of one partition: the execution id
+PARTITION_RANGE_START = "dagster/asset_partition_range_start"  # a backfill's run marks its partition so
+PARTITION_RANGE_END = "dagster/asset_partition_range_end"
 RESUME_RETRY = "dagster/is_resume_retry"  # "Re-execute from failure"
 PARENT_RUN = "dagster/parent_run_id"
 ROOT_RUN = "dagster/root_run_id"
