@@ -34,6 +34,11 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def run_here(env: Environment, settings, request, show_progress: bool) -> dict:
     """Record a new execution and run it in this process; return its summary (shared with `demo`)."""
+    from factflow_assets.config import load_pipeline
+    from factflow_assets.engine.stream import warm_up
+
+    warm_up(load_pipeline(settings.pipelines_dir, request.pipeline).stages)  # before Dagster's imports, in parallel
+
     from factflow_assets.engine.launch import RunPlan, prepare_execution
 
     record = prepare_execution(settings, env.db, env.instance, request)

@@ -117,6 +117,12 @@ class ObjectStore:
             options["endpoint_url"] = endpoint_url
         self.fs, root = fsspec.core.url_to_fs(self.uri, **options)
         self.root = root.rstrip("/")
+        self._folders: set[str] = set()  # local folders known to exist (one mkdir each, not one per write)
+
+    @property
+    def is_local(self) -> bool:
+        """A local file system (fast, no network): callers may skip handing calls to threads."""
+        return isinstance(self.fs, LocalFileSystem)
 
     def _path(self, key: str, *, prefix: bool = False) -> str:
         validate_key(key, allow_prefix=prefix)
@@ -141,21 +147,43 @@ class ObjectStore:
             "sha256": content_hash(data),
             "written_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         }
-        self._write_whole(path, data)
+        self._write_whole(path, data, new_may_be_direct=True)
         self._write_whole(path + SIDECAR_SUFFIX, json.dumps(sidecar, sort_keys=True, default=str).encode())
         return sidecar
 
-    def _write_whole(self, path: str, data: bytes) -> None:
+    def _write_whole(self, path: str, data: bytes, new_may_be_direct: bool = False) -> None:
         """Write so that a reader sees the old bytes or the new, never half of them.
 
         An S3 PUT is atomic already. A local file is written beside its name and renamed over
         it: a sidecar caught half-written would otherwise be listed with one size and again with
-        another (a watcher reported such writes twice), and a rewritten object read torn.
+        another (a watcher reported such writes twice), and a rewritten object read torn. An
+        object that does not exist yet has nobody to read it before its sidecar exists (an object
+        without a sidecar is not listed), so it is created in place (`new_may_be_direct`): a
+        1,000-page run creates ~6,000 objects, and the file and the rename saved are a third of
+        what storing them costs.
         """
         if not isinstance(self.fs, LocalFileSystem):
             self.fs.pipe_file(path, data)
             return
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        folder = os.path.dirname(path)
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        try:
+            self._write_local(path, data, new_may_be_direct)
+        except FileNotFoundError:  # the folder went since (deleted by someone else): make it again
+            os.makedirs(folder, exist_ok=True)
+            self._write_local(path, data, new_may_be_direct)
+
+    @staticmethod
+    def _write_local(path: str, data: bytes, new_may_be_direct: bool) -> None:
+        if new_may_be_direct:
+            try:
+                with open(path, "xb") as handle:
+                    handle.write(data)
+                return
+            except FileExistsError:
+                pass  # written before (a replay, a retry): replace it whole
         partial = f"{path}.{os.getpid()}-{threading.get_ident()}{PARTIAL_SUFFIX}"
         with open(partial, "wb") as handle:
             handle.write(data)

@@ -114,6 +114,11 @@ class Adapter(ABC, Generic[ConfigT]):
         self.config = config
         self.context = context
 
+    @classmethod
+    def warm_up(cls) -> None:
+        """Start, in the background, what `open` will need and takes long to get ready (worker
+        processes): called as early as a run knows it has this stage. Must return at once."""
+
     async def open(self) -> None:
         """Set up per-stage state (caches, pools). Called once before the first message."""
 

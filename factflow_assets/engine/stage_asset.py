@@ -42,7 +42,7 @@ from .executions import replay_source
 from .heartbeat import Heartbeat
 from .stage_checks import stage_check_results
 from .status import execution_runs
-from .stream import StageOutcome, StreamRun, stage_sources
+from .stream import StageOutcome, StreamRun, stage_sources, warm_up
 
 #: The run statuses in which a run is asked to stop (the UI's "Terminate" with force goes straight
 #: to CANCELED while the process still runs).
@@ -62,6 +62,7 @@ def materialize_stages(
     http: HttpClientResource,
 ) -> Iterator[MaterializeResult]:
     run = context.run
+    warm_up([stage for stage in pipeline.stages if keys[stage.ref] in context.selected_asset_keys])
     selected = tuple(stage.ref for stage in pipeline.stages if keys[stage.ref] in context.selected_asset_keys)
     earlier = execution_runs(context.instance, context.partition_key, limit=2)
     facts = operation.RunFacts(

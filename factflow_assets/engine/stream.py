@@ -38,6 +38,13 @@ HANDOFF_PER_WORKER = 2
 MIN_HANDOFF = 8
 
 
+def warm_up(stages: list[Stage]) -> None:
+    """Start what the stages' adapters take long to get ready (worker processes) in the background,
+    as early as the caller knows the stages: it overlaps the run's own set-up."""
+    for adapter_class in {stage.adapter_class for stage in stages}:
+        adapter_class.warm_up()
+
+
 @dataclass(frozen=True)
 class StageSource:
     """Where one stage of a run takes its input from: a listed source (the init message, or a
