@@ -109,15 +109,13 @@ class Adapter(ABC, Generic[ConfigT]):
     config_model: ClassVar[type[AdapterConfig]]
     #: Init-payload fields the adapter reads when it is a route's first stage (for W503).
     reads_init_fields: ClassVar[tuple[str, ...]] = ()
+    #: Modules an adapter that works in worker processes has them import before their first
+    #: message; a run starts the process that imports them as early as it knows its stages.
+    worker_modules: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ConfigT, context: AdapterContext):
         self.config = config
         self.context = context
-
-    @classmethod
-    def warm_up(cls) -> None:
-        """Start, in the background, what `open` will need and takes long to get ready (worker
-        processes): called as early as a run knows it has this stage. Must return at once."""
 
     async def open(self) -> None:
         """Set up per-stage state (caches, pools). Called once before the first message."""

@@ -14,11 +14,9 @@ from pydantic import Field
 
 from ..ids import content_hash
 from .base import Adapter, AdapterConfig, Emit, Message, SkipMessage
-from .process_pool import WorkerPool, default_workers, start_forkserver
+from .process_pool import WorkerPool, default_workers
 
 MARKDOWN_CONTENT_TYPE = "text/markdown; charset=utf-8; variant=GFM"
-#: What the worker processes import before their first page (trafilatura, lxml, Resiliparse: ~0.4 s).
-WORKER_PRELOAD = ["factflow_assets.adapters.markdown_extraction"]
 
 
 def extract_in_worker(html: str, url: str | None, preserve_links: bool, preserve_images: bool) -> tuple:
@@ -42,12 +40,11 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
     type = "html_to_markdown"
     config_model = HtmlToMarkdownConfig
 
-    @classmethod
-    def warm_up(cls) -> None:
-        start_forkserver(WORKER_PRELOAD)
+    #: trafilatura, lxml, Resiliparse: ~0.4 s to import, in the worker processes only.
+    worker_modules = ("factflow_assets.adapters.markdown_extraction",)
 
     async def open(self) -> None:
-        self._pool = WorkerPool(self.config.workers or default_workers(), self.config.timeout, preload=WORKER_PRELOAD)
+        self._pool = WorkerPool(self.config.workers or default_workers(), self.config.timeout, preload=list(self.worker_modules))
         await self._pool.start()
 
     async def close(self) -> None:

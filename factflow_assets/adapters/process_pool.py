@@ -31,27 +31,37 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, DEFAULT_MAX_WORKERS))
 
 
+#: Modules the forkserver imports before it forks a worker. One forkserver serves a process, so
+#: every pool's modules are named before it starts (later ones are imported by each worker).
+_PRELOAD: set[str] = set()
+
+
+def _ask_preload(modules: list[str]) -> None:
+    _PRELOAD.update(modules)
+    multiprocessing.get_context("forkserver").set_forkserver_preload(sorted(_PRELOAD))
+
+
 def start_forkserver(preload: list[str]) -> None:
     """Start this process's forkserver now, importing `preload` in its own process while this one
     goes on (a run's set-up: Dagster, the instance), so that a pool started later forks workers
     that are ready at once. Starting it is a matter of milliseconds here; the imports happen there.
     """
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(preload)
+    _ask_preload(preload)
     forkserver.ensure_running()
 
 
 class WorkerPool:
-    def __init__(self, workers: int, timeout: float, preload: list[str]):
+    def __init__(self, workers: int, timeout: float, preload: list[str], initializer: Callable[[], Any] | None = None):
         self.workers = workers
         self.timeout = timeout
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(preload)
+        _ask_preload(preload)
+        self._initializer = initializer  # run once in each worker as it starts (load a tokenizer, ...)
         self._slots = asyncio.Semaphore(workers)
         self._executor = self._new_executor()
 
     def _new_executor(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context)
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._context, initializer=self._initializer)
 
     async def run(self, function: Callable, *args: Any) -> Any:
         """`function(*args)` in a worker process.

@@ -3,7 +3,10 @@
 Cutting follows the markdown's structure (markdown_segments.py). Each segment's sidecar says
 where it sits: its heading path, its position among the page's segments, the lines of the page's
 markdown it covers and its token count, plus the page's message id and title, so a segment found
-by a search leads back to its page and URL.
+by a search leads back to its page and URL. Parsing and counting tokens take a few milliseconds a
+page of pure CPU, which the run's one event loop (shared by every stage while they stream) would
+spend instead of fetching and storing, so they run in worker processes, each with the tokenizer
+loaded once as it starts.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ from ..ids import slug_of
 from .base import Adapter, AdapterConfig, Emit, Message, SkipMessage
 from .html_to_markdown import MARKDOWN_CONTENT_TYPE
 from .markdown_segments import segment_markdown
+from .process_pool import WorkerPool, default_workers
 from .tokens import ENCODING, encoding
 
 
 class SmartSegmenterConfig(AdapterConfig):
     max_tokens: int = Field(512, ge=16, le=32768, description=f"Largest segment, in {ENCODING} tokens.")
     min_tokens: int = Field(64, ge=0, description="Segments smaller than this merge into a neighbour when both fit.")
+    workers: int | None = Field(None, ge=1, le=32, description="Worker processes; default: CPU count, at most 4.")
+    timeout: float = Field(60.0, gt=0, le=600, description="Seconds one page may take before it fails.")
 
     @model_validator(mode="after")
     def _min_below_max(self) -> "SmartSegmenterConfig":
@@ -34,15 +40,21 @@ class SmartSegmenter(Adapter[SmartSegmenterConfig]):
     type = "smart_segmenter"
     config_model = SmartSegmenterConfig
 
+    worker_modules = ("factflow_assets.adapters.markdown_segments",)
+
     async def open(self) -> None:
-        await asyncio.to_thread(encoding)  # load the byte-pair ranks (~0.4 s) before the first message
+        # each worker loads the byte-pair ranks (~0.4 s) as it starts, before the first message
+        self._pool = WorkerPool(self.config.workers or default_workers(), self.config.timeout, list(self.worker_modules), initializer=encoding)
+        await self._pool.start()
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._pool.close)
 
     async def process(self, message: Message) -> list[Emit]:
         markdown = message.text()
         if not markdown.strip():
             raise SkipMessage("empty markdown")
-        # Inline on the event loop: a page takes a few milliseconds, unlike HTML extraction.
-        segments = segment_markdown(markdown, self.config.max_tokens, self.config.min_tokens)
+        segments = await self._pool.run(segment_markdown, markdown, self.config.max_tokens, self.config.min_tokens)
         slug = slug_of(message.id) or "segment"
         source = message.metadata
         return [

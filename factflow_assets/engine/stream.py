@@ -27,6 +27,7 @@ import httpx
 from resources.database import FactflowDatabase
 from resources.storage import ObjectStore, stage_prefix
 
+from ..adapters.process_pool import start_forkserver
 from ..config import Stage, StageRef
 from ..ids import new_batch_id
 from .handoff import Handoff
@@ -39,10 +40,11 @@ MIN_HANDOFF = 8
 
 
 def warm_up(stages: list[Stage]) -> None:
-    """Start what the stages' adapters take long to get ready (worker processes) in the background,
-    as early as the caller knows the stages: it overlaps the run's own set-up."""
-    for adapter_class in {stage.adapter_class for stage in stages}:
-        adapter_class.warm_up()
+    """Start the process that forks the stages' worker processes, importing what they need, as
+    early as the caller knows the stages: it overlaps the run's own set-up (and returns at once)."""
+    modules = sorted({module for stage in stages for module in stage.adapter_class.worker_modules})
+    if modules:
+        start_forkserver(modules)
 
 
 @dataclass(frozen=True)
