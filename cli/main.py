@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import click
@@ -65,7 +66,12 @@ cli.add_command(ui_cmd.ui)
 
 def main() -> None:
     install_log_masking()
-    cli(prog_name="factflow")
+    try:
+        cli(prog_name="factflow")
+    finally:
+        # The interpreter's last garbage collections walk every object of the ~3,000 modules a
+        # run imports (Dagster's): ~0.3 s at each exit, for memory the exit returns anyway.
+        gc.freeze()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ run is seen as gone. Detached, the run is submitted to the instance's queue and 
 
 from __future__ import annotations
 
+import gc
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,6 +98,7 @@ def run_in_process(settings: Settings, db: FactflowDatabase, instance: DagsterIn
     run_id = str(uuid.uuid4())  # what Dagster's own run ids are
     db.runners.beat(record.id, run_id)
     db.executions.set_status(record.id, "running", run_id=run_id)
+    gc.freeze()  # what is imported and built by now lives as long as the process: no collection walks it again
     try:
         run = dagster_private.execute_here(
             job, instance, run_id=run_id, tags=plan.tags(), asset_selection=plan.asset_keys(), run_config=QUIET_RUN_CONFIG,

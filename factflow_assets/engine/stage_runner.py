@@ -172,16 +172,23 @@ class StageRunner:
     async def _worker(self) -> None:
         control = self.control
         while True:
-            while control.paused.is_set() and not control.stop.is_set():
-                await asyncio.sleep(PAUSE_POLL)
+            await self._wait_while_paused()
             if control.stop.is_set():
                 return
             item = await self.inputs.next()  # one shared input: each message goes to exactly one worker
             if item is None:
                 return
+            # waiting for the stage before may have lasted: a pause or a stop may have come since
+            await self._wait_while_paused()
+            if control.stop.is_set():
+                return  # not started: counted with the rest that was not
             control.taken += 1
             control.inputs = self.inputs.known
             await self._handle(item)
+
+    async def _wait_while_paused(self) -> None:
+        while self.control.paused.is_set() and not self.control.stop.is_set():
+            await asyncio.sleep(PAUSE_POLL)
 
     async def _hand_on(self, items: list[InputItem]) -> None:
         """Give stored messages to the stages this one feeds in the same run (waiting while they
