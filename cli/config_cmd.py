@@ -9,7 +9,6 @@ import click
 
 from .output import make_table, output_option, print_json, stdout
 
-
 if TYPE_CHECKING:
     from factflow_assets.config import ValidationResult
 

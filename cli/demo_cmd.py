@@ -19,7 +19,7 @@ DEMO_PIPELINE = "web_to_markdown"
 def run_demo(env: Environment, show_progress: bool = False) -> dict:
     """Serve the demo site on 127.0.0.1, run the shipped pipeline on it, stop the site."""
     from factflow_assets.demo.site import demo_site
-    from factflow_assets.engine.launch import StartRequest
+    from factflow_assets.operations.launch import StartRequest
 
     settings = dataclasses.replace(env.settings, pipelines_dir=SHIPPED_PIPELINES_DIR)
     with demo_site() as site:

@@ -27,7 +27,7 @@ class Environment:
 
     @cached_property
     def instance(self):
-        from factflow_assets.instance import dagster_instance
+        from factflow_assets.operations.instance import dagster_instance
 
         return dagster_instance(self.settings)
 

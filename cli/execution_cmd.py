@@ -6,7 +6,15 @@ import click
 
 from .environment import Environment, pass_environment
 from .execution_recovery import cancel_command, replay_command, resume_command
-from .execution_shared import describe_origin, print_summary, report_run, run_plan_here, styled, wait_until_stopped, warn_paused_routes
+from .execution_shared import (
+    describe_origin,
+    print_summary,
+    report_run,
+    run_plan_here,
+    styled,
+    wait_until_stopped,
+    warn_paused_routes,
+)
 from .output import format_duration, format_time, make_table, output_option, print_json, stdout
 from .progress import live_progress
 
@@ -39,7 +47,7 @@ def run_here(env: Environment, settings, request, show_progress: bool) -> dict:
 
     warm_up(load_pipeline(settings.pipelines_dir, request.pipeline).stages)  # before Dagster's imports, in parallel
 
-    from factflow_assets.engine.launch import RunPlan, prepare_execution
+    from factflow_assets.operations.launch import RunPlan, prepare_execution
 
     record = prepare_execution(settings, env.db, env.instance, request)
     return run_plan_here(env, settings, RunPlan.start(record), show_progress)
@@ -54,7 +62,7 @@ def run_here(env: Environment, settings, request, show_progress: bool) -> dict:
 @pass_environment
 def start_command(env: Environment, pipeline: str, sets: tuple[str, ...], tag: str | None, detach: bool, output: str) -> None:
     """Start an execution of PIPELINE (a name from the pipelines directory)."""
-    from factflow_assets.engine.launch import StartRequest, prepare_execution, submit_to_queue
+    from factflow_assets.operations.launch import StartRequest, prepare_execution, submit_to_queue
 
     request = StartRequest(pipeline, parse_overrides(sets), tag)
     if detach:
@@ -80,7 +88,7 @@ def list_command(env: Environment, status: str | None, pipeline: str | None, lim
     """Executions, newest first."""
     records = env.db.executions.list(status=status, pipeline=pipeline, limit=limit)
     if any(r.active for r in records):  # only active executions need Dagster's view of their runs
-        from factflow_assets.engine.status import refresh_status
+        from factflow_assets.operations.status import refresh_status
 
         records = [refresh_status(env.db, env.instance, r) if r.active else r for r in records]
     replays = env.db.replays.counts_within([r.id for r in records])
@@ -103,7 +111,7 @@ def list_command(env: Environment, status: str | None, pipeline: str | None, lim
 @pass_environment
 def get_command(env: Environment, execution_id: str, output: str) -> None:
     """One execution: status, per-route and per-stage counts, its Dagster runs."""
-    from factflow_assets.engine.status import execution_summary
+    from factflow_assets.operations.status import execution_summary
 
     summary = execution_summary(env.db, env.instance, env.db.executions.resolve(execution_id))
     if output == "json":
@@ -143,7 +151,7 @@ def get_command(env: Environment, execution_id: str, output: str) -> None:
 @pass_environment
 def wait_command(env: Environment, execution_id: str, timeout: float | None, interval: float, output: str) -> None:
     """Wait for an execution to end; exit 0 if it completed, 1 if not, 2 on timeout."""
-    from factflow_assets.engine.status import execution_summary, refresh_status
+    from factflow_assets.operations.status import execution_summary, refresh_status
 
     record = refresh_status(env.db, env.instance, env.db.executions.resolve(execution_id))
     with live_progress(env, record.id, enabled=output != "json"):

@@ -1,6 +1,6 @@
 """`factflow execution replay|resume|cancel`: re-run from storage, finish, stop (DESIGN §5–6).
 
-Thin commands over `factflow_assets.engine.replay|resume|cancel`; replay and resume run here, in
+Thin commands over `factflow_assets.operations.replay|resume|cancel`; replay and resume run here, in
 this process, with the live progress display, like `execution start`.
 """
 
@@ -35,7 +35,7 @@ def replay_command(env: Environment, execution_id: str, from_stage: str, to_rout
     With --to-route, what FROM-STAGE stored becomes the input of ROUTE's first stage in a new
     child execution instead, and the execution itself is left as it is.
     """
-    from factflow_assets.engine.replay import ReplayRequest, plan_replay
+    from factflow_assets.operations.replay import ReplayRequest, plan_replay
 
     if pipeline and not to_route:
         raise click.UsageError("--pipeline goes with --to-route")
@@ -65,7 +65,7 @@ def resume_command(env: Environment, execution_id: str, output: str) -> None:
     Runs the stages its last run did not complete, with the config that run used; messages
     already done are skipped, so nothing is fetched or stored twice.
     """
-    from factflow_assets.engine.resume import plan_resume
+    from factflow_assets.operations.resume import plan_resume
 
     plan = plan_resume(env.settings, env.db, env.instance, execution_id)
     note(f"resuming {plan.record.id}: {', '.join(str(ref) for ref in plan.stages)}")
@@ -81,7 +81,7 @@ def resume_command(env: Environment, execution_id: str, output: str) -> None:
 @pass_environment
 def cancel_command(env: Environment, execution_id: str, wait: bool, timeout: float, output: str) -> None:
     """Stop an execution gracefully: no new messages, the ones in flight finish; resume continues it."""
-    from factflow_assets.engine.cancel import request_cancel
+    from factflow_assets.operations.cancel import request_cancel
 
     record = request_cancel(env.db, env.instance, execution_id)
     if record.active and wait:

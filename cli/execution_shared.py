@@ -64,7 +64,7 @@ def report_run(summary: dict, output: str, extra: dict | None = None, next_steps
 def warn_paused_routes(env: Environment, record) -> None:
     """Say at once, on stderr, which routes of the execution are paused and will wait."""
     from factflow_assets.engine.executions import frozen_pipeline
-    from factflow_assets.engine.routes import paused_routes
+    from factflow_assets.operations.routes import paused_routes
 
     waiting = [route for route in frozen_pipeline(env.db, record.config_hash).route_names() if route in paused_routes(env.db)]
     for route in waiting:
@@ -73,8 +73,8 @@ def warn_paused_routes(env: Environment, record) -> None:
 
 def run_plan_here(env: Environment, settings, plan, show_progress: bool) -> dict:
     """Run a RunPlan in this process with the live progress display; return the execution's summary."""
-    from factflow_assets.engine.launch import run_in_process
-    from factflow_assets.engine.status import execution_summary
+    from factflow_assets.operations.launch import run_in_process
+    from factflow_assets.operations.status import execution_summary
 
     warn_paused_routes(env, plan.record)
     with live_progress(env, plan.record.id, enabled=show_progress):
@@ -91,7 +91,7 @@ class StillRunning(click.ClickException):
 def wait_until_stopped(env: Environment, record, timeout: float | None, interval: float, doing: str | None = None):
     """Poll the execution (its status refreshed from Dagster and liveness) until it is no longer
     active; return its record. StillRunning after `timeout` seconds."""
-    from factflow_assets.engine.status import refresh_status
+    from factflow_assets.operations.status import refresh_status
 
     deadline = time.monotonic() + timeout if timeout else None
     while record.active:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 from rich.tree import Tree
 
-from factflow_assets.errors import NotFoundError
+from resources.errors import NotFoundError
 from resources.statuses import LINEAGE_STATUSES
 
 from .environment import Environment, pass_environment

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from factflow_assets.errors import NotFoundError
+from resources.errors import NotFoundError
 
 from .environment import Environment
 

@@ -7,7 +7,7 @@ import os
 
 import click
 
-from factflow_assets.errors import FactflowError
+from resources.errors import FactflowError
 from resources.masking import install_log_masking
 
 from . import config_cmd, demo_cmd, execution_cmd, lineage_cmd, pipeline_cmd, storage_cmd, system_cmd, ui_cmd

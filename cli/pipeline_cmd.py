@@ -1,6 +1,6 @@
 """`factflow pipeline list|pause|resume`: the routes of running executions (DESIGN §6).
 
-Thin commands over `factflow_assets.engine.routes`.
+Thin commands over `factflow_assets.operations.routes`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def list_command(env: Environment, output: str) -> None:
     IN FLIGHT counts messages taken and not finished; PENDING the messages a stage of the route
     has listed and not taken yet (stages not started yet have listed nothing).
     """
-    from factflow_assets.engine.routes import active_routes
+    from factflow_assets.operations.routes import active_routes
 
     activities = active_routes(env.db, env.instance)
     if output == "json":
@@ -62,7 +62,7 @@ def pause_command(env: Environment, route: str, output: str) -> None:
 
     Messages in flight finish; no new message is taken; the runs stay alive and wait.
     """
-    from factflow_assets.engine.routes import pause_route
+    from factflow_assets.operations.routes import pause_route
 
     _report_change(pause_route(env.settings, env.db, route), output)
 
@@ -73,6 +73,6 @@ def pause_command(env: Environment, route: str, output: str) -> None:
 @pass_environment
 def resume_command(env: Environment, route: str, output: str) -> None:
     """Let ROUTE take messages again in every execution that has it."""
-    from factflow_assets.engine.routes import resume_route
+    from factflow_assets.operations.routes import resume_route
 
     _report_change(resume_route(env.settings, env.db, route), output)

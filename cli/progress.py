@@ -38,7 +38,7 @@ def live_progress(env, execution_id: str, enabled: bool = True):
         yield
         return
     from factflow_assets.engine.executions import frozen_pipeline  # imports Dagster: only when shown
-    from factflow_assets.engine.status import stage_progress
+    from factflow_assets.operations.status import stage_progress
 
     record = env.db.executions.get(execution_id)
     pipeline = frozen_pipeline(env.db, record.config_hash)  # once, not at every refresh

@@ -8,7 +8,7 @@ import time
 
 import click
 
-from factflow_assets.errors import NotFoundError
+from resources.errors import NotFoundError
 
 from .environment import Environment, pass_environment
 from .lookup import stage_prefixes
@@ -132,7 +132,7 @@ def watch_command(env: Environment, execution: str, route: str | None, interval:
 
     With --output json, one JSON object per line.
     """
-    from factflow_assets.engine.status import refresh_status
+    from factflow_assets.operations.status import refresh_status
 
     record = env.db.executions.resolve(execution)
     (prefix,) = stage_prefixes(env, record, route)

@@ -1,6 +1,6 @@
 """`factflow system health|metrics`: is everything up, and what is it doing.
 
-Thin commands over `factflow_assets.engine.health` and `.metrics`.
+Thin commands over `factflow_assets.operations.health` and `.metrics`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _health_style(status: str) -> str:
 def health_command(env: Environment, debug: bool, output: str) -> None:
     """Probe the Dagster storages, the daemon, the factflow database, object storage and the
     pipelines directory. Exit 0 healthy, 1 degraded, 2 unhealthy."""
-    from factflow_assets.engine.health import check_health
+    from factflow_assets.operations.health import check_health
 
     report = check_health(env.settings)
     if output == "json":
@@ -66,7 +66,7 @@ def _shown(value) -> str:
 def metrics_command(env: Environment, executions_shown: int, output: str) -> None:
     """Executions by status, runs queued and in progress, messages per stage (last hour and in
     all), throughput of running executions, objects and bytes per execution."""
-    from factflow_assets.engine.metrics import collect_metrics
+    from factflow_assets.operations.metrics import collect_metrics
 
     metrics = collect_metrics(env.db, env.instance, executions_shown)
     if output == "json":

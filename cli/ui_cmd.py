@@ -30,7 +30,7 @@ READY_TIMEOUT = 120.0
 
 
 def dagster_dev_command(host: str, port: int, log_level: str) -> list[str]:
-    from factflow_assets.engine.launch import WORKSPACE_FILE
+    from factflow_assets.operations.launch import WORKSPACE_FILE
 
     local = Path(sys.executable).with_name("dagster")
     executable = str(local) if local.exists() else shutil.which("dagster") or "dagster"
@@ -40,7 +40,7 @@ def dagster_dev_command(host: str, port: int, log_level: str) -> list[str]:
 def ui_environment(settings) -> dict[str, str]:
     """The process environment with every factflow location spelled out, so the code servers the
     webserver starts load the same pipelines and reach the same database and storage."""
-    from factflow_assets.instance import ensure_dagster_home
+    from factflow_assets.operations.instance import ensure_dagster_home
 
     ensure_dagster_home(settings)
     env = os.environ.copy()

@@ -72,10 +72,6 @@ def derived_message_id(stage_path: str, identity: str, slug: str | None) -> str:
     return f"{slug}-{digest}" if slug else digest
 
 
-def content_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def slug_of(message_id: str) -> str | None:
     """The readable prefix of a derived message id, so 1:1 stages keep their parent's slug."""
     slug, sep, digest = message_id.rpartition("-")

@@ -19,7 +19,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import FactflowError
+from resources.errors import FactflowError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_PIPELINES_DIR = PROJECT_ROOT / "pipelines"

@@ -14,9 +14,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
-from factflow_assets.errors import FactflowError
-
 from .db_schema import metadata
+from .errors import FactflowError
 from .executions_store import ExecutionStore
 from .lineage_queries import LineageQueries
 from .lineage_store import LineageStore

@@ -9,12 +9,10 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from factflow_assets.errors import FactflowError, NotFoundError
-
 from .clock import as_utc, utcnow
 from .db_schema import configs, executions
+from .errors import FactflowError, NotFoundError
 from .statuses import ACTIVE_STATUSES
-
 
 
 @dataclass

@@ -13,10 +13,9 @@ from typing import Any
 from sqlalchemy import Engine, String, and_, case, cast, func, literal, select
 from sqlalchemy.sql import Select
 
-from factflow_assets.errors import FactflowError, NotFoundError
-
 from .clock import as_utc
 from .db_schema import lineage
+from .errors import FactflowError, NotFoundError
 
 #: Columns of a row in listings: everything but the traceback, which only `get` shows.
 SUMMARY_COLUMNS = tuple(c for c in lineage.c if c.name != "error_traceback")

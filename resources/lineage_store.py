@@ -20,10 +20,9 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from factflow_assets.errors import FactflowError
-
 from .clock import utcnow
 from .db_schema import lineage
+from .errors import FactflowError
 
 log = logging.getLogger(__name__)
 

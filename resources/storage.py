@@ -22,10 +22,9 @@ from datetime import datetime, timezone
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from .errors import InvalidKeyError, NotFoundError
+from .hashing import content_hash
 from .storage_listing import PARTIAL_SUFFIX, SIDECAR_SUFFIX, complete_objects, walk
-
-from factflow_assets.errors import InvalidKeyError, NotFoundError
-from factflow_assets.ids import content_hash
 
 #: Files per delete or download request (S3 deletes up to 1,000 keys per request).
 TRANSFER_BATCH = 1000

@@ -14,8 +14,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
-
 from e2e_harness import PIPELINE, REMARK
+
 from factflow_assets.demo.server import Resource, SiteServer
 from factflow_assets.settings import Settings
 from resources.database import FactflowDatabase, dispose_engines

@@ -2,12 +2,12 @@
 two executions at once in two processes on PostgreSQL + S3."""
 
 import pytest
-
 from e2e_harness import rows, start_in_subprocess
+
 from factflow_assets.demo.site import demo_site
-from factflow_assets.errors import FactflowError
-from factflow_assets.instance import GENERATED_MARK, ensure_dagster_home
+from factflow_assets.operations.instance import GENERATED_MARK, ensure_dagster_home
 from factflow_assets.settings import Settings
+from resources.errors import FactflowError
 
 
 def test_a_settings_file_sets_what_the_environment_does_not(factflow_home, monkeypatch, tmp_path):

@@ -136,7 +136,7 @@ def test_unreachable_database_for_lineage_is_one_line(factflow_home, monkeypatch
 
 
 def test_an_error_names_the_root_cause_a_library_wrapped():
-    from factflow_assets.errors import error_text
+    from resources.errors import error_text
 
     try:
         try:

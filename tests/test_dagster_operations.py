@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 import pytest
-
 from e2e_harness import as_json, rows, stages
+
 from factflow_assets.demo.site import demo_site, expected_pages
 from factflow_assets.settings import PROJECT_ROOT
 
@@ -50,8 +50,8 @@ def test_dagster_asset_materialize_of_a_stage_replays_it_from_storage(pipelines,
 
 
 def test_a_subset_on_a_partition_without_an_execution_fails_saying_why(pipelines, env):
+    from factflow_assets.operations.instance import dagster_instance
     from factflow_assets.settings import Settings
-    from factflow_assets.instance import dagster_instance
 
     dagster_instance(Settings.from_env()).add_dynamic_partitions("site_md", ["nothing-here"])
     done = dagster_materialize("site_md/markdown/html_to_markdown", "nothing-here")

@@ -1,4 +1,4 @@
-"""Dagster's private API that factflow uses (engine/dagster_private.py), pinned: these fail loudly,
+"""Dagster's private API that factflow uses (assets/dagster_private.py), pinned: these fail loudly,
 naming what moved, when a Dagster upgrade moves it, before any execution does."""
 
 import importlib
@@ -19,13 +19,13 @@ PRIVATE = [
 
 @pytest.mark.parametrize("module, name", PRIVATE)
 def test_each_private_name_factflow_uses_is_still_there(module, name):
-    assert hasattr(importlib.import_module(module), name), f"Dagster moved {module}.{name}: update factflow_assets/engine/dagster_private.py"
+    assert hasattr(importlib.import_module(module), name), f"Dagster moved {module}.{name}: update factflow_assets/assets/dagster_private.py"
 
 
 def test_a_run_executed_here_names_the_workspace_location_so_the_ui_can_re_execute_it(tmp_path):
-    from dagster import DagsterInstance, DagsterRunStatus, asset, define_asset_job, Definitions, in_process_executor
+    from dagster import DagsterInstance, DagsterRunStatus, Definitions, asset, define_asset_job, in_process_executor
 
-    from factflow_assets.engine.dagster_private import LOCATION_NAME, REPOSITORY_NAME, execute_here
+    from factflow_assets.assets.dagster_private import LOCATION_NAME, REPOSITORY_NAME, execute_here
 
     @asset
     def one() -> None:
@@ -46,8 +46,8 @@ def test_a_run_executed_here_names_the_workspace_location_so_the_ui_can_re_execu
 def test_the_workspace_file_loads_the_location_the_runs_name():
     import yaml
 
-    from factflow_assets.engine.dagster_private import LOCATION_MODULE, LOCATION_NAME
-    from factflow_assets.engine.launch import WORKSPACE_FILE
+    from factflow_assets.assets.dagster_private import LOCATION_MODULE, LOCATION_NAME
+    from factflow_assets.operations.launch import WORKSPACE_FILE
 
     [entry] = yaml.safe_load(WORKSPACE_FILE.read_text())["load_from"]
     assert (entry["python_module"]["module_name"], entry["python_module"]["location_name"]) == (LOCATION_MODULE, LOCATION_NAME)

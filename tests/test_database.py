@@ -8,10 +8,10 @@ from sqlalchemy import event, select
 
 from factflow_assets.config import validate_text
 from factflow_assets.engine.executions import create_execution, frozen_pipeline
-from factflow_assets.errors import FactflowError, NotFoundError
 from resources.clock import utcnow
 from resources.database import FactflowDatabase
 from resources.db_schema import lineage
+from resources.errors import FactflowError, NotFoundError
 from tests.test_config_validation import VALID
 
 
@@ -191,7 +191,7 @@ def test_a_database_that_stays_away_is_a_clear_error_and_the_rows_wait_for_it(db
     database's reason) and keeps the rows: the next flush that reaches the database writes them."""
     from sqlalchemy.exc import OperationalError
 
-    from factflow_assets.errors import FactflowError
+    from resources.errors import FactflowError
     from resources.lineage_store import LineageWriter
 
     real_write = LineageWriter._write

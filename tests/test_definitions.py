@@ -5,7 +5,7 @@ from textwrap import dedent
 
 from dagster import AssetKey, Definitions, DynamicPartitionsDefinition
 
-from factflow_assets.engine.location import location_definitions as build_definitions
+from factflow_assets.assets.location import location_definitions as build_definitions
 from factflow_assets.settings import SHIPPED_PIPELINES_DIR
 
 TWO_ROUTES = dedent(
@@ -72,8 +72,7 @@ def test_a_schedule_in_the_yaml_becomes_a_dagster_schedule_whose_tick_starts_an_
 
     from dagster import build_schedule_context
 
-    from factflow_assets.instance import dagster_instance
-
+    from factflow_assets.operations.instance import dagster_instance
     from resources.dagster_resources import FactflowDatabaseResource
     from resources.database import FactflowDatabase
 

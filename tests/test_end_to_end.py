@@ -137,7 +137,7 @@ def stage_checks(execution_id: str) -> dict[tuple[str, str], bool]:
     from dagster import DagsterInstance
     from dagster._core.event_api import PartitionKeyFilter
 
-    from factflow_assets.engine.location import location_definitions as build_definitions
+    from factflow_assets.assets.location import location_definitions as build_definitions
 
     instance = DagsterInstance.get()
     results = {}
@@ -164,7 +164,7 @@ def test_demo_runs_end_to_end(factflow_home):
 
 
 def test_detach_queues_the_run_and_the_daemon_completes_it(factflow_home, demo_website):
-    from factflow_assets.instance import ensure_dagster_home
+    from factflow_assets.operations.instance import ensure_dagster_home
     from factflow_assets.settings import PROJECT_ROOT, Settings
 
     ensure_dagster_home(Settings.from_env())  # the daemon must share the CLI's DAGSTER_HOME

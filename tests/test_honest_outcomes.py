@@ -8,8 +8,8 @@ because its robots.txt could not be read is a failed row naming why, never a ski
 import socket
 
 import pytest
-
 from e2e_harness import as_json, rows, run, stages
+
 from factflow_assets.demo.server import Resource
 
 pytestmark = pytest.mark.slow

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import BACKENDS, backend_environment
 
 from cli.main import cli
 from factflow_assets.demo.site import demo_site, expected_pages
-from factflow_assets.settings import PROJECT_ROOT
-from conftest import BACKENDS, backend_environment
-from factflow_assets.settings import Settings
+from factflow_assets.settings import PROJECT_ROOT, Settings
 from resources.storage import SIDECAR_SUFFIX, ObjectStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.backends]

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from factflow_assets.errors import NotFoundError
 from resources.clock import utcnow
 from resources.database import FactflowDatabase
+from resources.errors import NotFoundError
 from resources.lineage_queries import AmbiguousIdError
 from tests.test_database import lineage_row
 

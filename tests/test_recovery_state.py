@@ -13,10 +13,10 @@ import pytest
 
 from factflow_assets.config import validate_file, validate_text
 from factflow_assets.config.pipeline import StageRef
-from factflow_assets.errors import NotFoundError
 from factflow_assets.settings import SHIPPED_PIPELINES_DIR
 from resources.clock import utcnow
 from resources.database import FactflowDatabase
+from resources.errors import NotFoundError
 from resources.replays_store import ReplayRecord
 from resources.runners_store import STALE_AFTER, Runner
 from tests.test_config_validation import VALID
@@ -151,7 +151,7 @@ def test_a_runner_row_from_an_earlier_run_says_nothing_about_a_newer_one():
     (whose process is gone, of course) must not make it look interrupted."""
     from types import SimpleNamespace
 
-    from factflow_assets.engine.status import _speaks_for
+    from factflow_assets.operations.status import _speaks_for
 
     now = utcnow()
     newest = SimpleNamespace(dagster_run=SimpleNamespace(run_id="run-2"), create_timestamp=now)

@@ -8,10 +8,19 @@ hashes) as a run nobody interrupted.
 import signal
 
 import pytest
-
 from e2e_harness import (
-    as_json, page_requests, path_of, rows, run, scraping_midway, stages, start_in_subprocess, storage_of, wait_for,
+    as_json,
+    page_requests,
+    path_of,
+    rows,
+    run,
+    scraping_midway,
+    stages,
+    start_in_subprocess,
+    storage_of,
+    wait_for,
 )
+
 from factflow_assets.demo.site import demo_site, expected_pages
 
 pytestmark = [pytest.mark.slow, pytest.mark.backends]

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from factflow_assets.errors import InvalidKeyError, NotFoundError
+from resources.errors import InvalidKeyError, NotFoundError
 from resources.storage import SIDECAR_SUFFIX, ObjectStore, message_key, stage_prefix, validate_key
 
 

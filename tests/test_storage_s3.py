@@ -6,8 +6,8 @@ import sys
 import threading
 
 import pytest
-
 from conftest import new_bucket
+
 from factflow_assets.settings import PROJECT_ROOT
 from resources import storage_listing
 from resources.storage import SIDECAR_SUFFIX, ObjectStore

@@ -5,9 +5,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from e2e_harness import REMARK, rows
 
 from cli.main import cli
-from e2e_harness import REMARK, rows
 from factflow_assets.demo.site import demo_site
 from resources.storage import ObjectStore
 

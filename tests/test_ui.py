@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from click.testing import CliRunner
-
-from cli.main import cli
 from conftest import services_required
 from e2e_harness import PIPELINE, REMARK
+
+from cli.main import cli
 from factflow_assets.demo.site import demo_site, expected_pages
 from factflow_assets.settings import PROJECT_ROOT, SHIPPED_PIPELINES_DIR
 from resources.database import dispose_engines
@@ -248,6 +248,7 @@ def scraper_rows(tag: str) -> list[dict]:
 
 def lineage_rows(execution_id: str, stage: str) -> list[dict]:
     from e2e_harness import rows
+
     from factflow_assets.settings import Settings
     from resources.database import FactflowDatabase
 

@@ -12,7 +12,8 @@ import asyncio
 
 from pydantic import Field
 
-from ..ids import content_hash
+from resources.hashing import content_hash
+
 from .base import Adapter, AdapterConfig, Emit, Message, SkipMessage
 from .process_pool import WorkerPool, default_workers
 

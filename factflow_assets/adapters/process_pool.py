@@ -17,9 +17,9 @@ import asyncio
 import gc
 import multiprocessing
 import os
-from multiprocessing import forkserver
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import forkserver
 from typing import Any, Callable
 
 from .base import PermanentError

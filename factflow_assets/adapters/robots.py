@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 import httpx
 from protego import Protego
 
-from ..errors import error_text
+from resources.errors import error_text
+
 from .base import PermanentError
 from .http_fetch import FetchPolicy, HttpStatusError, ResponseTooLarge, TooManyRedirects, fetch
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import NotFoundError, PipelineConfigError
+from resources.errors import NotFoundError, PipelineConfigError
+
 from .findings import CODES, Finding
 from .models import PipelineSpec
 from .pipeline import Pipeline, Stage, StageRef

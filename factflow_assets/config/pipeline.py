@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from resources.errors import NotFoundError
+from resources.hashing import content_hash
+
 from ..adapters import ADAPTERS, Adapter, AdapterConfig
-from ..errors import NotFoundError
-from ..ids import content_hash
 from .models import PipelineSpec, RouteSpec
 
 

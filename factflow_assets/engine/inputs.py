@@ -14,9 +14,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from resources.hashing import content_hash
 from resources.storage import ObjectStore
 
-from ..ids import content_hash, init_message_id
+from ..ids import init_message_id
 from .handoff import Handoff
 
 

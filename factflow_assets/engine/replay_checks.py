@@ -8,9 +8,8 @@ launches a replay, and by the asset for every replay, whoever launched it.
 from __future__ import annotations
 
 from resources.database import FactflowDatabase
+from resources.errors import FactflowError
 from resources.storage import ObjectStore, stage_prefix
-
-from ..errors import FactflowError
 
 MISSING_SHOWN = 3
 

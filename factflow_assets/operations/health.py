@@ -87,7 +87,7 @@ def check_health(settings: Settings) -> HealthReport:
             try:
                 if settings.uses_postgres:
                     _connect_once(settings.database_url)
-                from ..instance import dagster_instance
+                from .instance import dagster_instance
 
                 opened["instance"] = dagster_instance(settings)
             except Exception as error:

@@ -16,7 +16,8 @@ from resources.clock import as_utc, utcnow
 from resources.database import FactflowDatabase
 from resources.metrics_queries import MetricsQueries
 
-from .status import IN_PROGRESS, refresh_status
+from ..assets.runs import IN_PROGRESS
+from .status import refresh_status
 
 #: Throughput is measured over this recent window (and since the execution started).
 RATE_WINDOW = timedelta(seconds=60)

@@ -12,8 +12,8 @@ from dagster import DefaultScheduleStatus, RunRequest, ScheduleDefinition, Sched
 from resources.dagster_resources import FactflowDatabaseResource
 
 from ..config import Pipeline
+from ..engine.executions import create_execution
 from . import tags
-from .executions import create_execution
 
 
 def schedule_name(pipeline: Pipeline) -> str:

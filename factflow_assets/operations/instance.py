@@ -15,7 +15,7 @@ import os
 
 from dagster import DagsterInstance
 
-from .settings import PROJECT_ROOT, Settings
+from ..settings import PROJECT_ROOT, Settings
 
 INSTANCE_TEMPLATE = PROJECT_ROOT / "dagster.yaml"
 GENERATED_MARK = "# Written by factflow from its dagster.yaml; replace this line to keep your own edits.\n"

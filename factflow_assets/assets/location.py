@@ -17,7 +17,7 @@ from resources.dagster_resources import FactflowDatabaseResource, HttpClientReso
 
 from ..config import Pipeline, validate_directory
 from ..settings import Settings
-from .asset_factory import build_pipeline_asset, build_pipeline_job
+from .pipeline_asset import build_pipeline_asset, build_pipeline_job
 from .schedules import build_schedule
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 In place (`--from-stage S`): a new run over the same partition, with the pipeline's YAML as it is
 now, of every stage downstream of S (not S, nothing upstream of it), the first of them reading
 what the execution stored for S. The run is a replay like one launched from Dagster
-(`operation.py`): when it begins, the lineage rows of the replayed stages are marked as history
+(`assets/run_kinds.py`): when it begins, the lineage rows of the replayed stages are marked as history
 (so the skip rule redoes every message, even when only adapter code changed). Their objects are
 replaced as the run goes: each new object is written over its old key, and once a replayed stage
 has seen all its input it deletes the keys it did not write again, so no stale object is left and
@@ -24,20 +24,19 @@ from dagster import DagsterInstance
 
 from resources.clock import utcnow
 from resources.database import FactflowDatabase
+from resources.errors import FactflowError, NotFoundError
 from resources.executions_store import ExecutionRecord
 from resources.replays_store import ReplayRecord
 from resources.storage import ObjectStore, stage_prefix
 
+from ..assets import tags
 from ..config import Pipeline, Stage, load_pipeline
-from ..errors import FactflowError, NotFoundError
+from ..engine.executions import ReplaySource, create_execution, frozen_pipeline
+from ..engine.replay_checks import require_stored_outputs
 from ..ids import new_replay_id
 from ..settings import Settings
-from . import tags
-from .executions import ReplaySource, create_execution, frozen_pipeline
 from .launch import RunPlan
-from .replay_checks import require_stored_outputs
 from .status import refresh_status
-
 
 
 @dataclass(frozen=True)

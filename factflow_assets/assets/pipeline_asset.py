@@ -27,8 +27,8 @@ from resources.dagster_resources import FactflowDatabaseResource, HttpClientReso
 
 from ..config import Pipeline, Stage, StageRef
 from . import tags
-from .stage_asset import materialize_stages
-from .stage_checks import stage_check_specs
+from .checks import stage_check_specs
+from .materialize import materialize_stages
 
 
 def stage_asset_key(pipeline_name: str, ref: StageRef) -> AssetKey:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dagster import DagsterInstance, DagsterRunStatus
 
 from resources.database import FactflowDatabase
+from resources.errors import FactflowError
 from resources.executions_store import ExecutionRecord
 
-from ..errors import FactflowError
-from .status import IN_PROGRESS, execution_runs, refresh_status
+from ..assets.runs import IN_PROGRESS, execution_runs
+from .status import refresh_status
 
 CANCEL_MESSAGE = "factflow execution cancel: no new messages; the ones in flight finish"
 

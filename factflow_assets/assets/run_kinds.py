@@ -25,16 +25,16 @@ from dataclasses import dataclass
 
 from resources.clock import utcnow
 from resources.database import FactflowDatabase
+from resources.errors import FactflowError
 from resources.executions_store import ExecutionRecord
 from resources.replays_store import ReplayRecord
 from resources.storage import ObjectStore
 
 from ..config import Pipeline, Stage, StageRef
-from ..errors import FactflowError
+from ..engine.executions import create_execution, frozen_pipeline, replay_source
+from ..engine.replay_checks import require_stored_outputs
 from ..ids import new_replay_id
 from . import tags
-from .executions import create_execution, frozen_pipeline, replay_source
-from .replay_checks import require_stored_outputs
 
 START = "start"  # an execution's first run
 REPLAY = "replay"  # the selected stages again, from storage

@@ -1,6 +1,6 @@
 """What the pipeline's multi-asset does when Dagster runs it for one partition (one execution).
 
-Thin around the Dagster-free parts: `operation.begin` decides and records what the run is (a new
+Thin around the Dagster-free parts: `run_kinds.begin` decides and records what the run is (a new
 execution, a first run, a replay, a resume), `stream.StreamRun` runs the selected stages together
 under a heartbeat, and each stage that has seen all of its input is reported at once as a
 `MaterializeResult` with its summary and checks, while the others go on. Per-message outcomes go
@@ -32,17 +32,17 @@ from dagster import (
 
 from resources.dagster_resources import HttpClientResource
 from resources.database import FactflowDatabase
+from resources.errors import FactflowError
 from resources.storage import ObjectStore, stage_prefix
 
 from ..adapters.network_policy import NetworkPolicy
 from ..config import Pipeline, StageRef
-from ..errors import FactflowError
-from . import operation
-from .executions import replay_source
-from .heartbeat import Heartbeat
-from .stage_checks import stage_check_results
-from .status import execution_runs
-from .stream import StageOutcome, StreamRun, stage_sources, warm_up
+from ..engine.executions import replay_source
+from ..engine.heartbeat import Heartbeat
+from ..engine.stream import StageOutcome, StreamRun, stage_sources, warm_up
+from . import run_kinds
+from .checks import stage_check_results
+from .runs import execution_runs
 
 #: The run statuses in which a run is asked to stop (the UI's "Terminate" with force goes straight
 #: to CANCELED while the process still runs).
@@ -65,11 +65,11 @@ def materialize_stages(
     warm_up([stage for stage in pipeline.stages if keys[stage.ref] in context.selected_asset_keys])
     selected = tuple(stage.ref for stage in pipeline.stages if keys[stage.ref] in context.selected_asset_keys)
     earlier = execution_runs(context.instance, context.partition_key, limit=2)
-    facts = operation.RunFacts(
+    facts = run_kinds.RunFacts(
         run.run_id, context.partition_key, selected, run.tags, sum(r.dagster_run.run_id != run.run_id for r in earlier)
     )
     try:
-        op = operation.begin(db, store, pipeline, facts)
+        op = run_kinds.begin(db, store, pipeline, facts)
     except FactflowError as error:
         raise Failure(str(error)) from None
     context.instance.add_run_tags(run.run_id, op.run_tags())
@@ -102,7 +102,7 @@ def materialize_stages(
 class _Report:
     """Turns each stage's outcome into its materialisation, or into a reason the step fails."""
 
-    def __init__(self, context: AssetExecutionContext, op: operation.Operation, keys: dict[StageRef, AssetKey], store: ObjectStore, db: FactflowDatabase):
+    def __init__(self, context: AssetExecutionContext, op: run_kinds.Operation, keys: dict[StageRef, AssetKey], store: ObjectStore, db: FactflowDatabase):
         self.context = context
         self.op = op
         self.keys = keys

@@ -2,53 +2,28 @@
 
 The status column is refreshed from the newest run of the execution's partition whenever an
 active execution is read, so runs the daemon launched (or the UI, a backfill, `dagster asset
-materialize` started) are reflected without any process of factflow's watching them. A run whose process was killed never tells Dagster, so
-its run stays "started" forever; the runner's heartbeat and pid (`resources/runners_store.py`)
+materialize` started) are reflected without any process of factflow's watching them. A run whose
+process was killed never tells Dagster, so its run stays "started" forever; the runner's
+heartbeat and pid (`resources/runners_store.py`)
 tell such a run apart, and the execution becomes `interrupted`: its pending lineage rows are
 closed as the interrupted attempt and the Dagster run is marked failed, so the UI agrees.
 """
 
 from __future__ import annotations
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunRecord, RunsFilter
+from dagster import DagsterInstance, RunRecord
 
 from resources.clock import as_utc
 from resources.database import FactflowDatabase
 from resources.executions_store import ExecutionRecord
 from resources.runners_store import Runner
 
+from ..assets import tags
+from ..assets.runs import IN_PROGRESS, RUN_STATUS, execution_runs, run_failure
 from ..config import Pipeline
-from . import tags
-from .executions import frozen_pipeline
+from ..engine.executions import frozen_pipeline
 
 FAILURES_SHOWN = 10
-
-RUN_STATUS = {
-    DagsterRunStatus.QUEUED: "queued",
-    DagsterRunStatus.NOT_STARTED: "queued",
-    DagsterRunStatus.MANAGED: "queued",
-    DagsterRunStatus.STARTING: "running",
-    DagsterRunStatus.STARTED: "running",
-    DagsterRunStatus.CANCELING: "running",
-    DagsterRunStatus.SUCCESS: "completed",
-    DagsterRunStatus.FAILURE: "failed",
-    DagsterRunStatus.CANCELED: "cancelled",
-}
-#: Dagster statuses of a run that a live process is (or should be) executing.
-IN_PROGRESS = frozenset({DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING})
-
-
-def execution_runs(instance: DagsterInstance, execution_id: str, limit: int | None = None) -> list[RunRecord]:
-    """The execution's Dagster runs, newest first: every run of its partition, whoever launched it
-    (a backfill's runs name it as a one-partition range instead of a partition)."""
-    found = {
-        record.dagster_run.run_id: record
-        for filters in ({tags.PARTITION: execution_id}, {tags.PARTITION_RANGE_START: execution_id, tags.PARTITION_RANGE_END: execution_id})
-        for record in instance.get_run_records(RunsFilter(tags=filters), limit=limit)
-    }
-    newest_first = sorted(found.values(), key=lambda record: record.create_timestamp, reverse=True)
-    return newest_first[:limit] if limit else newest_first
-
 
 def refresh_status(db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord) -> ExecutionRecord:
     if not record.active:
@@ -73,20 +48,6 @@ def refresh_status(db: FactflowDatabase, instance: DagsterInstance, record: Exec
         db.executions.set_status(record.id, status, run_id=run.run_id, error=error)
         record = db.executions.get(record.id)
     return record
-
-
-def run_failure(instance: DagsterInstance, run_id: str) -> str:
-    """Why a run failed, in one line: its step's own description (a stage's `Failure` names the
-    stage and the first failed message), else the step's exception, else the run's."""
-    for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_FAILURE).records:
-        data = record.event_log_entry.dagster_event.step_failure_data
-        if data.user_failure_data is not None and data.user_failure_data.description:
-            return data.user_failure_data.description
-        if data.error is not None:
-            return data.error.message.strip().splitlines()[0]
-    for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_FAILURE).records:
-        return record.event_log_entry.message or "the Dagster run failed"
-    return "the Dagster run failed"
 
 
 def _speaks_for(runner: Runner, newest: RunRecord | None) -> bool:

@@ -1,4 +1,4 @@
-"""Errors an operator can act on.
+"""Errors an operator can act on, for every layer (the ground floor: imports nothing of factflow).
 
 Anything raised as a `FactflowError` is shown by the CLI as one line on stderr with a non-zero
 exit, never as a traceback: the message must say what is wrong and, where it helps, what to do.

@@ -13,15 +13,16 @@ from __future__ import annotations
 from dagster import AssetKey, DagsterEventType, DagsterInstance
 
 from resources.database import FactflowDatabase
+from resources.errors import FactflowError
 from resources.executions_store import ExecutionRecord
 
+from ..assets import tags
+from ..assets.runs import execution_runs
 from ..config import Pipeline, StageRef, load_pipeline
-from ..errors import FactflowError
+from ..engine.executions import frozen_pipeline, replay_source
 from ..settings import Settings
-from . import tags
-from .executions import frozen_pipeline, replay_source
 from .launch import RunPlan
-from .status import execution_runs, refresh_status
+from .status import refresh_status
 
 
 def plan_resume(settings: Settings, db: FactflowDatabase, instance: DagsterInstance, execution: str) -> RunPlan:

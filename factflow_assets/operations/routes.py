@@ -12,12 +12,12 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from resources.database import FactflowDatabase
+from resources.errors import NotFoundError
 from resources.route_state_store import PAUSED, RUNNING
 
 from ..config import validate_directory
-from ..errors import NotFoundError
+from ..engine.executions import frozen_pipeline
 from ..settings import Settings
-from .executions import frozen_pipeline
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance

@@ -3,7 +3,7 @@
 Every run is described by a `RunPlan`: which execution, which stages (all of them, or a replay's
 or a resume's subset), with which config. What the run is (a first run, a replay, a resume) the
 asset decides when it begins, from the execution and the run's Dagster tags, exactly as for a run
-launched from the Dagster UI (`operation.py`): a resume carries Dagster's own re-execution tags.
+launched from the Dagster UI (`assets/run_kinds.py`): a resume carries Dagster's own re-execution tags.
 In process (the default) the run executes in the calling process, all its stages streaming in one
 step (DESIGN §2a), from the definitions of that one pipeline only; its run id is chosen
 beforehand and claimed in the runners table, so a process killed even before Dagster recorded the
@@ -23,14 +23,13 @@ from dagster import DagsterInstance
 from resources.database import FactflowDatabase
 from resources.executions_store import ExecutionRecord
 
+from ..assets import dagster_private, tags
+from ..assets.location import definitions_of
+from ..assets.pipeline_asset import stage_asset_key
+from ..assets.runs import RUN_STATUS, run_failure
 from ..config import StageRef, load_pipeline
+from ..engine.executions import create_execution, frozen_pipeline
 from ..settings import PROJECT_ROOT, Settings
-from . import tags
-from .asset_factory import stage_asset_key
-from .executions import create_execution, frozen_pipeline
-from .location import definitions_of
-from . import dagster_private
-from .status import RUN_STATUS, run_failure
 
 WORKSPACE_FILE = PROJECT_ROOT / "workspace.yaml"
 

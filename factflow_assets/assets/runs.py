@@ -1,0 +1,51 @@
+"""An execution's Dagster runs: how to find them, and what their statuses mean to factflow.
+
+Every run of an execution's partition is one of its runs, whoever launched it: runs of one
+partition carry `dagster/partition`, a backfill's runs the one-partition range instead.
+"""
+
+from __future__ import annotations
+
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunRecord, RunsFilter
+
+from . import tags
+
+RUN_STATUS = {
+    DagsterRunStatus.QUEUED: "queued",
+    DagsterRunStatus.NOT_STARTED: "queued",
+    DagsterRunStatus.MANAGED: "queued",
+    DagsterRunStatus.STARTING: "running",
+    DagsterRunStatus.STARTED: "running",
+    DagsterRunStatus.CANCELING: "running",
+    DagsterRunStatus.SUCCESS: "completed",
+    DagsterRunStatus.FAILURE: "failed",
+    DagsterRunStatus.CANCELED: "cancelled",
+}
+#: Dagster statuses of a run that a live process is (or should be) executing.
+IN_PROGRESS = frozenset({DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING})
+
+
+def execution_runs(instance: DagsterInstance, execution_id: str, limit: int | None = None) -> list[RunRecord]:
+    """The execution's Dagster runs, newest first: every run of its partition, whoever launched it
+    (a backfill's runs name it as a one-partition range instead of a partition)."""
+    found = {
+        record.dagster_run.run_id: record
+        for filters in ({tags.PARTITION: execution_id}, {tags.PARTITION_RANGE_START: execution_id, tags.PARTITION_RANGE_END: execution_id})
+        for record in instance.get_run_records(RunsFilter(tags=filters), limit=limit)
+    }
+    newest_first = sorted(found.values(), key=lambda record: record.create_timestamp, reverse=True)
+    return newest_first[:limit] if limit else newest_first
+
+
+def run_failure(instance: DagsterInstance, run_id: str) -> str:
+    """Why a run failed, in one line: its step's own description (a stage's `Failure` names the
+    stage and the first failed message), else the step's exception, else the run's."""
+    for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_FAILURE).records:
+        data = record.event_log_entry.dagster_event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            return data.user_failure_data.description
+        if data.error is not None:
+            return data.error.message.strip().splitlines()[0]
+    for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_FAILURE).records:
+        return record.event_log_entry.message or "the Dagster run failed"
+    return "the Dagster run failed"
