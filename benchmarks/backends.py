@@ -46,8 +46,8 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres", help="an admin URL; a database is created and dropped")
     args = parser.parse_args()
 
-    from moto.server import ThreadedMotoServer
     import boto3
+    from moto.server import ThreadedMotoServer
     from sqlalchemy import create_engine, text
 
     os.environ.update(CREDENTIALS)

@@ -24,9 +24,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from factflow_assets.adapters.documents import decode_html
 from factflow_assets.adapters.html_to_markdown import HtmlToMarkdownConfig
 from factflow_assets.adapters.markdown_extraction import extract_markdown
-from factflow_assets.adapters.web_content_storage import decode_html
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "aeb-dev"
 _WORD = re.compile(r"\w+")

@@ -57,8 +57,8 @@ def bare_limit(sitemap_url: str) -> tuple[int, float]:
     """(pages, seconds) for fetch + extract of every page, no storage, no lineage."""
     import httpx
 
+    from factflow_assets.adapters.documents import decode_html
     from factflow_assets.adapters.markdown_extraction import extract_markdown
-    from factflow_assets.adapters.web_content_storage import decode_html
 
     async def main() -> int:
         loop = asyncio.get_running_loop()

@@ -11,11 +11,10 @@ from .execution_shared import (
     print_summary,
     report_run,
     run_plan_here,
-    styled,
     wait_until_stopped,
     warn_paused_routes,
 )
-from .output import format_duration, format_time, make_table, output_option, print_json, stdout
+from .output import format_duration, format_time, make_table, output_option, print_json, stdout, styled
 from .progress import live_progress
 
 

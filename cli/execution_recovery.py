@@ -9,8 +9,8 @@ from __future__ import annotations
 import click
 
 from .environment import Environment, pass_environment
-from .execution_shared import report_run, run_plan_here, styled, wait_until_stopped
-from .output import note, output_option, print_json, stdout
+from .execution_shared import report_run, run_plan_here, wait_until_stopped
+from .output import note, output_option, print_json, stdout, styled
 
 
 @click.command("replay")
@@ -67,7 +67,7 @@ def resume_command(env: Environment, execution_id: str, output: str) -> None:
     """
     from factflow_assets.operations.resume import plan_resume
 
-    plan = plan_resume(env.settings, env.db, env.instance, execution_id)
+    plan = plan_resume(env.db, env.instance, execution_id)
     note(f"resuming {plan.record.id}: {', '.join(str(ref) for ref in plan.stages)}")
     summary = run_plan_here(env, env.settings, plan, show_progress=output != "json")
     report_run(summary, output)

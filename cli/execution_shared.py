@@ -7,21 +7,8 @@ import time
 import click
 
 from .environment import Environment
-from .output import make_table, note, print_json, stdout
+from .output import make_table, note, print_json, stdout, styled
 from .progress import STAGE_COLUMNS, live_progress, stage_rows
-
-STATUS_STYLE = {
-    "completed": "green",
-    "failed": "red",
-    "running": "cyan",
-    "queued": "blue",
-    "cancelled": "yellow",
-    "interrupted": "magenta",
-}
-
-
-def styled(status: str) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
 
 
 def describe_origin(origin: dict | None) -> str:

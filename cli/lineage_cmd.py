@@ -13,10 +13,9 @@ from resources.statuses import LINEAGE_STATUSES
 
 from .environment import Environment, pass_environment
 from .lookup import check_scope, lineage_row
-from .output import format_ms, format_time, make_table, note, output_option, print_json, stdout
+from .output import format_ms, format_time, make_table, note, output_option, print_json, stdout, styled
 
 ROW_COLUMNS = ("ID", "STAGE", "MESSAGE", "STATUS", "ATTEMPT", "STARTED", "DURATION", "DETAIL")
-STATUS_STYLE = {"completed": "green", "failed": "red", "skipped": "yellow", "pending": "cyan", "cancelled": "magenta"}
 
 execution_filter = click.option("--execution", "-e", help="Execution id or tag (narrows a message id to one execution).")
 
@@ -24,10 +23,6 @@ execution_filter = click.option("--execution", "-e", help="Execution id or tag (
 @click.group()
 def lineage() -> None:
     """Lineage: one row per message per adapter invocation."""
-
-
-def styled(status: str) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
 
 
 def error_text(row: dict) -> str:

@@ -24,26 +24,8 @@ def stage_prefixes(env: Environment, record, route: str | None = None, stage: st
 
 
 def check_scope(env: Environment, record, *, route: str | None = None, stage: str | None = None, adapter: str | None = None) -> list:
-    """The execution's stages that `route`, `stage` and `adapter` select; NotFoundError when its
-    pipeline has no such route, stage or adapter."""
-    stages = _pipeline(env, record).stages
-    scope = f"execution {record.id}"
-    if route is not None:
-        _require(route, {s.route.name for s in stages}, "route", scope)
-        stages = [s for s in stages if s.route.name == route]
-        scope = f"route {route} of {scope}"
-    if stage is not None:
-        _require(stage, {s.name for s in stages}, "stage", scope)
-        stages = [s for s in stages if s.name == stage]
-    if adapter is not None:
-        _require(adapter, {s.adapter_type for s in stages}, "adapter", scope)
-        stages = [s for s in stages if s.adapter_type == adapter]
-    return stages
-
-
-def _require(value: str, known: set[str], what: str, scope: str) -> None:
-    if value not in known:
-        raise NotFoundError(f"{scope} has no {what} {value!r}; it has: {', '.join(sorted(known))}")
+    """The stages of the execution's frozen config that `route`, `stage` and `adapter` select."""
+    return _pipeline(env, record).stages_matching(f"execution {record.id}", route=route, stage=stage, adapter=adapter)
 
 
 def _pipeline(env: Environment, record):

@@ -26,6 +26,24 @@ output_option = click.option(
 PIPE_WIDTH = 240
 
 
+#: One colour per state word, whatever has the state: an execution, a lineage row, a route, a
+#: health probe. Green is done and well, red failed, cyan at work, blue waiting its turn, yellow
+#: held or passed over, magenta cut short.
+STATE_COLOURS = {
+    "completed": "green", "ok": "green", "healthy": "green",
+    "failed": "red", "unhealthy": "red",
+    "running": "cyan", "pending": "cyan",
+    "queued": "blue",
+    "cancelled": "yellow", "skipped": "yellow", "paused": "yellow", "degraded": "yellow",
+    "interrupted": "magenta",
+}
+
+
+def styled(state: str) -> str:
+    """A state word in its colour, as console markup."""
+    return f"[{STATE_COLOURS.get(state, 'white')}]{state}[/]"
+
+
 def stdout() -> Console:
     console = Console(highlight=False)
     if not console.is_terminal:

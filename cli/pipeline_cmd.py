@@ -8,9 +8,7 @@ from __future__ import annotations
 import click
 
 from .environment import Environment, pass_environment
-from .output import make_table, note, output_option, print_json, stdout
-
-STATE_STYLE = {"running": "cyan", "paused": "yellow"}
+from .output import make_table, note, output_option, print_json, stdout, styled
 
 
 @click.group()
@@ -38,7 +36,7 @@ def list_command(env: Environment, output: str) -> None:
         note("no execution is running and no route is paused")
         return
     rows = [
-        (a.execution_id or "-", a.pipeline or "-", a.route, f"[{STATE_STYLE[a.state]}]{a.state}[/]", a.in_flight, a.done, a.failed, a.pending)
+        (a.execution_id or "-", a.pipeline or "-", a.route, styled(a.state), a.in_flight, a.done, a.failed, a.pending)
         for a in activities
     ]
     stdout().print(make_table(("EXECUTION", "PIPELINE", "ROUTE", "STATE", "IN FLIGHT", "DONE", "FAILED", "PENDING"), rows))

@@ -8,19 +8,12 @@ from __future__ import annotations
 import click
 
 from .environment import Environment, pass_environment
-from .execution_shared import styled
-from .output import format_size, make_table, output_option, print_json, stdout
-
-HEALTH_STYLE = {"ok": "green", "degraded": "yellow", "failed": "red", "healthy": "green", "unhealthy": "red"}
+from .output import format_size, make_table, output_option, print_json, stdout, styled
 
 
 @click.group()
 def system() -> None:
     """Health of every subsystem, and metrics from the databases."""
-
-
-def _health_style(status: str) -> str:
-    return f"[{HEALTH_STYLE[status]}]{status}[/]"
 
 
 @system.command("health")
@@ -37,10 +30,10 @@ def health_command(env: Environment, debug: bool, output: str) -> None:
         print_json(report.to_dict(debug))
     else:
         console = stdout()
-        console.print(f"factflow is {_health_style(report.overall)}")
+        console.print(f"factflow is {styled(report.overall)}")
         columns = ("SUBSYSTEM", "STATUS", "DETAIL") + (("TIME",) if debug else ())
         rows = [
-            (p.name, _health_style(p.status), p.detail) + ((f"{p.seconds * 1000:.1f}ms",) if debug else ())
+            (p.name, styled(p.status), p.detail) + ((f"{p.seconds * 1000:.1f}ms",) if debug else ())
             for p in report.probes
         ]
         console.print(make_table(columns, rows))

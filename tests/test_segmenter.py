@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from factflow_assets.adapters import Message
+from factflow_assets.adapters.documents import decode_html
 from factflow_assets.adapters.markdown_extraction import extract_markdown
 from factflow_assets.adapters.markdown_segments import segment_markdown
 from factflow_assets.adapters.tokens import count_tokens, encoding
-from factflow_assets.adapters.web_content_storage import decode_html
 from factflow_assets.config import validate_text
 from tests.adapter_harness import run_adapter
 

@@ -21,7 +21,6 @@ from factflow_assets.engine.stream import RunControl, StreamRun, stage_sources
 from resources.database import FactflowDatabase, dispose_engines
 from resources.http import new_http_client
 from resources.storage import ObjectStore, stage_prefix
-from tests.conftest import html_page
 
 
 class Count(Adapter):

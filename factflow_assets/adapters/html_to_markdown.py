@@ -15,9 +15,8 @@ from pydantic import Field
 from resources.hashing import content_hash
 
 from .base import Adapter, AdapterConfig, Emit, Message, SkipMessage
+from .documents import MARKDOWN_CONTENT_TYPE
 from .process_pool import WorkerPool, default_workers
-
-MARKDOWN_CONTENT_TYPE = "text/markdown; charset=utf-8; variant=GFM"
 
 
 def extract_in_worker(html: str, url: str | None, preserve_links: bool, preserve_images: bool) -> tuple:

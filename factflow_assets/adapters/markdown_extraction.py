@@ -22,7 +22,7 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 from trafilatura.utils import load_html
 
-from .web_content_storage import title_and_language
+from .documents import title_and_language
 
 #: A block whose 4-word shingles (or words, when it has fewer than four) Resiliparse also kept at
 #: least this share of is main content.

@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 
 from ..ids import slug_of
 from .base import Adapter, AdapterConfig, Emit, Message, SkipMessage
-from .html_to_markdown import MARKDOWN_CONTENT_TYPE
+from .documents import MARKDOWN_CONTENT_TYPE
 from .markdown_segments import segment_markdown
 from .process_pool import WorkerPool, default_workers
 from .tokens import ENCODING, encoding

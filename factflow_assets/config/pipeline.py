@@ -114,12 +114,33 @@ class Pipeline:
         known = ", ".join(str(s.ref) for s in self.stages)
         raise NotFoundError(f"pipeline {self.name!r} has no stage {name!r} (stages: {known})")
 
+    def stages_matching(self, scope: str, route: str | None = None, stage: str | None = None, adapter: str | None = None) -> list[Stage]:
+        """The stages that `route`, `stage` and `adapter` select; NotFoundError naming what
+        exists (within `scope`, say "execution E") when one of them names nothing here."""
+        stages = self.stages
+        if route is not None:
+            _require(route, {s.route.name for s in stages}, "route", scope)
+            stages = [s for s in stages if s.route.name == route]
+            scope = f"route {route} of {scope}"
+        if stage is not None:
+            _require(stage, {s.name for s in stages}, "stage", scope)
+            stages = [s for s in stages if s.name == stage]
+        if adapter is not None:
+            _require(adapter, {s.adapter_type for s in stages}, "adapter", scope)
+            stages = [s for s in stages if s.adapter_type == adapter]
+        return stages
+
     def first_stage(self, route: str) -> Stage:
         """The stage that takes `route`'s input."""
         return next(s for s in self.stages if s.route.name == route and s.index == 0)
 
     def route_names(self) -> list[str]:
         return [route.name for route in self.spec.routes]
+
+
+def _require(value: str, known: set[str], what: str, scope: str) -> None:
+    if value not in known:
+        raise NotFoundError(f"{scope} has no {what} {value!r}; it has: {', '.join(sorted(known))}")
 
 
 def feeding_stage(spec: PipelineSpec, route_input) -> str:

@@ -18,14 +18,13 @@ from resources.executions_store import ExecutionRecord
 
 from ..assets import tags
 from ..assets.runs import execution_runs
-from ..config import Pipeline, StageRef, load_pipeline
+from ..config import Pipeline, StageRef
 from ..engine.executions import frozen_pipeline, replay_source
-from ..settings import Settings
 from .launch import RunPlan
 from .status import refresh_status
 
 
-def plan_resume(settings: Settings, db: FactflowDatabase, instance: DagsterInstance, execution: str) -> RunPlan:
+def plan_resume(db: FactflowDatabase, instance: DagsterInstance, execution: str) -> RunPlan:
     record = refresh_status(db, instance, db.executions.resolve(execution))
     if record.active:
         raise FactflowError(f"execution {record.id} is {record.status}; only an execution that stopped can be resumed")
