@@ -77,3 +77,22 @@ def metrics_command(env: Environment, executions_shown: int, output: str) -> Non
         console.print(make_table(("EXECUTION", "PIPELINE", "MESSAGES", "MSG/S LAST MINUTE", "MSG/S OVERALL"), rows, title="\nrunning"))
     rows = [(s["execution_id"], s["pipeline"], styled(s["status"]), s["objects"], format_size(s["bytes"])) for s in metrics["storage"]]
     console.print(make_table(("EXECUTION", "PIPELINE", "STATUS", "OBJECTS", "SIZE"), rows, title="\nstored (current outputs)"))
+
+
+@system.command("migrate")
+@output_option
+@pass_environment
+def migrate_command(env: Environment, output: str) -> None:
+    """Bring the factflow database's schema to the newest revision (Alembic migrations).
+
+    Every command does it on first use; this does it now, for a deployment step.
+    """
+    from resources.database import migrate_database
+    from resources.masking import mask_uri
+
+    before, after = migrate_database(env.settings.database_url)
+    if output == "json":
+        print_json({"database": mask_uri(env.settings.database_url), "revision_before": before, "revision": after})
+        return
+    state = "already at" if before == after else f"migrated from {before or 'no revision'} to"
+    stdout().print(f"factflow database {mask_uri(env.settings.database_url)}: {state} revision {after}", markup=False)

@@ -1,4 +1,4 @@
-"""The factflow database: connection, schema creation, and the stores over it.
+"""The factflow database: connection, its schema's migrations on first use, and the stores over it.
 
 SQLite under `$FACTFLOW_HOME` by default, any SQLAlchemy URL otherwise (PostgreSQL as
 `postgresql+psycopg2://…`). One engine per URL per process, so the CLI and the assets it runs in
@@ -11,14 +11,14 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from .db_schema import metadata
 from .errors import FactflowError
 from .executions_store import ExecutionStore
 from .lineage_queries import LineageQueries
 from .lineage_store import LineageStore
+from .migrate import upgrade
 from .replays_store import ReplayStore
 from .route_state_store import RouteStateStore
 from .runners_store import RunnerStore
@@ -33,43 +33,20 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
 def engine_for(url: str) -> Engine:
-    """The process-wide engine for `url`, created (with the schema) on first use."""
+    """The process-wide engine for `url`, created on first use, its schema brought to the newest
+    revision (`migrate.py`)."""
     with _engines_lock:
         engine = _engines.get(url)
         if engine is None:
-            engine = _engines[url] = _create_engine(url)
-            create_schema(engine)
+            engine = _create_engine(url)
+            upgrade(engine)
+            _engines[url] = engine
         return engine
-
-
-def create_schema(engine: Engine) -> None:
-    """Create missing tables, and missing columns and indexes on existing tables: a database
-    created by an earlier version is brought up to this one, and running this again changes
-    nothing. Columns added later are nullable, so existing rows stay valid."""
-    metadata.create_all(engine, checkfirst=True)
-    with engine.begin() as conn:
-        _add_missing_columns(conn)
-        for table in metadata.sorted_tables:
-            for index in table.indexes:
-                index.create(conn, checkfirst=True)
-
-
-def _add_missing_columns(conn) -> None:
-    inspector = inspect(conn)
-    for table in metadata.sorted_tables:
-        present = {column["name"] for column in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present:
-                continue
-            column_type = column.type.compile(dialect=conn.dialect)
-            # IF NOT EXISTS: two processes upgrading one PostgreSQL database at once both succeed;
-            # SQLite serialises schema changes under its write lock.
-            guard = "IF NOT EXISTS " if conn.dialect.name == "postgresql" else ""
-            conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {guard}{column.name} {column_type}"))
 
 
 def _create_engine(url: str) -> Engine:
@@ -85,6 +62,15 @@ def _create_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def migrate_database(url: str) -> tuple[str | None, str | None]:
+    """Bring the database at `url` to the newest revision now; its revision before and after."""
+    engine = _create_engine(url)
+    try:
+        return upgrade(engine)
+    finally:
+        engine.dispose()
 
 
 def dispose_engines() -> None:
@@ -108,4 +94,8 @@ class FactflowDatabase:
         self.runners = RunnerStore(self.engine)
         self.route_states = RouteStateStore(self.engine)
         self.progress = StageProgressStore(self.engine)
+
+    def transaction(self):
+        """One transaction for several stores' writes (pass the connection as their `conn`)."""
+        return self.engine.begin()
 

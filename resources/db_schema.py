@@ -1,4 +1,5 @@
-"""The factflow database schema (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+"""The factflow database schema (SQLAlchemy Core), the same on SQLite and PostgreSQL: what the
+queries read and write, at the newest migration (`resources/migrations`, which makes it).
 
 - `factflow_configs`: every pipeline YAML an execution ran with, by its SHA-256 (the config hash).
 - `factflow_executions`: one row per execution, with its frozen config hash and replay origin.
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -51,11 +53,11 @@ executions = Table(
     Column("pipeline", NAME, nullable=False),
     Column("tag", String(128), unique=True),
     Column("status", String(16), nullable=False),
-    Column("config_hash", HASH, nullable=False),
+    Column("config_hash", HASH, ForeignKey("factflow_configs.config_hash", name="fk_factflow_executions_config"), nullable=False),
     Column("init_route", NAME, nullable=False),
     Column("init_payload", JSON, nullable=False),
     Column("overrides", JSON, nullable=False),
-    Column("parent_id", ID),
+    Column("parent_id", ID, ForeignKey("factflow_executions.id", name="fk_factflow_executions_parent")),
     # {"kind": "start" | "dagster_ui"} or, for a child made by a replay into a route,
     # {"kind": "replay", "parent": ..., "from_stage": "route/stage", "to_route": ...}
     Column("origin", JSON, nullable=False),
@@ -73,12 +75,12 @@ lineage = Table(
     "factflow_lineage",
     metadata,
     Column("id", ID, primary_key=True),
-    Column("execution_id", ID, nullable=False),
+    Column("execution_id", ID, ForeignKey("factflow_executions.id", name="fk_factflow_lineage_execution"), nullable=False),
     Column("route", NAME, nullable=False),
     Column("stage", NAME, nullable=False),
     Column("adapter_type", NAME, nullable=False),
     Column("message_id", String(128), nullable=False),
-    Column("parent_lineage_id", ID),
+    Column("parent_lineage_id", ID, ForeignKey("factflow_lineage.id", name="fk_factflow_lineage_parent")),
     Column("batch_id", ID, nullable=False),
     Column("status", String(16), nullable=False),
     Column("input_hash", HASH),
@@ -120,11 +122,11 @@ replays = Table(
     "factflow_replays",
     metadata,
     Column("id", ID, primary_key=True),
-    Column("execution_id", ID, nullable=False),  # the execution replayed from
+    Column("execution_id", ID, ForeignKey("factflow_executions.id", name="fk_factflow_replays_execution"), nullable=False),  # replayed from
     Column("from_route", NAME, nullable=False),
     Column("from_stage", NAME, nullable=False),
     Column("to_route", NAME),  # set for a replay into a child execution
-    Column("target_execution_id", ID, nullable=False),  # the execution itself, or the child
+    Column("target_execution_id", ID, ForeignKey("factflow_executions.id", name="fk_factflow_replays_target"), nullable=False),  # itself, or the child
     Column("previous_config_hash", HASH, nullable=False),
     Column("config_hash", HASH, nullable=False),
     Column("superseded_rows", Integer, nullable=False),
@@ -137,7 +139,7 @@ replays = Table(
 runners = Table(
     "factflow_runners",
     metadata,
-    Column("execution_id", ID, primary_key=True),
+    Column("execution_id", ID, ForeignKey("factflow_executions.id", name="fk_factflow_runners_execution"), primary_key=True),
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("dagster_run_id", String(64)),
@@ -147,7 +149,7 @@ runners = Table(
 stage_progress = Table(
     "factflow_stage_progress",
     metadata,
-    Column("execution_id", ID, primary_key=True),
+    Column("execution_id", ID, ForeignKey("factflow_executions.id", name="fk_factflow_stage_progress_execution"), primary_key=True),
     Column("route", NAME, primary_key=True),
     Column("stage", NAME, primary_key=True),
     Column("dagster_run_id", String(64)),

@@ -6,13 +6,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .clock import as_utc, utcnow
 from .db_schema import configs, executions
 from .errors import FactflowError, NotFoundError
 from .statuses import ACTIVE_STATUSES
+from .transactions import writing
 
 
 @dataclass
@@ -65,8 +66,8 @@ class ExecutionStore:
 
     # --- configs -----------------------------------------------------------------------------
 
-    def save_config(self, pipeline: str, config_hash: str, yaml_text: str) -> None:
-        with self.engine.begin() as conn:
+    def save_config(self, pipeline: str, config_hash: str, yaml_text: str, conn: Connection | None = None) -> None:
+        with writing(self.engine, conn) as conn:
             exists = conn.execute(select(configs.c.config_hash).where(configs.c.config_hash == config_hash)).first()
             if not exists:
                 conn.execute(insert(configs).values(config_hash=config_hash, pipeline=pipeline, yaml=yaml_text, created_at=utcnow()))
@@ -130,9 +131,9 @@ class ExecutionStore:
         with self.engine.connect() as conn:
             return [_record(row) for row in conn.execute(query)]
 
-    def set_config(self, execution_id: str, config_hash: str) -> None:
+    def set_config(self, execution_id: str, config_hash: str, conn: Connection | None = None) -> None:
         """Make `config_hash` the execution's current config (a replay ran it with a newer one)."""
-        with self.engine.begin() as conn:
+        with writing(self.engine, conn) as conn:
             conn.execute(update(executions).where(executions.c.id == execution_id).values(config_hash=config_hash))
 
     def set_status(self, execution_id: str, status: str, *, run_id: str | None = None, error: str | None = None) -> None:

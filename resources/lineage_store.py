@@ -17,12 +17,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from .clock import utcnow
 from .db_schema import lineage
 from .errors import FactflowError
+from .transactions import writing
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,10 @@ class LineageWriter:
                     self._write(list(new.values()), finished, superseded)
                     self._error = None
                     return
+                except IntegrityError as error:  # rows the database refuses: no retry makes them fit
+                    self._error = error
+                    log.error("lineage rows refused by the database: %s", error.orig)
+                    break
                 except DBAPIError as error:
                     self._error = error
                     log.warning("lineage write failed (attempt %s/%s): %s", attempt, self.retries, error)
@@ -172,13 +177,13 @@ class LineageStore:
                     )
         return latest
 
-    def supersede(self, execution_id: str, stages: list[tuple[str, str]]) -> int:
+    def supersede(self, execution_id: str, stages: list[tuple[str, str]], conn: Connection | None = None) -> int:
         """Mark every current row of these (route, stage)s of one execution as history; return how
         many. A re-run of those stages then treats every message as new (nothing is skipped)."""
         if not stages:
             return 0
         total = 0
-        with self.engine.begin() as conn:
+        with writing(self.engine, conn) as conn:
             for route, stage in stages:
                 total += conn.execute(
                     update(lineage)

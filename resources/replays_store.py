@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
 from .clock import as_utc
 from .db_schema import replays
+from .transactions import writing
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,8 @@ class ReplayStore:
     def __init__(self, engine: Engine):
         self.engine = engine
 
-    def add(self, record: ReplayRecord) -> None:
-        with self.engine.begin() as conn:
+    def add(self, record: ReplayRecord, conn: Connection | None = None) -> None:
+        with writing(self.engine, conn) as conn:
             conn.execute(insert(replays).values(**asdict(record)))
 
     def count_deleted(self, replay_id: str, objects: int) -> None:

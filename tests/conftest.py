@@ -129,6 +129,22 @@ def new_bucket(endpoint: str) -> str:
     return name
 
 
+#: The smallest valid pipeline, for tests that need execution rows to hang lineage rows on.
+TINY_PIPELINE = "version: 1\nroutes:\n  - name: r\n    adapters:\n      - type: url_expander\ninit_message:\n  route: r\n"
+
+
+def executions_exist(db: FactflowDatabase, *execution_ids: str) -> None:
+    """Record these executions (a tiny pipeline's), as a run would before writing lineage rows:
+    the database's foreign keys refuse rows of an execution it does not know."""
+    from factflow_assets.config import validate_text
+    from factflow_assets.engine.executions import create_execution
+
+    pipeline = validate_text(TINY_PIPELINE, "tiny").pipeline
+    for execution_id in execution_ids:
+        if db.executions.get(execution_id) is None:
+            create_execution(db, pipeline, execution_id=execution_id)
+
+
 @pytest.fixture
 def settings(factflow_home) -> Settings:
     return Settings.from_env()

@@ -13,6 +13,7 @@ from resources.clock import utcnow
 from resources.database import FactflowDatabase
 from resources.errors import NotFoundError
 from resources.lineage_queries import AmbiguousIdError
+from tests.conftest import executions_exist
 from tests.test_database import lineage_row
 
 T0 = utcnow()
@@ -44,6 +45,7 @@ TREE = [
 @pytest.fixture
 def queries(database_url):
     db = FactflowDatabase(database_url)
+    executions_exist(db, "e1", "e2")
     writer = db.lineage.writer()
     for item in TREE:
         writer.start(item)

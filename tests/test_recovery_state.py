@@ -19,13 +19,16 @@ from resources.database import FactflowDatabase
 from resources.errors import NotFoundError
 from resources.replays_store import ReplayRecord
 from resources.runners_store import STALE_AFTER, Runner
+from tests.conftest import executions_exist
 from tests.test_config_validation import VALID
 from tests.test_database import lineage_row
 
 
 @pytest.fixture
 def db(database_url):
-    return FactflowDatabase(database_url)
+    database = FactflowDatabase(database_url)
+    executions_exist(database, "e1", "child")
+    return database
 
 
 def runner(pid=None, host=None, age=timedelta(0)) -> Runner:

@@ -13,7 +13,7 @@ from factflow_assets.ids import new_batch_id
 from resources.database import FactflowDatabase
 from resources.http import new_http_client
 from resources.storage import ObjectStore, stage_prefix
-from tests.conftest import html_page
+from tests.conftest import executions_exist, html_page
 
 PIPELINE = dedent(
     """\
@@ -58,6 +58,7 @@ class Harness:
         self.pipeline = validate_text(text, "p").pipeline
         self.store = ObjectStore((tmp_path / "storage").as_uri())
         self.db = FactflowDatabase(f"sqlite:///{tmp_path / 'f.db'}")
+        executions_exist(self.db, "e1", "e2")
 
     def run(self, stage_name, payload=None, execution_id="e1", config_hash=None):
         stage = next(s for s in self.pipeline.stages if s.name == stage_name)

@@ -21,6 +21,7 @@ from factflow_assets.engine.stream import RunControl, StreamRun, stage_sources
 from resources.database import FactflowDatabase, dispose_engines
 from resources.http import new_http_client
 from resources.storage import ObjectStore, stage_prefix
+from tests.conftest import executions_exist
 
 
 class Count(Adapter):
@@ -86,6 +87,7 @@ def harness(tmp_path, monkeypatch):
     Slow.seen = []
     store = ObjectStore((tmp_path / "storage").as_uri())
     db = FactflowDatabase(f"sqlite:///{tmp_path / 'f.db'}")
+    executions_exist(db, "e1")
 
     def run(n=10, upstream_workers=4, fast_delay=0.0, slow_delay=0.0, fail="false", control=None):
         text = PIPELINE.format(n=n, upstream_workers=upstream_workers, fast_delay=fast_delay, slow_delay=slow_delay, fail=fail)

@@ -95,3 +95,12 @@ def test_metrics_agree_with_lineage_and_storage(pipelines, env):
     ]
     table = CliRunner().invoke(cli, ["system", "metrics"])
     assert "web_scraper" in table.stdout and "completed 1" in table.stdout
+
+
+def test_migrate_brings_a_new_database_to_the_newest_revision_then_says_it_is_there(factflow_home):
+    from resources.migrate import HEAD
+
+    first = CliRunner().invoke(cli, ["system", "migrate"])
+    assert first.exit_code == 0 and f"migrated from no revision to revision {HEAD}" in first.stdout
+    again = json.loads(CliRunner().invoke(cli, ["system", "migrate", "--output", "json"]).stdout)
+    assert (again["revision_before"], again["revision"]) == (HEAD, HEAD)

@@ -169,24 +169,25 @@ def _begin_replay(db: FactflowDatabase, store: ObjectStore, current: Pipeline, r
     else:
         from_route, from_stage = first.route.name, INIT_MESSAGE
 
-    superseded = db.lineage.supersede(record.id, [(stage.route.name, stage.name) for stage in stages])
-    db.executions.save_config(current.name, current.config_hash, current.text)
     replay_id = facts.tags.get(tags.REPLAY_ID)
     if not replay_id or db.replays.get(replay_id) is not None:  # a re-execution copies its parent's tags
         replay_id = new_replay_id()
-    replay = ReplayRecord(
-        id=replay_id,
-        execution_id=record.id,
-        from_route=from_route,
-        from_stage=from_stage,
-        to_route=None,
-        target_execution_id=record.id,
-        previous_config_hash=record.config_hash,
-        config_hash=current.config_hash,
-        superseded_rows=superseded,
-        deleted_objects=0,  # counted by the stages as they delete what they did not write again
-        created_at=utcnow(),
-    )
-    db.replays.add(replay)
-    db.executions.set_config(record.id, current.config_hash)
+    with db.transaction() as conn:  # all of it, or nothing: a replay half begun is no replay
+        superseded = db.lineage.supersede(record.id, [(stage.route.name, stage.name) for stage in stages], conn=conn)
+        db.executions.save_config(current.name, current.config_hash, current.text, conn=conn)
+        replay = ReplayRecord(
+            id=replay_id,
+            execution_id=record.id,
+            from_route=from_route,
+            from_stage=from_stage,
+            to_route=None,
+            target_execution_id=record.id,
+            previous_config_hash=record.config_hash,
+            config_hash=current.config_hash,
+            superseded_rows=superseded,
+            deleted_objects=0,  # counted by the stages as they delete what they did not write again
+            created_at=utcnow(),
+        )
+        db.replays.add(replay, conn=conn)
+        db.executions.set_config(record.id, current.config_hash, conn=conn)
     return Operation(REPLAY, db.executions.get(record.id), current, stages, replay)
