@@ -29,7 +29,8 @@ from sqlalchemy import func, insert, select  # noqa: E402
 
 from factflow_assets.ids import new_batch_id, new_execution_id, new_lineage_id  # noqa: E402
 from resources.database import FactflowDatabase  # noqa: E402
-from resources.db_schema import lineage  # noqa: E402
+from resources.db_schema import configs, lineage  # noqa: E402
+from resources.db_schema import executions as executions_table  # noqa: E402
 
 #: Median latency targets in milliseconds (issue 4), per query.
 TARGETS = {
@@ -100,14 +101,29 @@ def execution_rows(pages: int, rng: random.Random, start: datetime):
         yield make("markdown_processor", "smart_segmenter", markdown_id, markdown["id"], outputs=segments, url=url)
 
 
+BENCH_CONFIG = "0" * 64
+
+
+def execution_record(execution_id: str, created_at: datetime) -> dict:
+    return {
+        "id": execution_id, "pipeline": "bench", "status": "completed", "config_hash": BENCH_CONFIG, "init_route": "sitemap_scraper",
+        "init_payload": {}, "overrides": {}, "origin": {"kind": "start"}, "created_at": created_at,
+    }
+
+
 def fill(db: FactflowDatabase, rows: int, executions: int, seed: int) -> None:
     rng = random.Random(seed)
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     chunk: list[dict] = []
     written, began = 0, time.perf_counter()
     with db.engine.begin() as conn:
+        conn.execute(insert(configs).values(config_hash=BENCH_CONFIG, pipeline="bench", yaml="version: 1", created_at=start))
+        seen: set[str] = set()
         for n, pages in enumerate(execution_sizes(rows, executions, rng)):
             for row in execution_rows(pages, rng, start + timedelta(hours=n)):
+                if row["execution_id"] not in seen:  # the database refuses rows of an unknown execution
+                    seen.add(row["execution_id"])
+                    conn.execute(insert(executions_table).values(execution_record(row["execution_id"], start + timedelta(hours=n))))
                 chunk.append(row)
                 if len(chunk) >= INSERT_CHUNK:
                     conn.execute(insert(lineage), chunk)
