@@ -24,11 +24,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.corpora import AEB_DEV
 from factflow_assets.adapters.documents import decode_html
 from factflow_assets.adapters.html_to_markdown import HtmlToMarkdownConfig
 from factflow_assets.adapters.markdown_extraction import extract_markdown
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "aeb-dev"
+DEFAULT_CORPUS = AEB_DEV
 _WORD = re.compile(r"\w+")
 _IMAGE_TARGET = re.compile(r"(!\[(?:\\.|[^\]\\])*\])\([^)]*\)")
 _LINK_TARGET = re.compile(r"(\[(?:\\.|[^\]\\])*\])\([^)]*\)")

@@ -20,9 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.corpora import AEB_DEV  # noqa: E402
 from factflow_assets.demo.server import Request, Resource, SiteServer  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "aeb-dev" / "html"
+CORPUS = AEB_DEV / "html"
 URLS_PER_SITEMAP = 500
 SITEMAP_TYPE = "application/xml"
 

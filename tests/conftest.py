@@ -45,6 +45,17 @@ def services_required() -> bool:
     return os.environ.get("FACTFLOW_REQUIRE_SERVICES") == "1"
 
 
+def require_corpus(path: Path) -> Path:
+    """`path` under the shared corpora; skip without it, except under FACTFLOW_REQUIRE_SERVICES=1
+    (CI), where a missing corpus fails like a missing PostgreSQL."""
+    if not path.exists():
+        message = f"the corpus is not at {path} (set FACTFLOW_CORPORA to the shared corpora folder)"
+        if services_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
 #: The storage combinations a test marked `backends` runs over: database-storage.
 BACKENDS = ("sqlite-file", "sqlite-s3", "postgres-file", "postgres-s3")
 

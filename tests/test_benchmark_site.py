@@ -4,10 +4,14 @@ import re
 
 import httpx
 import pytest
+from conftest import require_corpus
 
 from benchmarks.site import CORPUS, benchmark_site
 
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"the aeb-dev corpus is not at {CORPUS}")
+
+@pytest.fixture(autouse=True)
+def corpus():
+    return require_corpus(CORPUS)
 
 
 def test_the_site_lists_every_page_in_a_sitemap_index_and_numbers_each_page():

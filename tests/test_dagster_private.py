@@ -23,9 +23,20 @@ def test_each_private_name_factflow_uses_is_still_there(module, name):
 
 
 def test_a_run_executed_here_names_the_workspace_location_so_the_ui_can_re_execute_it(tmp_path):
-    from dagster import DagsterInstance, DagsterRunStatus, Definitions, asset, define_asset_job, in_process_executor
+    from dagster import (
+        DagsterInstance,
+        DagsterRunStatus,
+        Definitions,
+        asset,
+        define_asset_job,
+        in_process_executor,
+    )
 
-    from factflow_assets.assets.dagster_private import LOCATION_NAME, REPOSITORY_NAME, execute_here
+    from factflow_assets.assets.dagster_private import (
+        LOCATION_NAME,
+        REPOSITORY_NAME,
+        execute_here,
+    )
 
     @asset
     def one() -> None:

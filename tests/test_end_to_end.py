@@ -137,7 +137,9 @@ def stage_checks(execution_id: str) -> dict[tuple[str, str], bool]:
     from dagster import DagsterInstance
     from dagster._core.event_api import PartitionKeyFilter
 
-    from factflow_assets.assets.location import location_definitions as build_definitions
+    from factflow_assets.assets.location import (
+        location_definitions as build_definitions,
+    )
 
     instance = DagsterInstance.get()
     results = {}

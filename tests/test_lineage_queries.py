@@ -117,3 +117,36 @@ def test_resolve_takes_a_lineage_id_or_an_unambiguous_message_id(queries):
         queries.resolve("md-a", execution_id="e2")
     with pytest.raises(NotFoundError):
         queries.resolve("a-%")  # LIKE wildcards are matched literally
+
+
+def test_a_chain_deeper_than_any_pipeline_so_far_is_walked_whole(database_url):
+    """Twenty generations (a pipeline of twenty stages): every ancestor and descendant comes back."""
+    db = FactflowDatabase(database_url)
+    executions_exist(db, "deep")
+    writer = db.lineage.writer()
+    for n in range(20):
+        writer.start(row(f"g{n:02d}", f"s{n}", f"m{n}", f"g{n - 1:02d}" if n else None, execution="deep", second=n))
+    writer.close()
+    chain = db.lineage_queries.chain("g10")
+    assert [r["id"] for r in chain] == [f"g{n:02d}" for n in range(20)]
+    assert [r["depth"] for r in chain] == list(range(-10, 10))
+
+
+def test_a_cycle_in_the_parents_ends_the_walk_instead_of_looping(database_url):
+    """Rows whose parents run in a circle (a corrupt database): the chain stops at its depth cap."""
+    from sqlalchemy import update
+
+    from resources.db_schema import lineage
+    from resources.lineage_queries import MAX_CHAIN_DEPTH
+
+    db = FactflowDatabase(database_url)
+    executions_exist(db, "loop")
+    writer = db.lineage.writer()
+    writer.start(row("c1", "s1", "m1", None, execution="loop", second=1))
+    writer.start(row("c2", "s2", "m2", "c1", execution="loop", second=2))
+    writer.close()
+    with db.engine.begin() as conn:
+        conn.execute(update(lineage).where(lineage.c.id == "c1").values(parent_lineage_id="c2"))
+    chain = db.lineage_queries.chain("c1")
+    assert {r["id"] for r in chain} == {"c1", "c2"}
+    assert min(r["depth"] for r in chain) >= -MAX_CHAIN_DEPTH and max(r["depth"] for r in chain) <= MAX_CHAIN_DEPTH

@@ -6,18 +6,23 @@ import hashlib
 import os
 import re
 import time
-from pathlib import Path
 
 import pytest
+from conftest import require_corpus
 
+from benchmarks.corpora import AEB_DEV
 from factflow_assets.adapters import Message, PermanentError, SkipMessage
-from factflow_assets.adapters.markdown_extraction import _Block, _judge_by_agreement, extract_markdown
+from factflow_assets.adapters.markdown_extraction import (
+    _Block,
+    _judge_by_agreement,
+    extract_markdown,
+)
 from factflow_assets.adapters.process_pool import WorkerPool
 from tests.adapter_harness import run_adapter
 from tests.conftest import FIXTURES
 
 FIDELITY = (FIXTURES / "markdown" / "fidelity.html").read_text()
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "aeb-dev"
+CORPUS = AEB_DEV
 
 
 @pytest.fixture(scope="module")
@@ -131,16 +136,18 @@ def test_a_worker_that_hangs_or_dies_costs_one_message_and_the_pool_goes_on():
 def test_a_timeout_below_the_workers_start_fails_messages_not_the_adapter():
     """Starting workers (forkserver, preloaded imports) is not held to the per-message timeout:
     a timeout set too small costs each page a failure, and the adapter still opens."""
-    page = Message("p-0123456789abcdef", FIDELITY.encode(), "text/html", {"url": "https://example.com/p"})
-    outcomes = run_adapter("html_to_markdown", page, {"workers": 1, "timeout": 0.0001}, messages=[page, page])
+    # a page two hundred times the fidelity fixture takes a good part of a second to extract: a
+    # millisecond's timeout fails it by a wide margin, however the machine is loaded
+    big = FIDELITY.replace("</body>", "".join(f"<section><h2>Part {i}</h2>{FIDELITY}</section>" for i in range(200)) + "</body>")
+    page = Message("p-0123456789abcdef", big.encode(), "text/html", {"url": "https://example.com/p"})
+    outcomes = run_adapter("html_to_markdown", page, {"workers": 1, "timeout": 0.001}, messages=[page, page])
     assert all(isinstance(o, PermanentError) and "longer than" in str(o) for o in outcomes)
 
 
 @pytest.mark.slow
 def test_extraction_quality_on_the_gold_corpus_holds():
     """The benchmark's F1 (benchmarks/extraction_quality.py), as a guard against regressions."""
-    if not CORPUS.exists():  # the corpus lives beside the checkout (../shared), not in it
-        pytest.skip(f"no gold corpus at {CORPUS}")
+    require_corpus(CORPUS)
     from benchmarks.extraction_quality import load_corpus, score_pages, summary
 
     result = summary(score_pages(*load_corpus(CORPUS)))

@@ -3,7 +3,14 @@
 import time
 
 import pytest
-from e2e_harness import as_json, rows, run, scraping_midway, start_in_subprocess, wait_for
+from e2e_harness import (
+    as_json,
+    rows,
+    run,
+    scraping_midway,
+    start_in_subprocess,
+    wait_for,
+)
 
 from factflow_assets.demo.site import demo_site, expected_pages
 

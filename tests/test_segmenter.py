@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import pytest
+from conftest import require_corpus
 
+from benchmarks.corpora import AEB_DEV
 from factflow_assets.adapters import Message
 from factflow_assets.adapters.documents import decode_html
 from factflow_assets.adapters.markdown_extraction import extract_markdown
@@ -119,15 +120,14 @@ init_message:
     assert path in findings[0].message or path in findings[0].path
 
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "aeb-dev"
+CORPUS = AEB_DEV
 
 
 @pytest.mark.parametrize("max_tokens", [64, 512])
 def test_real_pages_give_segments_within_max_tokens_with_exact_counts(max_tokens):
     """Packing counts a join exactly only when the parts' sum says it may not fit: on real pages
     every segment still holds at most max_tokens, and its recorded count is its exact count."""
-    if not CORPUS.exists():  # the corpus lives beside the checkout (../shared), not in it
-        pytest.skip(f"no gold corpus at {CORPUS}")
+    require_corpus(CORPUS)
     pages = sorted((CORPUS / "html").glob("*.html.gz"))[:30]
     for page in pages:
         markdown = extract_markdown(decode_html(gzip.decompress(page.read_bytes()), "text/html")).markdown

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from factflow_assets.adapters.http_fetch import HttpStatusError, ResponseTooLarge
 from factflow_assets.adapters.sitemap_documents import SitemapFormatError, parse_sitemap
 from factflow_assets.demo.server import Resource
 from tests.adapter_harness import json_message, run_adapter
@@ -134,7 +135,7 @@ def test_a_failing_child_is_recorded_but_the_first_document_failing_fails(site):
     (emit,) = run_adapter("sitemap_parser", json_message({"sitemap_url": server.url("/index.xml")}), {"retries": 0})
     assert emit.body["urls"] == [server.url("/a")]
     assert "404" in emit.body["errors"][0]["error"]
-    with pytest.raises(Exception, match="404"):
+    with pytest.raises(HttpStatusError, match="404"):
         run_adapter("sitemap_parser", json_message({"sitemap_url": server.url("/missing.xml")}), {"retries": 0})
 
 
@@ -213,7 +214,7 @@ def test_a_50_mb_sitemap_is_parsed_without_building_its_tree():
 
 def test_a_sitemap_over_the_byte_cap_fails_while_downloading(site):
     server = site({"/big.xml": Resource(big_urlset(20_000), content_type="application/xml")})
-    with pytest.raises(Exception, match="exceeds the cap"):
+    with pytest.raises(ResponseTooLarge, match="exceeds the cap"):
         run_adapter("sitemap_parser", json_message({"sitemap_url": server.url("/big.xml")}), {"retries": 0, "max_bytes": 1024 * 1024})
 
 

@@ -1,10 +1,18 @@
 """The stage loop without Dagster: outputs and lineage, failures as rows, retries, re-runs."""
 
+import json
 from textwrap import dedent
 
 import pytest
 
-from factflow_assets.adapters import ADAPTERS, Adapter, AdapterConfig, Emit, Message, PermanentError
+from factflow_assets.adapters import (
+    ADAPTERS,
+    Adapter,
+    AdapterConfig,
+    Emit,
+    Message,
+    PermanentError,
+)
 from factflow_assets.config import validate_text
 from factflow_assets.config.pipeline import Stage
 from factflow_assets.engine.inputs import InitInput, StoredInput
@@ -168,6 +176,26 @@ def test_a_stopped_stage_deletes_nothing(harness, site):
     stopped = run_stage(job, inputs, harness.store, harness.db, new_http_client, control)
     assert (stopped.not_started, stopped.stale_deleted) == (3, 0)
     assert len(harness.store.keys(stage_prefix("e1", "scrape", "web_scraper"))) == 3
+
+
+def test_a_message_whose_content_changed_under_the_same_id_is_processed_again(harness, site):
+    """The skip rule matches the input's hash, not only its id: an upstream object rewritten with
+    other content (the same message id) is not "already done"."""
+    server = site({"/a": html_page("A"), "/b": html_page("B")})
+    harness.run("url_expander", {"urls": [server.url("/a")]})
+    harness.run("web_scraper")
+    [key] = harness.store.keys(stage_prefix("e1", "scrape", "url_expander"))
+    sidecar = harness.store.metadata(key)
+    kept = {k: v for k, v in sidecar.items() if k not in ("key", "content_type", "size", "sha256", "written_at")}
+    harness.store.put(key, json.dumps({"url": server.url("/b")}).encode(), "application/json", kept)
+
+    again = harness.run("web_scraper")
+    assert (again.reused, again.messages_out) == (0, 1)
+    assert (server.requests["/a"], server.requests["/b"]) == (1, 1)  # the new content was fetched
+    rows = sorted(harness.rows("web_scraper"), key=lambda r: r["attempt"])
+    assert [(r["attempt"], r["superseded"], r["message_id"]) for r in rows] == [
+        (1, True, sidecar["message_id"]), (2, False, sidecar["message_id"])
+    ]
 
 
 def test_an_unreadable_input_is_a_failed_row_not_a_crashed_stage(harness, site):

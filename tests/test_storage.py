@@ -5,7 +5,13 @@ import json
 import pytest
 
 from resources.errors import InvalidKeyError, NotFoundError
-from resources.storage import SIDECAR_SUFFIX, ObjectStore, message_key, stage_prefix, validate_key
+from resources.storage import (
+    SIDECAR_SUFFIX,
+    ObjectStore,
+    message_key,
+    stage_prefix,
+    validate_key,
+)
 
 
 @pytest.fixture

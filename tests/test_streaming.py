@@ -14,7 +14,14 @@ from textwrap import dedent
 
 import pytest
 
-from factflow_assets.adapters import ADAPTERS, Adapter, AdapterConfig, Emit, Message, PermanentError
+from factflow_assets.adapters import (
+    ADAPTERS,
+    Adapter,
+    AdapterConfig,
+    Emit,
+    Message,
+    PermanentError,
+)
 from factflow_assets.config import validate_text
 from factflow_assets.engine.handoff import Handoff
 from factflow_assets.engine.stream import RunControl, StreamRun, stage_sources
