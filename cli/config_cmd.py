@@ -20,7 +20,10 @@ def config() -> None:
 
 def validate_paths(path: Path) -> list[ValidationResult]:
     """Validate one file, or every YAML file of a directory."""
-    from factflow_assets.config import pipeline_files, validate_file  # imports every adapter: only when used
+    from factflow_assets.config import (  # imports every adapter: only when used
+        pipeline_files,
+        validate_file,
+    )
 
     if path.is_dir():
         files = pipeline_files(path)
@@ -31,10 +34,14 @@ def validate_paths(path: Path) -> list[ValidationResult]:
 
 
 @config.command("validate")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path), required=False)
 @output_option
-def validate_command(path: Path, output: str) -> None:
-    """Check pipeline YAML (a file or a directory of them)."""
+def validate_command(path: Path | None, output: str) -> None:
+    """Check pipeline YAML (a file or a directory of them; default: the pipelines directory)."""
+    if path is None:
+        from factflow_assets.settings import Settings
+
+        path = Settings.from_env().pipelines_dir
     if not path.exists():
         raise click.ClickException(f"no file or directory at {path}")
     results = validate_paths(path)

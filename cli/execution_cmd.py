@@ -14,7 +14,15 @@ from .execution_shared import (
     wait_until_stopped,
     warn_paused_routes,
 )
-from .output import format_duration, format_time, make_table, output_option, print_json, stdout, styled
+from .output import (
+    format_duration,
+    format_time,
+    make_table,
+    output_option,
+    print_json,
+    stdout,
+    styled,
+)
 from .progress import live_progress
 
 
@@ -61,13 +69,17 @@ def run_here(env: Environment, settings, request, show_progress: bool) -> dict:
 @pass_environment
 def start_command(env: Environment, pipeline: str, sets: tuple[str, ...], tag: str | None, detach: bool, output: str) -> None:
     """Start an execution of PIPELINE (a name from the pipelines directory)."""
-    from factflow_assets.operations.launch import StartRequest, prepare_execution, submit_to_queue
+    from factflow_assets.operations.launch import (
+        StartRequest,
+        prepare_execution,
+        submit_to_queue,
+    )
 
     request = StartRequest(pipeline, parse_overrides(sets), tag)
     if detach:
         record = prepare_execution(env.settings, env.db, env.instance, request)
         warn_paused_routes(env, record)
-        record = submit_to_queue(env.db, env.instance, record)
+        record = submit_to_queue(env.settings, env.db, env.instance, record)
         if output == "json":
             print_json({"execution_id": record.id, "status": record.status, "run_id": record.dagster_run_id})
         else:

@@ -35,7 +35,7 @@ def print_summary(summary: dict, next_steps: bool = False) -> None:
         console.print("\nNext:")
         console.print(f"  factflow execution get {summary['id']}")
         console.print("  factflow execution list")
-        console.print("  factflow config validate pipelines/")
+        console.print("  factflow config validate")
 
 
 def report_run(summary: dict, output: str, extra: dict | None = None, next_steps: bool = False) -> None:

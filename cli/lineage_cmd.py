@@ -13,7 +13,16 @@ from resources.statuses import LINEAGE_STATUSES
 
 from .environment import Environment, pass_environment
 from .lookup import check_scope, lineage_row
-from .output import format_ms, format_time, make_table, note, output_option, print_json, stdout, styled
+from .output import (
+    format_ms,
+    format_time,
+    make_table,
+    note,
+    output_option,
+    print_json,
+    stdout,
+    styled,
+)
 
 ROW_COLUMNS = ("ID", "STAGE", "MESSAGE", "STATUS", "ATTEMPT", "STARTED", "DURATION", "DETAIL")
 

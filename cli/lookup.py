@@ -13,7 +13,10 @@ from .environment import Environment
 def stage_prefixes(env: Environment, record, route: str | None = None, stage: str | None = None) -> list[str]:
     """The storage prefixes that `--route`/`--stage` select in an execution (checked against its
     frozen config, so a typo is an error rather than an empty listing)."""
-    from resources.storage import execution_prefix, stage_prefix  # fsspec: only when storage is used
+    from resources.storage import (  # fsspec: only when storage is used
+        execution_prefix,
+        stage_prefix,
+    )
 
     if route is None and stage is None:
         return [execution_prefix(record.id)]

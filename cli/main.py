@@ -10,7 +10,16 @@ import click
 from resources.errors import FactflowError
 from resources.masking import install_log_masking
 
-from . import config_cmd, demo_cmd, execution_cmd, lineage_cmd, pipeline_cmd, storage_cmd, system_cmd, ui_cmd
+from . import (
+    config_cmd,
+    demo_cmd,
+    execution_cmd,
+    lineage_cmd,
+    pipeline_cmd,
+    storage_cmd,
+    system_cmd,
+    ui_cmd,
+)
 
 
 class FactflowGroup(click.Group):

@@ -37,7 +37,9 @@ def live_progress(env, execution_id: str, enabled: bool = True):
     if not enabled or not sys.stderr.isatty():
         yield
         return
-    from factflow_assets.engine.executions import frozen_pipeline  # imports Dagster: only when shown
+    from factflow_assets.engine.executions import (
+        frozen_pipeline,  # imports Dagster: only when shown
+    )
     from factflow_assets.operations.status import stage_progress
 
     record = env.db.executions.get(execution_id)
@@ -61,7 +63,13 @@ def transfer_progress(description: str, enabled: bool = True):
         yield None
         return
     from fsspec.callbacks import Callback
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=Console(stderr=True), transient=True) as progress:

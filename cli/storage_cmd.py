@@ -12,7 +12,15 @@ from resources.errors import NotFoundError
 
 from .environment import Environment, pass_environment
 from .lookup import stage_prefixes
-from .output import format_size, format_time, make_table, note, output_option, print_json, stdout
+from .output import (
+    format_size,
+    format_time,
+    make_table,
+    note,
+    output_option,
+    print_json,
+    stdout,
+)
 
 #: Content types whose bytes `storage get --output json` shows as text.
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtml+xml")

@@ -29,12 +29,12 @@ STOP_GRACE = 30.0
 READY_TIMEOUT = 120.0
 
 
-def dagster_dev_command(host: str, port: int, log_level: str) -> list[str]:
-    from factflow_assets.operations.launch import WORKSPACE_FILE
+def dagster_dev_command(settings, host: str, port: int, log_level: str) -> list[str]:
+    from factflow_assets.operations.instance import workspace_file
 
     local = Path(sys.executable).with_name("dagster")
     executable = str(local) if local.exists() else shutil.which("dagster") or "dagster"
-    return [executable, "dev", "-w", str(WORKSPACE_FILE), "-h", host, "-p", str(port), "--log-level", log_level]
+    return [executable, "dev", "-w", str(workspace_file(settings)), "-h", host, "-p", str(port), "--log-level", log_level]
 
 
 def ui_environment(settings) -> dict[str, str]:
@@ -87,8 +87,8 @@ def serve(settings, host: str, port: int, log_level: str) -> None:
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server = subprocess.Popen(
-            dagster_dev_command(host, port, log_level),
-            env=ui_environment(settings),
+            dagster_dev_command(settings, host, port, log_level),
+            env=ui_environment(settings),  # writes the workspace file too
             # Not the project folder: `dagster dev` warns about a dagster.yaml there that it ignores.
             cwd=settings.home,
             stdout=sys.stderr,  # its log; factflow's stdout says only where the UI is

@@ -21,8 +21,21 @@ from pathlib import Path
 
 from resources.errors import FactflowError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_PIPELINES_DIR = PROJECT_ROOT / "pipelines"
+PACKAGE_ROOT = Path(__file__).resolve().parent
+#: The source tree (tests, benchmarks, the shipped files as the repository keeps them); an
+#: installed wheel has no such folder, only the package.
+PROJECT_ROOT = PACKAGE_ROOT.parent
+
+
+def shipped(name: str) -> Path:
+    """A file or folder factflow ships (`pipelines`, the `dagster.yaml` template): inside the package
+    when installed from a wheel (`factflow_assets/shipped/`, pyproject's force-include), at the top
+    of the source tree in a checkout."""
+    packaged = PACKAGE_ROOT / "shipped" / name
+    return packaged if packaged.exists() else PROJECT_ROOT / name
+
+
+SHIPPED_PIPELINES_DIR = shipped("pipelines")
 
 #: Settings-file key → environment variable that overrides it.
 VARIABLES = {

@@ -54,11 +54,15 @@ def test_a_run_executed_here_names_the_workspace_location_so_the_ui_can_re_execu
         assert (again.parent_run_id, again.root_run_id) == (run.run_id, run.run_id)
 
 
-def test_the_workspace_file_loads_the_location_the_runs_name():
+def test_the_workspace_files_load_the_location_the_runs_name(settings):
+    """The one factflow writes for the UI and the daemon, and the repository's for `dagster dev`."""
     import yaml
 
     from factflow_assets.assets.dagster_private import LOCATION_MODULE, LOCATION_NAME
-    from factflow_assets.operations.launch import WORKSPACE_FILE
+    from factflow_assets.operations.instance import ensure_dagster_home, workspace_file
+    from factflow_assets.settings import PROJECT_ROOT
 
-    [entry] = yaml.safe_load(WORKSPACE_FILE.read_text())["load_from"]
-    assert (entry["python_module"]["module_name"], entry["python_module"]["location_name"]) == (LOCATION_MODULE, LOCATION_NAME)
+    ensure_dagster_home(settings)
+    for workspace in (workspace_file(settings), PROJECT_ROOT / "workspace.yaml"):
+        [entry] = yaml.safe_load(workspace.read_text())["load_from"]
+        assert (entry["python_module"]["module_name"], entry["python_module"]["location_name"]) == (LOCATION_MODULE, LOCATION_NAME)

@@ -166,12 +166,12 @@ def test_demo_runs_end_to_end(factflow_home):
 
 
 def test_detach_queues_the_run_and_the_daemon_completes_it(factflow_home, demo_website):
-    from factflow_assets.operations.instance import ensure_dagster_home
-    from factflow_assets.settings import PROJECT_ROOT, Settings
+    from factflow_assets.operations.instance import ensure_dagster_home, workspace_file
+    from factflow_assets.settings import Settings
 
     ensure_dagster_home(Settings.from_env())  # the daemon must share the CLI's DAGSTER_HOME
     daemon = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), "dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
+        [os.path.join(os.path.dirname(sys.executable), "dagster-daemon"), "run", "-w", str(workspace_file(Settings.from_env()))],
         env=os.environ.copy(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -1,6 +1,14 @@
 """The adapter registry: every adapter type a pipeline YAML may name."""
 
-from .base import Adapter, AdapterConfig, AdapterContext, Emit, Message, PermanentError, SkipMessage
+from .base import (
+    Adapter,
+    AdapterConfig,
+    AdapterContext,
+    Emit,
+    Message,
+    PermanentError,
+    SkipMessage,
+)
 from .html_to_markdown import HtmlToMarkdown
 from .sitemap_parser import SitemapParser
 from .smart_segmenter import SmartSegmenter

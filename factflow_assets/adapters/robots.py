@@ -18,7 +18,13 @@ from protego import Protego
 from resources.errors import error_text
 
 from .base import PermanentError
-from .http_fetch import FetchPolicy, HttpStatusError, ResponseTooLarge, TooManyRedirects, fetch
+from .http_fetch import (
+    FetchPolicy,
+    HttpStatusError,
+    ResponseTooLarge,
+    TooManyRedirects,
+    fetch,
+)
 
 _ALLOW_ALL = Protego.parse("")
 

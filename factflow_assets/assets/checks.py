@@ -16,7 +16,14 @@ from __future__ import annotations
 
 import warnings
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, PartitionsDefinition, PreviewWarning
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    PartitionsDefinition,
+    PreviewWarning,
+)
 
 from resources.database import FactflowDatabase
 from resources.statuses import DONE_STATUSES

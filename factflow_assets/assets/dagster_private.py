@@ -29,7 +29,11 @@ REPOSITORY_NAME = "__repository__"
 
 def location_job_origin(job_name: str, working_directory: Path):
     """The origin a run of `job_name` launched from the workspace would carry."""
-    from dagster._core.remote_origin import ManagedGrpcPythonEnvCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+    from dagster._core.remote_origin import (
+        ManagedGrpcPythonEnvCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
     target = LoadableTargetOrigin(executable_path=sys.executable, module_name=LOCATION_MODULE, working_directory=str(working_directory))

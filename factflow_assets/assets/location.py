@@ -13,7 +13,11 @@ import logging
 
 from dagster import Definitions, in_process_executor
 
-from resources.dagster_resources import FactflowDatabaseResource, HttpClientResource, StorageResource
+from resources.dagster_resources import (
+    FactflowDatabaseResource,
+    HttpClientResource,
+    StorageResource,
+)
 
 from ..config import Pipeline, validate_directory
 from ..settings import Settings

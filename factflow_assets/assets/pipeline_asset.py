@@ -23,7 +23,11 @@ from dagster import (
     multi_asset,
 )
 
-from resources.dagster_resources import FactflowDatabaseResource, HttpClientResource, StorageResource
+from resources.dagster_resources import (
+    FactflowDatabaseResource,
+    HttpClientResource,
+    StorageResource,
+)
 
 from ..config import Pipeline, Stage, StageRef
 from . import tags

@@ -6,7 +6,13 @@ partition carry `dagster/partition`, a backfill's runs the one-partition range i
 
 from __future__ import annotations
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunRecord, RunsFilter
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    RunRecord,
+    RunsFilter,
+)
 
 from . import tags
 

@@ -7,7 +7,13 @@ twice (the daemon retries after a crash) finds the execution it made the first t
 """
 
 # No `from __future__ import annotations`: Dagster reads the schedule function's annotations.
-from dagster import DefaultScheduleStatus, RunRequest, ScheduleDefinition, ScheduleEvaluationContext, schedule
+from dagster import (
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    schedule,
+)
 
 from resources.dagster_resources import FactflowDatabaseResource
 

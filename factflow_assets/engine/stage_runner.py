@@ -31,9 +31,21 @@ from resources.database import FactflowDatabase
 from resources.errors import error_text
 from resources.lineage_store import LineageWriter, PriorInvocation
 from resources.statuses import DONE_STATUSES
-from resources.storage import CORE_SIDECAR_FIELDS, ObjectStore, message_key, stage_prefix
+from resources.storage import (
+    CORE_SIDECAR_FIELDS,
+    ObjectStore,
+    message_key,
+    stage_prefix,
+)
 
-from ..adapters import Adapter, AdapterContext, Emit, Message, PermanentError, SkipMessage
+from ..adapters import (
+    Adapter,
+    AdapterContext,
+    Emit,
+    Message,
+    PermanentError,
+    SkipMessage,
+)
 from ..config import Stage
 from ..ids import derived_message_id, new_lineage_id, slug_of
 from .inputs import HandedOnInput, InputHeader, InputItem, ListedInput, StageInput

@@ -31,8 +31,22 @@ from ..adapters.process_pool import start_forkserver
 from ..config import Stage, StageRef
 from ..ids import new_batch_id
 from .handoff import Handoff
-from .inputs import HandedOnInput, InitInput, InputSource, ListedInput, StageInput, StoredInput
-from .stage_runner import IO_THREADS, StageControl, StageJob, StageRunner, StageServices, StageSummary
+from .inputs import (
+    HandedOnInput,
+    InitInput,
+    InputSource,
+    ListedInput,
+    StageInput,
+    StoredInput,
+)
+from .stage_runner import (
+    IO_THREADS,
+    StageControl,
+    StageJob,
+    StageRunner,
+    StageServices,
+    StageSummary,
+)
 
 #: Messages a hand-off holds per worker of the stage taking from it.
 HANDOFF_PER_WORKER = 2

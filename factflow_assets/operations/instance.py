@@ -12,12 +12,22 @@ hand (without factflow's first line) is left alone.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from dagster import DagsterInstance
 
-from ..settings import PROJECT_ROOT, Settings
+from ..assets.dagster_private import LOCATION_MODULE, LOCATION_NAME
+from ..settings import Settings, shipped
 
-INSTANCE_TEMPLATE = PROJECT_ROOT / "dagster.yaml"
+INSTANCE_TEMPLATE = shipped("dagster.yaml")
+#: The workspace the UI, the daemon and `--detach` load: the code location by module, so it works
+#: wherever factflow is installed (the repository's own workspace.yaml is for `dagster dev` in a
+#: checkout).
+WORKSPACE_YAML = f"""{{mark}}load_from:
+  - python_module:
+      module_name: {LOCATION_MODULE}
+      location_name: {LOCATION_NAME}
+"""
 GENERATED_MARK = "# Written by factflow from its dagster.yaml; replace this line to keep your own edits.\n"
 POSTGRES_STORAGE = """
 # FACTFLOW_DATABASE_URL is PostgreSQL: Dagster's storage lives on the same server.
@@ -35,16 +45,25 @@ def instance_yaml(settings: Settings) -> str:
     return GENERATED_MARK + INSTANCE_TEMPLATE.read_text() + (POSTGRES_STORAGE if settings.uses_postgres else "")
 
 
+def workspace_file(settings: Settings) -> Path:
+    """`$DAGSTER_HOME/workspace.yaml`, written by `ensure_dagster_home`."""
+    return settings.dagster_home / "workspace.yaml"
+
+
 def ensure_dagster_home(settings: Settings) -> None:
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    wanted = instance_yaml(settings)
-    current = config.read_text() if config.exists() else None
-    if current != wanted and (current is None or current.startswith(GENERATED_MARK)):
-        config.write_text(wanted)
+    _write_generated(home / "dagster.yaml", instance_yaml(settings))
+    _write_generated(workspace_file(settings), WORKSPACE_YAML.format(mark=GENERATED_MARK))
     os.environ["DAGSTER_HOME"] = str(home)
     os.environ["FACTFLOW_DATABASE_URL"] = settings.database_url
+
+
+def _write_generated(path: Path, wanted: str) -> None:
+    """Write `path` unless it holds someone's own edits (no factflow mark on its first line)."""
+    current = path.read_text() if path.exists() else None
+    if current != wanted and (current is None or current.startswith(GENERATED_MARK)):
+        path.write_text(wanted)
 
 
 def dagster_instance(settings: Settings) -> DagsterInstance:

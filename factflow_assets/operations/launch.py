@@ -29,9 +29,8 @@ from ..assets.pipeline_asset import stage_asset_key
 from ..assets.runs import RUN_STATUS, run_failure
 from ..config import StageRef, load_pipeline
 from ..engine.executions import create_execution, frozen_pipeline
-from ..settings import PROJECT_ROOT, Settings
-
-WORKSPACE_FILE = PROJECT_ROOT / "workspace.yaml"
+from ..settings import Settings
+from .instance import workspace_file
 
 #: Dagster's console logger would print every event of the run, and a failed or cancelled step
 #: with its stack trace. The CLI shows its own progress and summary (the first step failure as
@@ -101,7 +100,7 @@ def run_in_process(settings: Settings, db: FactflowDatabase, instance: DagsterIn
     try:
         run = dagster_private.execute_here(
             job, instance, run_id=run_id, tags=plan.tags(), asset_selection=plan.asset_keys(), run_config=QUIET_RUN_CONFIG,
-            working_directory=PROJECT_ROOT, parent_run_id=plan.parent_run_id, root_run_id=plan.root_run_id,
+            working_directory=settings.home, parent_run_id=plan.parent_run_id, root_run_id=plan.root_run_id,
         )
     except KeyboardInterrupt:
         reason = "interrupted by the operator (Ctrl+C)"
@@ -117,8 +116,8 @@ def run_in_process(settings: Settings, db: FactflowDatabase, instance: DagsterIn
     return db.executions.get(record.id)
 
 
-def submit_to_queue(db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord) -> ExecutionRecord:
+def submit_to_queue(settings: Settings, db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord) -> ExecutionRecord:
     """Put the execution's first run (every stage) in the instance's run queue; the daemon launches it."""
-    run = dagster_private.submit_to_queue(instance, WORKSPACE_FILE, record.pipeline, RunPlan.start(record).tags())
+    run = dagster_private.submit_to_queue(instance, workspace_file(settings), record.pipeline, RunPlan.start(record).tags())
     db.executions.set_status(record.id, "queued", run_id=run.run_id)
     return db.executions.get(record.id)

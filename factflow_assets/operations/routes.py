@@ -82,7 +82,10 @@ def active_routes(db: FactflowDatabase, instance: "DagsterInstance") -> list[Rou
     """Every route of every queued or running execution (statuses refreshed first, so a run whose
     process died does not show as running), in execution order then run order; then every paused
     route that no active execution runs, so a pause made while nothing runs is seen too."""
-    from .status import refresh_status, stage_progress  # Dagster: only listing needs it, not pause
+    from .status import (  # Dagster: only listing needs it, not pause
+        refresh_status,
+        stage_progress,
+    )
 
     states = db.route_states.all()
     activities = []
