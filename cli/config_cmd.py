@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from rich.text import Text
 
-from .output import make_table, output_option, print_json, stdout
+from .output import line, make_table, output_option, print_json, stdout
 
 if TYPE_CHECKING:
     from factflow_assets.config import ValidationResult
@@ -60,10 +61,10 @@ def validate_command(path: Path | None, output: str) -> None:
         for result in results:
             errors = len(result.errors)
             warnings = len(result.findings) - errors
-            verdict = "[green]valid[/]" if result.valid else f"[red]{errors} error(s)[/]"
+            verdict = Text("valid", style="green") if result.valid else Text(f"{errors} error(s)", style="red")
             if warnings:
-                verdict += f", [yellow]{warnings} warning(s)[/]"
-            console.print(f"{result.source}: {verdict}")
+                verdict = Text.assemble(verdict, ", ", Text(f"{warnings} warning(s)", style="yellow"))
+            console.print(line(result.source, ": ", verdict))
             if result.findings:
                 rows = [(f.code, f.path or "(document)", f.line or "", f.message) for f in result.findings]
                 console.print(make_table(("CODE", "PATH", "LINE", "MESSAGE"), rows))

@@ -11,7 +11,7 @@ from factflow_assets.settings import SHIPPED_PIPELINES_DIR
 from .environment import Environment, pass_environment
 from .execution_cmd import run_here
 from .execution_shared import print_summary
-from .output import output_option, print_json, stdout
+from .output import line, output_option, print_json, stdout
 
 DEMO_PIPELINE = "web_to_markdown"
 
@@ -39,8 +39,9 @@ def demo(env: Environment, output: str) -> None:
         print_json(summary)
     else:
         console = stdout()
-        console.print(f"demo site {summary['site']['url']} served {summary['site']['requests']} requests\n")
+        console.print(line(f"demo site {summary['site']['url']} served {summary['site']['requests']} requests"), "\n")
         print_summary(summary, next_steps=True)
-        console.print(f"\nStored under {env.store.url('executions/' + summary['id'])}")
+        console.print()
+        console.print(line(f"Stored under {env.store.url('executions/' + summary['id'])}"))
     if summary["status"] != "completed":
         click.get_current_context().exit(1)

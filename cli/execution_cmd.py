@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from .environment import Environment, pass_environment
@@ -14,15 +16,7 @@ from .execution_shared import (
     wait_until_stopped,
     warn_paused_routes,
 )
-from .output import (
-    format_duration,
-    format_time,
-    make_table,
-    output_option,
-    print_json,
-    stdout,
-    styled,
-)
+from .output import bold, format_duration, format_time, line, make_table, output_option, print_json, stdout, styled
 from .progress import live_progress
 
 
@@ -83,7 +77,7 @@ def start_command(env: Environment, pipeline: str, sets: tuple[str, ...], tag: s
         if output == "json":
             print_json({"execution_id": record.id, "status": record.status, "run_id": record.dagster_run_id})
         else:
-            stdout().print(f"execution [bold]{record.id}[/] queued (run {record.dagster_run_id}); follow it with: factflow execution wait {record.id}")
+            stdout().print(line("execution ", bold(record.id), f" queued (run {record.dagster_run_id}); follow it with: factflow execution wait {record.id}"))
         return
     summary = run_here(env, env.settings, request, show_progress=output != "json")
     report_run(summary, output, {"execution_id": summary["id"]}, next_steps=True)
@@ -130,14 +124,15 @@ def get_command(env: Environment, execution_id: str, output: str) -> None:
         return
     print_summary(summary)
     console = stdout()
-    console.print(
-        f"\ncreated {format_time(summary['created_at'])}  started {format_time(summary['started_at'])}  "
+    console.print()
+    console.print(line(
+        f"created {format_time(summary['created_at'])}  started {format_time(summary['started_at'])}  "
         f"finished {format_time(summary['finished_at'])}  duration {format_duration(summary['duration_s'])}"
-    )
-    console.print(f"config {summary['config_hash'][:12]}  init payload {summary['init_payload']}")
-    console.print(f"origin {describe_origin(summary['origin'])}")
+    ))
+    console.print(line(f"config {summary['config_hash'][:12]}  init payload {json.dumps(summary['init_payload'], ensure_ascii=False)}"))
+    console.print(line(f"origin {describe_origin(summary['origin'])}"))
     if summary["parent_id"] or summary["children"]:
-        console.print(f"parent {summary['parent_id'] or '-'}  children {', '.join(summary['children']) or '-'}")
+        console.print(line(f"parent {summary['parent_id'] or '-'}  children {', '.join(summary['children']) or '-'}"))
     if summary["replays"]:
         rows = [
             (

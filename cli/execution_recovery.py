@@ -10,7 +10,7 @@ import click
 
 from .environment import Environment, pass_environment
 from .execution_shared import report_run, run_plan_here, wait_until_stopped
-from .output import note, output_option, print_json, stdout, styled
+from .output import bold, line, note, output_option, print_json, stdout, styled
 
 
 @click.command("replay")
@@ -91,6 +91,6 @@ def cancel_command(env: Environment, execution_id: str, wait: bool, timeout: flo
         print_json({"execution_id": record.id, "status": record.status, "cancel_requested": True})
     else:
         state = "stopping (cancel requested)" if record.active else styled(record.status)
-        stdout().print(f"execution [bold]{record.id}[/] {state}; continue it with: factflow execution resume {record.id}")
+        stdout().print(line("execution ", bold(record.id), " ", state, f"; continue it with: factflow execution resume {record.id}"))
     if wait and record.status not in ("cancelled",):
         click.get_current_context().exit(1)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 import click
+from rich.text import Text
 
 from .environment import Environment
-from .output import make_table, note, print_json, stdout, styled
+from .output import bold, line, make_table, note, print_json, stdout, styled
 from .progress import STAGE_COLUMNS, live_progress, stage_rows
 
 
@@ -23,17 +24,17 @@ def describe_origin(origin: dict | None) -> str:
 
 def print_summary(summary: dict, next_steps: bool = False) -> None:
     console = stdout()
-    console.print(f"execution [bold]{summary['id']}[/]  {styled(summary['status'])}  pipeline {summary['pipeline']}"
-                  + (f"  tag {summary['tag']}" if summary.get("tag") else ""))
+    console.print(line("execution ", bold(summary["id"]), "  ", styled(summary["status"]), "  pipeline ", summary["pipeline"],
+                       *(("  tag ", summary["tag"]) if summary.get("tag") else ())))
     if summary.get("error"):
-        console.print(f"[red]error:[/] {summary['error']}")
+        console.print(line(Text("error:", style="red"), " ", summary["error"]))
     console.print(make_table(STAGE_COLUMNS, stage_rows(summary["stages"])))
     if summary["failures"]:
         rows = [(f["stage"], f["message_id"], f["error"]) for f in summary["failures"]]
         console.print(make_table(("STAGE", "MESSAGE", "ERROR"), rows, title="\nfailed messages (first 10)"))
     if next_steps:
         console.print("\nNext:")
-        console.print(f"  factflow execution get {summary['id']}")
+        console.print(line(f"  factflow execution get {summary['id']}"))
         console.print("  factflow execution list")
         console.print("  factflow config validate")
 

@@ -6,6 +6,7 @@ Where an ID is asked, a lineage id, a message id or a storage key works (`lookup
 from __future__ import annotations
 
 import click
+from rich.text import Text
 from rich.tree import Tree
 
 from resources.errors import NotFoundError
@@ -13,16 +14,7 @@ from resources.statuses import LINEAGE_STATUSES
 
 from .environment import Environment, pass_environment
 from .lookup import check_scope, lineage_row
-from .output import (
-    format_ms,
-    format_time,
-    make_table,
-    note,
-    output_option,
-    print_json,
-    stdout,
-    styled,
-)
+from .output import bold, dim, format_ms, format_time, line, make_table, note, output_option, print_json, stdout, styled, visible
 
 ROW_COLUMNS = ("ID", "STAGE", "MESSAGE", "STATUS", "ATTEMPT", "STARTED", "DURATION", "DETAIL")
 
@@ -101,8 +93,10 @@ def get_command(env: Environment, id: str, execution: str | None, output: str) -
     console = stdout()
     console.print(make_table(("FIELD", "VALUE"), fields))
     if row["error_traceback"]:
-        console.print("\n[bold]traceback[/]")
-        console.print(row["error_traceback"].rstrip(), markup=False)
+        console.print()
+        console.print(bold("traceback"))
+        for traceback_line in row["error_traceback"].rstrip().split("\n"):  # its lines, each shown visibly
+            console.print(line(traceback_line))
 
 
 def _field_text(name: str, value) -> str:
@@ -154,14 +148,17 @@ def chain_tree(rows: list[dict], focus_id: str) -> Tree:
     return tree
 
 
-def _chain_label(row: dict, focus: bool) -> str:
-    text = (
-        f"{row['route']}/{row['stage']}  {styled(row['status'])}  {row['message_id']}  "
-        f"[dim]{row['id']}  {format_ms(row['duration_ms'])}[/]"
+def _chain_label(row: dict, focus: bool) -> Text:
+    label = line(
+        f"{row['route']}/{row['stage']}  ", styled(row["status"]), f"  {row['message_id']}  ",
+        dim(f"{row['id']}  {format_ms(row['duration_ms'])}"),
     )
     if row["status"] == "failed":
-        text += f"  [red]{error_text(row)}[/]"
-    return f"[bold]{text}  ◀[/]" if focus else text
+        label.append_text(line("  ", Text(visible(error_text(row)), style="red")))
+    if focus:
+        label.append("  ◀")
+        label.stylize("bold")
+    return label
 
 
 @lineage.command("children")

@@ -1,8 +1,16 @@
-"""Printing results: readable tables by default, JSON (and only JSON on stdout) with `--output json`."""
+"""Printing results: readable tables by default, JSON (and only JSON on stdout) with `--output json`.
+
+Text that came from a website, a tag or a payload is data, never instructions to the terminal:
+the consoles here read no markup, and every string shown (table cells, lines, notes) has its
+control characters written out visibly (`\x1b`, `\n`), so no escape sequence, window title or
+hyperlink of a page's reaches the terminal. Emphasis is ours only: `rich.text.Text` pieces built
+by `styled`, `bold` and `line`. JSON keeps the data exact.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -11,6 +19,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 output_option = click.option(
     "--output",
@@ -39,26 +48,49 @@ STATE_COLOURS = {
 }
 
 
-def styled(state: str) -> str:
-    """A state word in its colour, as console markup."""
-    return f"[{STATE_COLOURS.get(state, 'white')}]{state}[/]"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def visible(value: Any) -> str:
+    """`value` as text with every control character written out (`\x1b`, `\n`): what reaches the
+    terminal is exactly what the data says, and nothing the terminal would act on."""
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), str(value))
+
+
+def styled(state: str) -> Text:
+    """A state word in its colour."""
+    return Text(visible(state), style=STATE_COLOURS.get(state, "white"))
+
+
+def bold(value: Any) -> Text:
+    return Text(visible(value), style="bold")
+
+
+def dim(value: Any) -> Text:
+    return Text(visible(value), style="dim")
+
+
+def line(*parts: Any) -> Text:
+    """One line from pieces: `Text` pieces keep their style, anything else is data, shown visibly."""
+    return Text.assemble(*(part if isinstance(part, Text) else visible(part) for part in parts))
 
 
 def stdout() -> Console:
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)
     if not console.is_terminal:
-        console = Console(highlight=False, width=PIPE_WIDTH)
+        console = Console(highlight=False, markup=False, width=PIPE_WIDTH)
     return console
 
 
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, markup=False)
 
 
 def note(text: str) -> None:
     """A remark for the operator on stderr, after what stdout already holds."""
     sys.stdout.flush()
-    stderr().print(text, markup=False, highlight=False, soft_wrap=True)
+    stderr().print(line(text), soft_wrap=True)
 
 
 def _jsonable(value: Any) -> Any:
@@ -75,7 +107,7 @@ def make_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str
     for column in columns:
         table.add_column(column, justify="right" if column in NUMERIC_COLUMNS else "left", overflow="fold")
     for row in rows:
-        table.add_row(*("" if value is None else str(value) for value in row))
+        table.add_row(*(Text("") if value is None else value if isinstance(value, Text) else Text(visible(value)) for value in row))
     return table
 
 

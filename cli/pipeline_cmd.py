@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from .environment import Environment, pass_environment
-from .output import make_table, note, output_option, print_json, stdout, styled
+from .output import bold, line, make_table, note, output_option, print_json, stdout, styled
 
 
 @click.group()
@@ -48,7 +48,7 @@ def _report_change(change, output: str) -> None:
         return
     verb = "paused" if change.state == "paused" else "resumed"
     where = f"in {len(change.executions)} running execution(s): {', '.join(change.executions)}" if change.executions else "(no execution has it running now)"
-    stdout().print(f"route [bold]{change.route}[/] {verb} {where}")
+    stdout().print(line("route ", bold(change.route), f" {verb} {where}"))
 
 
 @pipeline.command("pause")

@@ -51,7 +51,7 @@ def live_progress(env, execution_id: str, enabled: bool = True):
         return make_table(STAGE_COLUMNS, stage_rows(stage_progress(env.db, record, pipeline), paused), title=title)
 
     with os.fdopen(os.dup(sys.stderr.fileno()), "w") as terminal:
-        console = Console(file=terminal, force_terminal=True, highlight=False)
+        console = Console(file=terminal, force_terminal=True, highlight=False, markup=False)
         with Live(get_renderable=render, console=console, refresh_per_second=2, transient=True, redirect_stdout=False, redirect_stderr=False):
             yield
 

@@ -12,15 +12,7 @@ from resources.errors import NotFoundError
 
 from .environment import Environment, pass_environment
 from .lookup import stage_prefixes
-from .output import (
-    format_size,
-    format_time,
-    make_table,
-    note,
-    output_option,
-    print_json,
-    stdout,
-)
+from .output import format_size, format_time, line, make_table, note, output_option, print_json, stdout
 
 #: Content types whose bytes `storage get --output json` shows as text.
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtml+xml")
@@ -155,7 +147,7 @@ def watch_command(env: Environment, execution: str, route: str | None, interval:
         if output == "json":
             print_json(object_dict(info), indent=None)
         else:
-            console.print(f"{format_time(info.modified)}  {format_size(info.size):>9}  {info.key}", markup=False, highlight=False)
+            console.print(line(f"{format_time(info.modified)}  {format_size(info.size):>9}  {info.key}"))
         sys.stdout.flush()  # each line as it comes, also into a pipe
     final = env.db.executions.get(record.id)
     note(f"{count} objects; execution {final.id} {final.status}")
@@ -180,4 +172,4 @@ def download_command(env: Environment, execution: str, output_dir: str, output: 
     if output == "json":
         print_json({"execution_id": record.id, "objects": objects, "sidecars": objects, "bytes": size, "output_dir": output_dir})
     else:
-        stdout().print(f"{objects} objects and their sidecars, {format_size(size)}, written to {output_dir} in {elapsed:.1f}s")
+        stdout().print(line(f"{objects} objects and their sidecars, {format_size(size)}, written to {output_dir} in {elapsed:.1f}s"))

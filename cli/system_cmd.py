@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from .environment import Environment, pass_environment
-from .output import format_size, make_table, output_option, print_json, stdout, styled
+from .output import format_size, line, make_table, output_option, print_json, stdout, styled
 
 
 @click.group()
@@ -30,7 +30,7 @@ def health_command(env: Environment, debug: bool, output: str) -> None:
         print_json(report.to_dict(debug))
     else:
         console = stdout()
-        console.print(f"factflow is {styled(report.overall)}")
+        console.print(line("factflow is ", styled(report.overall)))
         columns = ("SUBSYSTEM", "STATUS", "DETAIL") + (("TIME",) if debug else ())
         rows = [
             (p.name, styled(p.status), p.detail) + ((f"{p.seconds * 1000:.1f}ms",) if debug else ())
@@ -67,8 +67,11 @@ def metrics_command(env: Environment, executions_shown: int, output: str) -> Non
         return
     console = stdout()
     by_status = metrics["executions_by_status"]
-    console.print("executions: " + (", ".join(f"{styled(s)} {n}" for s, n in sorted(by_status.items())) or "none"))
-    console.print(f"runs: {metrics['runs']['queued']} queued, {metrics['runs']['in_progress']} in progress")
+    pieces: list = []
+    for index, (state, count) in enumerate(sorted(by_status.items())):
+        pieces += ([", "] if index else []) + [styled(state), f" {count}"]
+    console.print(line("executions: ", *(pieces or ["none"])))
+    console.print(line(f"runs: {metrics['runs']['queued']} queued, {metrics['runs']['in_progress']} in progress"))
     rows = [(m["route"], m["stage"], m["processed_last_hour"], m["failed_last_hour"], m["processed"], m["failed"]) for m in metrics["messages"]]
     console.print(make_table(("ROUTE", "STAGE", "LAST HOUR", "FAILED LAST HOUR", "TOTAL", "FAILED"), rows, title="\nmessages processed"))
     if metrics["throughput"]:
@@ -95,4 +98,4 @@ def migrate_command(env: Environment, output: str) -> None:
         print_json({"database": mask_uri(env.settings.database_url), "revision_before": before, "revision": after})
         return
     state = "already at" if before == after else f"migrated from {before or 'no revision'} to"
-    stdout().print(f"factflow database {mask_uri(env.settings.database_url)}: {state} revision {after}", markup=False)
+    stdout().print(line(f"factflow database {mask_uri(env.settings.database_url)}: {state} revision {after}"))
