@@ -135,3 +135,42 @@ def test_every_log_line_masks_uris_whoever_logs_it():
         logger.removeHandler(handler)
         logging.setLogRecordFactory(previous)
     assert "s3cret" not in stream.getvalue() and stream.getvalue().count("u:***@db") == 2
+
+
+def alias_bomb(levels: int = 9, width: int = 9) -> str:
+    """Nine levels of nine aliases: 9**9 nodes once expanded, a few hundred bytes written."""
+    lines = ["a: &a [" + ", ".join(["x"] * width) + "]"]
+    for level in range(1, levels):
+        name, previous = chr(ord("a") + level), chr(ord("a") + level - 1)
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * width) + "]")
+    return "version: 1\n" + "\n".join(lines) + "\nroutes: [{name: r, adapters: [{type: url_expander}]}]\ninit_message: {route: r}\n"
+
+
+def test_an_alias_bomb_is_refused_without_being_expanded():
+    result = validate_text(alias_bomb(), "bomb")
+    assert [f.code for f in result.findings] == ["E006"] and not result.valid
+    assert validate_text("version: 1\nloop: &l [*l]\n", "loop").findings[0].code == "E006"  # a node inside itself
+    few = (
+        "version: 1\nroutes:\n  - {name: r, error_handling: &c {retries: 1}, adapters: [{type: url_expander}]}\n"
+        "  - {name: s, input: {route: r}, error_handling: *c, adapters: [{type: url_expander}]}\ninit_message: {route: r}\n"
+    )
+    assert validate_text(few, "few").valid  # aliases as people use them are fine
+
+
+def test_a_file_over_the_size_cap_is_refused_unread(tmp_path):
+    from factflow_assets.config import validate_file
+    from factflow_assets.config.validate import MAX_FILE_BYTES
+
+    big = tmp_path / "big.yaml"
+    big.write_text("version: 1\n# " + "x" * MAX_FILE_BYTES + "\n")
+    assert [f.code for f in validate_file(big).findings] == ["E005"]
+
+
+def test_a_bad_file_in_the_pipelines_folder_does_not_hold_up_the_others(tmp_path):
+    from factflow_assets.config import validate_directory
+    from tests.conftest import TINY_PIPELINE
+
+    (tmp_path / "bomb.yaml").write_text(alias_bomb())
+    (tmp_path / "good.yaml").write_text(TINY_PIPELINE)
+    results = {r.source.rsplit("/", 1)[1]: r for r in validate_directory(tmp_path)}
+    assert results["good.yaml"].valid and results["bomb.yaml"].errors[0].code == "E006"

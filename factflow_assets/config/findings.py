@@ -13,6 +13,8 @@ CODES = {
     "E002": "empty document",
     "E003": "file unreadable or not UTF-8",
     "E004": "duplicate key in a mapping",
+    "E005": "file over the size cap",
+    "E006": "aliases expand the document beyond the budget",
     "E101": "wrong structure (a mapping or list was expected)",
     "E102": "duplicate route name",
     "E103": "unknown adapter type",

@@ -43,8 +43,18 @@ class ValidationResult:
         return [f for f in self.findings if f.is_error]
 
 
+#: A pipeline is a page or two of YAML; anything past this is refused unread (E005).
+MAX_FILE_BYTES = 1024 * 1024
+#: Nodes the document may have once every alias is expanded (E006): a pipeline has hundreds; a
+#: "billion laughs" of nine levels of nine aliases has nine to the ninth.
+MAX_EXPANDED_NODES = 100_000
+
+
 def validate_file(path: Path) -> ValidationResult:
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return ValidationResult(str(path), [Finding("E005", f"the file has {size:,} bytes; a pipeline YAML may have at most {MAX_FILE_BYTES:,}")])
         text = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         return ValidationResult(str(path), [Finding("E003", f"cannot read the file: {error}")])
@@ -53,8 +63,15 @@ def validate_file(path: Path) -> ValidationResult:
 
 def validate_text(text: str, pipeline_name: str, source: str = "<text>") -> ValidationResult:
     result = ValidationResult(source)
+    if len(text) > MAX_FILE_BYTES:
+        result.findings.append(Finding("E005", f"the text has {len(text):,} characters; a pipeline YAML may have at most {MAX_FILE_BYTES:,}"))
+        return result
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        expanded = _expanded_nodes(root, {}, set())
+        if expanded > MAX_EXPANDED_NODES:
+            result.findings.append(Finding("E006", f"aliases expand the document to more than {MAX_EXPANDED_NODES:,} nodes; write the values out"))
+            return result
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
@@ -85,6 +102,34 @@ def validate_text(text: str, pipeline_name: str, source: str = "<text>") -> Vali
 
 
 # --- pass 1: YAML ---------------------------------------------------------------------------
+
+
+def _expanded_nodes(node, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """How many nodes the document has with every alias written out, counted once per shared node
+    (so a bomb is measured without being expanded); a node that contains itself counts as
+    unbounded."""
+    if node is None:
+        return 0
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        return MAX_EXPANDED_NODES + 1
+    open_nodes.add(key)
+    if isinstance(node, yaml.MappingNode):
+        children = [child for pair in node.value for child in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = node.value
+    else:
+        children = []
+    total = 1
+    for child in children:
+        total += _expanded_nodes(child, sizes, open_nodes)
+        if total > MAX_EXPANDED_NODES:
+            break
+    open_nodes.discard(key)
+    sizes[key] = total
+    return total
 
 _NAME = re.compile(NAME_PATTERN)
 
