@@ -7,7 +7,9 @@ import pytest
 from factflow_assets.adapters import SkipMessage
 from factflow_assets.adapters.http_fetch import (
     HttpStatusError,
+    PageDeadline,
     ResponseTooLarge,
+    Stalled,
     TooManyRedirects,
     retry_after_seconds,
 )
@@ -162,3 +164,19 @@ def test_robots_can_be_ignored_when_configured(site):
     server = site({"/robots.txt": Resource(b"User-agent: *\nDisallow: /\n", content_type="text/plain"), "/a": html_page("a")})
     (emit,) = scrape(server.url("/a"), respect_robots=False)
     assert emit.metadata["status"] == 200 and server.requests["/robots.txt"] == 0
+
+
+def test_a_body_trickling_below_the_minimum_rate_is_given_up_naming_the_stall(site):
+    server = site({"/drip": Resource(chunks=[(b"a", 0.05)] * 200)})  # ~20 B/s for 10 s
+    started = time.monotonic()
+    with pytest.raises(Stalled, match=r"stalled: \d+ B/s for 1 s \(the minimum is 1000 B/s\)"):
+        scrape(server.url("/drip"), min_rate=1000, rate_window=0.5, retries=2)
+    assert time.monotonic() - started < 5 and server.requests["/drip"] == 1  # not retried, not waited out
+
+
+def test_one_deadline_covers_every_attempt_at_a_page(site):
+    server = site({"/busy": Resource(b"busy", status=503, delay=0.3)})
+    started = time.monotonic()
+    with pytest.raises(PageDeadline, match=r"within its 1 s deadline \(\d+ attempt\(s\); last: HTTP 503"):
+        scrape(server.url("/busy"), deadline=1, retries=50, backoff=0.1)
+    assert time.monotonic() - started < 5  # fifty retries would have taken far longer

@@ -40,6 +40,14 @@ class TooManyRedirects(PermanentError):
     pass
 
 
+class Stalled(PermanentError):
+    """The body came slower than the policy's minimum rate for a whole window (curl's --speed-limit)."""
+
+
+class PageDeadline(PermanentError):
+    """The page's deadline, over every attempt, passed before an answer came whole."""
+
+
 @dataclass(frozen=True)
 class FetchPolicy:
     timeout: float = 30.0
@@ -49,6 +57,9 @@ class FetchPolicy:
     retries: int = 3
     backoff: float = 1.0
     max_retry_after: float = 120.0
+    deadline: float | None = None  # seconds for every attempt at one URL together; None: no limit
+    min_rate: float = 0.0  # bytes a second below which a body that trickles for `rate_window` is given up
+    rate_window: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -78,16 +89,27 @@ def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
-async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+async def _read_capped(response: httpx.Response, policy: FetchPolicy) -> bytes:
+    """The body, within the size cap, given up when it trickles in below the minimum rate."""
+    max_bytes = policy.max_bytes
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise ResponseTooLarge(f"response of {declared} bytes exceeds the cap of {max_bytes}")
     chunks, size = [], 0
+    window_start, window_bytes = time.monotonic(), 0
     async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > max_bytes:
             raise ResponseTooLarge(f"response exceeds the cap of {max_bytes} bytes")
         chunks.append(chunk)
+        if policy.min_rate:
+            window_bytes += len(chunk)
+            elapsed = time.monotonic() - window_start
+            if elapsed >= policy.rate_window:
+                rate = window_bytes / elapsed
+                if rate < policy.min_rate:
+                    raise Stalled(f"stalled: {rate:.0f} B/s for {elapsed:.0f} s (the minimum is {policy.min_rate:g} B/s) at {response.url}")
+                window_start, window_bytes = time.monotonic(), 0
     return b"".join(chunks)
 
 
@@ -104,7 +126,7 @@ async def fetch_once(client: httpx.AsyncClient, url: str, policy: FetchPolicy) -
                 if response.is_redirect and response.next_request is not None:
                     current = str(response.next_request.url)
                     continue
-                body = await _read_capped(response, policy.max_bytes)
+                body = await _read_capped(response, policy)
             finally:
                 await response.aclose()
             return FetchResult(
@@ -146,16 +168,35 @@ async def fetch(
     policy: FetchPolicy,
     limiter: AimdRateLimiter | None = None,
 ) -> FetchResult:
-    """GET `url`, retrying 429/5xx and timeouts; raise `HttpStatusError` unless it ends 2xx."""
+    """GET `url`, retrying 429/5xx and timeouts, all within the policy's deadline; raise
+    `HttpStatusError` unless it ends 2xx, `PageDeadline` (naming the last cause) past the deadline."""
+    attempts: list[str] = []
+    deadline = asyncio.timeout(policy.deadline)
+    try:
+        async with deadline:
+            return await _fetch_retrying(client, url, policy, limiter, attempts)
+    except TimeoutError:
+        if not deadline.expired():  # one attempt's own timeout, out of retries: that is the cause
+            raise
+        ended = [cause for cause in attempts if cause]
+        last = f"last: {ended[-1]}" if ended else "none answered"
+        raise PageDeadline(f"no whole answer from {url} within its {policy.deadline:g} s deadline ({len(attempts)} attempt(s); {last})") from None
+
+
+async def _fetch_retrying(
+    client: httpx.AsyncClient, url: str, policy: FetchPolicy, limiter: AimdRateLimiter | None, attempts: list[str]
+) -> FetchResult:
     host = host_of(url)
     attempt = 0
     while True:
         attempt += 1
+        attempts.append("")  # the cause, once this attempt has ended
         if limiter:
             await limiter.acquire(host)
         try:
             result = await fetch_once(client, url, policy)
-        except (httpx.TimeoutException, TimeoutError, httpx.TransportError):
+        except (httpx.TimeoutException, TimeoutError, httpx.TransportError) as error:
+            attempts[-1] = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             if limiter:
                 limiter.on_throttle(host)
             if attempt > policy.retries:
@@ -167,6 +208,7 @@ async def fetch(
                 limiter.on_throttle(host)
             elif result.status < 500:
                 limiter.on_success(host)
+        attempts[-1] = f"HTTP {result.status} {result.reason}"
         if result.status in RETRY_STATUSES and attempt <= policy.retries:
             delay = retry_after_seconds(result.headers)
             if delay is not None and delay > policy.max_retry_after:

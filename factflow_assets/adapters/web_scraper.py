@@ -2,7 +2,9 @@
 
 Obeys robots.txt and its Crawl-delay by default, paces each host with an adaptive (AIMD) rate,
 retries 429/5xx/timeouts with backoff and Retry-After, caps redirects and body size, and records
-status, content type, final URL and timings. A 4xx, or a 5xx after the retries, fails the message;
+status, content type, final URL and timings. One deadline covers every attempt at a page, and a
+body that trickles in below a minimum rate is given up, so a slow server cannot hold a slot for
+long. A 4xx, or a 5xx after the retries, fails the message;
 so does a robots.txt that cannot be read (the failure names why: connection refused, HTTP 503...).
 """
 
@@ -34,7 +36,10 @@ class RateLimitConfig(BaseModel):
 
 class WebScraperConfig(AdapterConfig):
     timeout: float = Field(30.0, gt=0, description="Seconds to connect, or between two reads.")
-    total_timeout: float = Field(120.0, gt=0, description="Seconds for a whole request.")
+    total_timeout: float = Field(60.0, gt=0, description="Seconds for one request.")
+    deadline: float = Field(60.0, gt=0, description="Seconds for a page, every attempt and wait together; past it the page fails.")
+    min_rate: float = Field(1024.0, ge=0, description="Bytes a second below which a download is given up (0: never).")
+    rate_window: float = Field(30.0, gt=0, description="Seconds the rate may stay below min_rate before the download is given up.")
     max_redirects: int = Field(5, ge=0)
     retries: int = Field(3, ge=0, description="Retries on 429, 5xx and timeouts.")
     backoff: float = Field(1.0, ge=0, description="First retry delay in seconds; doubles.")
@@ -54,6 +59,9 @@ class WebScraper(Adapter[WebScraperConfig]):
         self.policy = FetchPolicy(
             timeout=c.timeout,
             total_timeout=c.total_timeout,
+            deadline=c.deadline,
+            min_rate=c.min_rate,
+            rate_window=c.rate_window,
             max_bytes=c.max_bytes,
             max_redirects=c.max_redirects,
             retries=c.retries,
