@@ -135,3 +135,38 @@ def scraping_midway(db: FactflowDatabase, tag: str):
         return statuses["completed"] >= 3 and statuses["pending"] >= 1
 
     return check
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (children, their children...), from /proc."""
+    from pathlib import Path
+
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            except (OSError, ValueError):
+                continue
+            if state != "Z":
+                parents[int(entry.name)] = int(parent)
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    import os
+
+    living = set()
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        with open(f"/proc/{pid}/stat") as stat:
+            if stat.read().rsplit(")", 1)[1].split()[0] != "Z":
+                living.add(pid)
+    return living

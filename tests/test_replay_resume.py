@@ -9,7 +9,9 @@ import signal
 
 import pytest
 from e2e_harness import (
+    alive,
     as_json,
+    descendants,
     page_requests,
     path_of,
     rows,
@@ -194,9 +196,12 @@ def test_a_killed_execution_resumes_to_exactly_the_storage_of_an_uninterrupted_r
         process = start_in_subprocess(sitemap, "killed")
         try:
             wait_for(scraping_midway(db, "killed"), what="the scraper midway")
+            helpers = descendants(process.pid)  # the forkserver and the extraction and segmenting workers
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait()
+        assert len(helpers) >= 3
+        wait_for(lambda: not alive(helpers), timeout=15, what="the killed run's helper processes to die with it")
         interrupted = as_json("execution", "get", "killed")
         assert interrupted["status"] == "interrupted" and "is gone" in interrupted["error"]
         assert interrupted["runs"][0]["status"] == "FAILURE"  # Dagster no longer shows it running

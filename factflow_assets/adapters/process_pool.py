@@ -23,6 +23,7 @@ from multiprocessing import forkserver
 from typing import Any, Callable
 
 from .base import PermanentError
+from .worker_lifetime import die_with_parent
 
 DEFAULT_MAX_WORKERS = 4
 STARTUP_TIMEOUT = 300.0  # seconds for the workers to start, whatever the per-message timeout
@@ -32,6 +33,8 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, DEFAULT_MAX_WORKERS))
 
 
+#: Imported by the forkserver before anything else: it makes the forkserver die with its parent.
+LIFETIME_MODULE = "factflow_assets.adapters.worker_lifetime"
 #: Modules the forkserver imports before it forks a worker. One forkserver serves a process, so
 #: every pool's modules are named before it starts (later ones are imported by each worker).
 _PRELOAD: set[str] = set()
@@ -39,7 +42,7 @@ _PRELOAD: set[str] = set()
 
 def _ask_preload(modules: list[str]) -> None:
     _PRELOAD.update(modules)
-    multiprocessing.get_context("forkserver").set_forkserver_preload(sorted(_PRELOAD))
+    multiprocessing.get_context("forkserver").set_forkserver_preload([LIFETIME_MODULE, *sorted(_PRELOAD)])
 
 
 def start_forkserver(preload: list[str]) -> None:
@@ -52,8 +55,10 @@ def start_forkserver(preload: list[str]) -> None:
 
 
 def _start_worker(initializer: Callable[[], Any] | None) -> None:
-    """In each new worker: its own set-up, then freeze what the imports and the set-up made, so the
-    collector no longer walks those objects on every full collection during the pages' work."""
+    """In each new worker: die with the forkserver (so with the run), its own set-up, then freeze
+    what the imports and the set-up made, so the collector no longer walks those objects on every
+    full collection during the pages' work."""
+    die_with_parent()
     if initializer is not None:
         initializer()
     gc.freeze()
