@@ -16,9 +16,21 @@ MASK = "***"
 SECRET_PARAMETERS = {"password", "secret", "token", "key", "access_key", "secret_key", "aws_secret_access_key", "sig", "signature"}
 
 
+#: `user:secret@host` wherever it stands, with or without a scheme before it: what a malformed URL
+#: (`postgresql:factflow:secret@db/factflow`, no `//`) still carries.
+_USERINFO = re.compile(r"(?P<user>[A-Za-z0-9._%+~-]+):(?P<secret>[^\s@/]+)@(?=[A-Za-z0-9\[])")
+
+
+def mask_userinfo(text: str) -> str:
+    """`text` with the secret of every `user:secret@host` masked."""
+    return _USERINFO.sub(lambda match: f"{match['user']}:{MASK}@", text) if "@" in text else text
+
+
 def mask_uri(uri: str | None) -> str | None:
     if not uri:
         return uri
+    if "://" not in uri:  # not a URL that parses as one: whatever looks like credentials goes
+        return mask_userinfo(uri)
     parts = urlsplit(uri)
     netloc = parts.netloc
     if "@" in netloc:
@@ -38,10 +50,10 @@ _URI_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 
 def mask_text(text: str) -> str:
-    """`text` with every URI in it masked."""
-    if "://" not in text:
-        return text
-    return _URI_IN_TEXT.sub(lambda match: _mask_or_keep(match.group(0)), text)
+    """`text` with every URI in it masked, and any `user:secret@host` outside one."""
+    if "://" in text:
+        text = _URI_IN_TEXT.sub(lambda match: _mask_or_keep(match.group(0)), text)
+    return mask_userinfo(text)
 
 
 def _mask_or_keep(uri: str) -> str:

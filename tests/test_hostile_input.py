@@ -18,7 +18,7 @@ from factflow_assets.adapters.sitemap_documents import (
     parse_sitemap,
 )
 from factflow_assets.config import validate_text
-from resources.masking import MaskingLogRecord, install_log_masking, mask_text
+from resources.masking import MaskingLogRecord, install_log_masking, mask_text, mask_uri
 
 VALID = {
     "version": 1,
@@ -115,7 +115,25 @@ def test_uris_in_text_lose_their_secrets():
     masked = mask_text(text)
     assert "hunter2" not in masked and "abc" not in masked and ":p@" not in masked
     assert "postgresql://factflow:***@db:5432/ff" in masked and "part=1" in masked and "http://u:***@h/" in masked
-    assert mask_text("no uri here: a:b@c") == "no uri here: a:b@c"
+    assert mask_text("nothing secret: mail a@b.example, ratio 3:4") == "nothing secret: mail a@b.example, ratio 3:4"
+    # malformed URLs (no `//`) still carry credentials: whatever reads `user:secret@host` is masked
+    assert mask_text("bad URL postgresql+psycopg2:factflow:hunter2@db/ff") == "bad URL postgresql+psycopg2:***@db/ff"
+    assert mask_uri("factflow:hunter2@db:5432/ff") == "factflow:***@db:5432/ff"
+
+
+def test_health_debug_never_shows_the_password_of_a_malformed_database_url(factflow_home, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    monkeypatch.setenv("FACTFLOW_DATABASE_URL", "postgresql+psycopg2:factflow:hunter2@127.0.0.1/ff")
+    for args in (["system", "health", "--debug"], ["system", "health", "--debug", "--output", "json"]):
+        result = CliRunner().invoke(cli, args)
+        assert "hunter2" not in result.output and result.exit_code == 2
+    report = json.loads(CliRunner().invoke(cli, ["system", "health", "--output", "json"]).stdout)
+    assert "hunter2" not in json.dumps(report)
 
 
 def test_every_log_line_masks_uris_whoever_logs_it():

@@ -30,6 +30,7 @@ from resources.clock import utcnow
 from resources.database import FactflowDatabase
 from resources.errors import error_text
 from resources.lineage_store import LineageWriter, PriorInvocation
+from resources.masking import mask_text
 from resources.statuses import DONE_STATUSES
 from resources.storage import (
     CORE_SIDECAR_FIELDS,
@@ -299,8 +300,9 @@ class StageRunner:
         return {
             "status": "failed",
             "error_class": type(error).__name__,
-            "error_message": error_text(error)[:MAX_ERROR_MESSAGE],
-            "error_traceback": traceback.format_exc()[-MAX_TRACEBACK:],
+            # a failed page's message and traceback are read by anyone with the database: no secrets
+            "error_message": mask_text(error_text(error))[:MAX_ERROR_MESSAGE],
+            "error_traceback": mask_text(traceback.format_exc())[-MAX_TRACEBACK:],
         }
 
     def _pending_row(self, row_id: str, header: InputHeader, attempt: int, extras: dict) -> dict:
