@@ -141,7 +141,7 @@ def new_bucket(endpoint: str) -> str:
 
 
 #: The smallest valid pipeline, for tests that need execution rows to hang lineage rows on.
-TINY_PIPELINE = "version: 1\nroutes:\n  - name: r\n    adapters:\n      - type: url_expander\ninit_message:\n  route: r\n"
+TINY_PIPELINE = "version: 1\nroutes:\n  - name: r\n    adapters:\n      - type: url_expander\ninit_message:\n  route: r\n  payload: {urls: []}\n"
 
 
 def executions_exist(db: FactflowDatabase, *execution_ids: str) -> None:

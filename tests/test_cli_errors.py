@@ -51,6 +51,24 @@ def test_a_reused_tag_is_refused(factflow_home, monkeypatch):
 
 
 @pytest.mark.parametrize(
+    "setting, reason",
+    [
+        ("sitemap_url=http://[::1", "sitemap_url 'http://[::1' is not a URL"),
+        ("sitemap_url=", "sitemap_url '' is empty"),
+        ("sitemap_url=file:///etc/passwd", "is a file URL; only http and https are fetched"),
+        ("sitemap_url=ftp://example.com/sitemap.xml", "is a ftp URL; only http and https are fetched"),
+        ("routes.0.concurrency=64", "--set routes.0.concurrency: sitemap_scraper/sitemap_parser (sitemap_parser) reads only sitemap_url, url"),
+    ],
+)
+def test_a_payload_the_first_stage_cannot_start_from_is_refused_before_anything_is_recorded(factflow_home, setting, reason):
+    from factflow_assets.settings import Settings
+    from resources.database import FactflowDatabase
+
+    assert_one_line_error(run("execution", "start", "web_to_markdown", "--set", setting), reason)
+    assert FactflowDatabase(Settings.from_env().database_url).executions.list() == []
+
+
+@pytest.mark.parametrize(
     "url, reason",
     [
         ("postgresql+psycopg2://nobody@127.0.0.1:1/nothing", "database is unreachable"),

@@ -78,6 +78,21 @@ class Emit:
         return data, self.content_type or "application/json"
 
 
+def http_url_problem(value: Any) -> str | None:
+    """Why `value` cannot be fetched as an absolute http(s) URL; None when it can."""
+    if not isinstance(value, str) or not value.strip():
+        return "is empty" if not value else "is not text"
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, ValueError) as error:
+        return f"is not a URL ({error})"
+    if url.scheme not in ("http", "https"):
+        return f"is a {url.scheme or 'scheme-less'} URL; only http and https are fetched"
+    if not url.host:
+        return "has no host"
+    return None
+
+
 class PermanentError(Exception):
     """A failure that retrying cannot fix (a 404, a malformed document): no route retries."""
 
@@ -122,6 +137,12 @@ class Adapter(ABC, Generic[ConfigT]):
 
     async def close(self) -> None:
         """Release what `open` took. Called once after the last message."""
+
+    @classmethod
+    def init_payload_problems(cls, config: AdapterConfig, payload: Mapping[str, Any]) -> list[str]:
+        """What stops `payload` from being this adapter's input when it starts a pipeline (the init
+        message): checked before an execution is recorded, so a bad `--set` creates nothing."""
+        return []
 
     @abstractmethod
     async def process(self, message: Message) -> list[Emit]:

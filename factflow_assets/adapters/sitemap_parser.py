@@ -13,7 +13,14 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from .base import Adapter, AdapterConfig, Emit, Message, PermanentError
+from .base import (
+    Adapter,
+    AdapterConfig,
+    Emit,
+    Message,
+    PermanentError,
+    http_url_problem,
+)
 from .http_fetch import FetchPolicy, fetch
 from .robots import RobotsUnreachable, fetch_robots, origin_of
 from .sitemap_documents import parse_sitemap
@@ -44,6 +51,14 @@ class SitemapParser(Adapter[SitemapParserConfig]):
     type = "sitemap_parser"
     config_model = SitemapParserConfig
     reads_init_fields = ("sitemap_url", "url")
+
+    @classmethod
+    def init_payload_problems(cls, config, payload) -> list[str]:
+        start = payload["sitemap_url"] if "sitemap_url" in payload else payload.get("url")
+        if start is None:
+            return ["sitemap_url is missing"]
+        problem = http_url_problem(start)
+        return [f"sitemap_url {start!r} {problem}"] if problem else []
 
     async def open(self) -> None:
         self.policy = FetchPolicy(

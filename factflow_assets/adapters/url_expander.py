@@ -9,7 +9,14 @@ from __future__ import annotations
 from pydantic import Field
 
 from ..ids import url_slug
-from .base import Adapter, AdapterConfig, Emit, Message, PermanentError
+from .base import (
+    Adapter,
+    AdapterConfig,
+    Emit,
+    Message,
+    PermanentError,
+    http_url_problem,
+)
 
 
 class UrlExpanderConfig(AdapterConfig):
@@ -21,6 +28,13 @@ class UrlExpander(Adapter[UrlExpanderConfig]):
     type = "url_expander"
     config_model = UrlExpanderConfig
     reads_init_fields = ("urls",)
+
+    @classmethod
+    def init_payload_problems(cls, config, payload) -> list[str]:
+        urls = payload.get(config.field)
+        if not isinstance(urls, list):
+            return [f"{config.field} must be a list of URLs"]
+        return [f"{config.field}[{index}] {url!r} {problem}" for index, url in enumerate(urls) if (problem := http_url_problem(url))]
 
     async def process(self, message: Message) -> list[Emit]:
         urls = message.json().get(self.config.field)

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .base import Adapter, AdapterConfig, Emit, Message, PermanentError, SkipMessage
+from .base import (
+    Adapter,
+    AdapterConfig,
+    Emit,
+    Message,
+    PermanentError,
+    SkipMessage,
+    http_url_problem,
+)
 from .http_fetch import FetchPolicy, fetch, host_of
 from .rate_limit import AimdRateLimiter
 from .robots import RobotsCache
@@ -53,6 +61,11 @@ class WebScraper(Adapter[WebScraperConfig]):
     type = "web_scraper"
     config_model = WebScraperConfig
     reads_init_fields = ("url",)
+
+    @classmethod
+    def init_payload_problems(cls, config, payload) -> list[str]:
+        problem = http_url_problem(payload.get("url"))
+        return [f"url {payload.get('url')!r} {problem}"] if problem else []
 
     async def open(self) -> None:
         c = self.config

@@ -8,6 +8,7 @@ from typing import Any
 
 from resources.clock import utcnow
 from resources.database import FactflowDatabase
+from resources.errors import FactflowError
 from resources.executions_store import ExecutionRecord
 
 from ..config import Pipeline, require_valid, validate_text
@@ -27,8 +28,11 @@ def create_execution(
     init_payload: dict[str, Any] | None = None,
 ) -> ExecutionRecord:
     """Record a new execution with a frozen copy of `pipeline`'s config. Its init payload is the
-    YAML's with `overrides`, unless given whole (a replay's child runs on its parent's)."""
+    YAML's with `overrides`, unless given whole (a replay's child runs on its parent's). A payload
+    the first stage cannot start from is refused before anything is recorded."""
     overrides = overrides or {}
+    if init_payload is None:
+        check_init_payload(pipeline, overrides)
     db.executions.save_config(pipeline.name, pipeline.config_hash, pipeline.text)
     record = ExecutionRecord(
         id=execution_id or new_execution_id(),
@@ -48,6 +52,21 @@ def create_execution(
         finished_at=None,
     )
     return db.executions.create(record)
+
+
+def check_init_payload(pipeline: Pipeline, overrides: dict[str, Any]) -> None:
+    """FactflowError (one line) when an override names a field the first stage does not read, or
+    the payload is not what it can start from (an URL that is not http(s), a list that is none)."""
+    first = pipeline.first_stage(pipeline.init_route)
+    reads = first.adapter_class.reads_init_fields
+    unknown = [key for key in overrides if reads and key not in reads]
+    if unknown:
+        raise FactflowError(
+            f"--set {unknown[0]}: {first.ref} ({first.adapter_type}) reads only {', '.join(reads)} from the init payload; nothing was recorded"
+        )
+    problems = first.adapter_class.init_payload_problems(first.adapter_config, pipeline.init_payload(overrides))
+    if problems:
+        raise FactflowError(f"the init payload cannot start {first.ref}: {problems[0]}; nothing was recorded")
 
 
 @lru_cache(maxsize=32)
