@@ -45,13 +45,17 @@ def execution_runs(instance: DagsterInstance, execution_id: str, limit: int | No
 
 def run_failure(instance: DagsterInstance, run_id: str) -> str:
     """Why a run failed, in one line: its step's own description (a stage's `Failure` names the
-    stage and the first failed message), else the step's exception, else the run's."""
+    stage and the first failed message), else the exception that broke the step (the innermost
+    cause: Dagster wraps it in its own "error occurred while executing"), else the run's."""
     for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_FAILURE).records:
         data = record.event_log_entry.dagster_event.step_failure_data
         if data.user_failure_data is not None and data.user_failure_data.description:
             return data.user_failure_data.description
-        if data.error is not None:
-            return data.error.message.strip().splitlines()[0]
+        error = data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        if error is not None:
+            return error.message.strip().splitlines()[0]
     for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_FAILURE).records:
         return record.event_log_entry.message or "the Dagster run failed"
     return "the Dagster run failed"
