@@ -44,7 +44,12 @@ VARIABLES = {
     "s3_endpoint_url": "FACTFLOW_S3_ENDPOINT_URL",
     "pipelines_dir": "FACTFLOW_PIPELINES_DIR",
     "dagster_home": "DAGSTER_HOME",
+    "storage_retry_seconds": "FACTFLOW_STORAGE_RETRY_SECONDS",
+    "database_outage_seconds": "FACTFLOW_DATABASE_OUTAGE_SECONDS",
 }
+#: How long a run rides out a fault before it gives up (README, "Reliability").
+DEFAULT_STORAGE_RETRY_SECONDS = 120.0
+DEFAULT_DATABASE_OUTAGE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,8 @@ class Settings:
     pipelines_dir: Path
     dagster_home: Path
     s3_endpoint_url: str | None
+    storage_retry_seconds: float = DEFAULT_STORAGE_RETRY_SECONDS  # a failing object write is retried this long
+    database_outage_seconds: float = DEFAULT_DATABASE_OUTAGE_SECONDS  # lineage waits this long for the database
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict | None = None) -> "Settings":
@@ -73,11 +80,25 @@ class Settings:
             pipelines_dir=Path(pipelines_dir).expanduser().resolve() if pipelines_dir else _default_pipelines_dir(),
             dagster_home=Path(setting("dagster_home") or home / "dagster").expanduser().resolve(),
             s3_endpoint_url=setting("s3_endpoint_url") or env.get("AWS_ENDPOINT_URL"),
+            storage_retry_seconds=_seconds("storage_retry_seconds", setting("storage_retry_seconds"), DEFAULT_STORAGE_RETRY_SECONDS),
+            database_outage_seconds=_seconds("database_outage_seconds", setting("database_outage_seconds"), DEFAULT_DATABASE_OUTAGE_SECONDS),
         )
 
     @property
     def uses_postgres(self) -> bool:
         return self.database_url.startswith("postgresql")
+
+
+def _seconds(key: str, value: str | None, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise FactflowError(f"{key} ({VARIABLES[key]}) must be a number of seconds, not {value!r}")
+    return seconds
 
 
 def _settings_file(env, home: Path) -> dict[str, str]:

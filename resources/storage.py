@@ -10,6 +10,7 @@ parses half a sidecar. Listings are streamed in key order (`storage_listing`), n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -184,9 +185,14 @@ class ObjectStore:
             except FileExistsError:
                 pass  # written before (a replay, a retry): replace it whole
         partial = f"{path}.{os.getpid()}-{threading.get_ident()}{PARTIAL_SUFFIX}"
-        with open(partial, "wb") as handle:
-            handle.write(data)
-        os.replace(partial, path)
+        try:
+            with open(partial, "wb") as handle:
+                handle.write(data)
+            os.replace(partial, path)
+        except OSError:  # a full disk, say: leave no half file behind
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+            raise
 
     def delete_prefix(self, prefix: str) -> int:
         """Remove every object and sidecar under `prefix`, a batch at a time (one request per
@@ -204,6 +210,17 @@ class ObjectStore:
         if batch:
             self.fs.rm(batch)
         return objects
+
+    def remove_partials(self, prefix: str) -> int:
+        """Remove the half-written files a killed process left under `prefix` (a local store
+        writes each file beside its name first; S3 has none); return how many went."""
+        if not self.is_local:
+            return 0
+        partials = [path for path, _info in walk(self.fs, self._path(prefix, prefix=True)) if path.endswith(PARTIAL_SUFFIX)]
+        for path in partials:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        return len(partials)
 
     def delete_keys(self, keys: list[str]) -> int:
         """Remove these objects and their sidecars, a batch at a time; return how many objects."""

@@ -1,6 +1,7 @@
 """The stage loop without Dagster: outputs and lineage, failures as rows, retries, re-runs."""
 
 import json
+import time
 from textwrap import dedent
 
 import pytest
@@ -16,7 +17,7 @@ from factflow_assets.adapters import (
 from factflow_assets.config import validate_text
 from factflow_assets.config.pipeline import Stage
 from factflow_assets.engine.inputs import InitInput, StoredInput
-from factflow_assets.engine.stage_runner import StageControl, StageJob, run_stage
+from factflow_assets.engine.stage_runner import FaultBudgets, StageControl, StageJob, run_stage
 from factflow_assets.ids import new_batch_id
 from resources.database import FactflowDatabase
 from resources.http import new_http_client
@@ -245,8 +246,8 @@ def test_messages_ids_are_deterministic_across_executions(harness, site):
 
 
 def test_a_storage_write_failing_is_retried_then_becomes_a_failed_row(harness, monkeypatch):
-    """Two failed writes of one object are retried away; a write that never lands fails that
-    message only, and the stage goes on."""
+    """Two failed writes of one object are retried away; a write that never lands within the
+    storage budget fails that message only, and the stage goes on."""
     urls = [f"http://example.com/{name}" for name in ("a", "b", "never")]
     real_put = ObjectStore.put
     failures: dict[str, int] = {}
@@ -259,14 +260,13 @@ def test_a_storage_write_failing_is_retried_then_becomes_a_failed_row(harness, m
 
     harness.run("url_expander", {"urls": urls})
     monkeypatch.setattr(ObjectStore, "put", flaky_put)
-    monkeypatch.setattr("factflow_assets.engine.stage_runner.time.sleep", lambda seconds: None)
     stage = next(s for s in harness.pipeline.stages if s.name == "web_scraper")
     echo = Stage(stage.route, stage.index, stage.name, "flaky", Flaky.config_model(), stage.upstream)
     Flaky.calls = {}
     monkeypatch.setitem(ADAPTERS, "flaky", Flaky)
     job = StageJob("e1", echo, harness.pipeline.config_hash, "run-1", new_batch_id())
     inputs = StoredInput(harness.store, stage_prefix("e1", "scrape", "url_expander"))
-    summary = run_stage(job, inputs, harness.store, harness.db, new_http_client)
+    summary = run_stage(job, inputs, harness.store, harness.db, new_http_client, budgets=FaultBudgets(storage_seconds=1.0))
     monkeypatch.undo()
 
     assert (summary.messages_in, summary.messages_out, summary.failed) == (3, 2, 1)
@@ -274,6 +274,49 @@ def test_a_storage_write_failing_is_retried_then_becomes_a_failed_row(harness, m
     assert rows["a"]["status"] == rows["b"]["status"] == "completed"
     assert rows["never"]["status"] == "failed" and rows["never"]["error_class"] == "OSError"
     assert len(harness.store.keys(stage_prefix("e1", "scrape", "web_scraper"))) == 2
+
+
+def test_storage_away_for_seconds_holds_the_stage_and_fails_nothing(harness, monkeypatch):
+    """Every write fails for two seconds (a full disk, a bucket away): within the storage budget
+    the stage waits and then writes every message; nothing fails."""
+    urls = [f"http://example.com/{n}" for n in range(6)]
+    harness.run("url_expander", {"urls": urls})
+    real_put, healed_at = ObjectStore.put, time.monotonic() + 2.0
+
+    def full_disk_for_a_while(store, *args):
+        if time.monotonic() < healed_at:
+            raise OSError(28, "No space left on device")
+        return real_put(store, *args)
+
+    monkeypatch.setattr(ObjectStore, "put", full_disk_for_a_while)
+    stage = next(s for s in harness.pipeline.stages if s.name == "web_scraper")
+    echo = Stage(stage.route, stage.index, stage.name, "flaky", Flaky.config_model(), stage.upstream)
+    Flaky.calls = {}
+    monkeypatch.setitem(ADAPTERS, "flaky", Flaky)
+    job = StageJob("e1", echo, harness.pipeline.config_hash, "run-1", new_batch_id())
+    inputs = StoredInput(harness.store, stage_prefix("e1", "scrape", "url_expander"))
+    summary = run_stage(job, inputs, harness.store, harness.db, new_http_client, budgets=FaultBudgets(storage_seconds=30))
+    monkeypatch.undo()
+    assert (summary.messages_out, summary.failed) == (6, 0)
+    assert {r["status"] for r in harness.rows("web_scraper")} == {"completed"}
+
+
+def test_a_rewrite_that_fails_leaves_the_old_object_and_no_partial_file(tmp_path, monkeypatch):
+    store = ObjectStore((tmp_path / "s").as_uri())
+    key = "executions/e/r/s/m"
+    store.put(key, b"old", "text/plain", {})  # it exists: a rewrite goes through a partial file
+
+    def disk_full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("resources.storage.os.replace", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        store.put(key, b"new", "text/plain", {})
+    monkeypatch.undo()
+    assert store.get(key) == b"old"
+    assert not [p for p in (tmp_path / "s").rglob("*") if p.name.endswith(".partial")]
+    (tmp_path / "s" / "executions" / "e" / "r" / "s" / "m.123-456.partial").write_bytes(b"half")  # a killed writer's
+    assert store.remove_partials("executions/e/") == 1 and store.get(key) == b"old"
 
 
 def test_the_database_away_for_a_moment_loses_no_lineage_row(harness, monkeypatch):

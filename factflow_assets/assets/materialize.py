@@ -39,7 +39,9 @@ from ..adapters.network_policy import NetworkPolicy
 from ..config import Pipeline, StageRef
 from ..engine.executions import replay_source
 from ..engine.heartbeat import Heartbeat
+from ..engine.stage_runner import FaultBudgets
 from ..engine.stream import StageOutcome, StreamRun, stage_sources, warm_up
+from ..settings import Settings
 from . import run_kinds
 from .checks import stage_check_results
 from .runs import execution_runs
@@ -81,8 +83,11 @@ def materialize_stages(
     context.log.info(f"{op.kind} of execution {record.id}: {', '.join(str(stage.ref) for stage in op.stages)}")
 
     with Heartbeat(db, record.id, run.run_id, op.stages, lambda: _stop_requested(context.instance, run.run_id)) as heartbeat:
+        settings = Settings.from_env()
+        budgets = FaultBudgets(storage_seconds=settings.storage_retry_seconds, database_seconds=settings.database_outage_seconds)
         stream = StreamRun(
-            record.id, op.pipeline.config_hash, run.run_id, sources, store, db, lambda: http.client(policy.event_hooks()), heartbeat.control
+            record.id, op.pipeline.config_hash, run.run_id, sources, store, db, lambda: http.client(policy.event_hooks()),
+            heartbeat.control, budgets,
         ).start()
         report = _Report(context, op, keys, store, db)
         try:

@@ -28,7 +28,7 @@ from resources.database import FactflowDatabase
 from resources.errors import FactflowError
 from resources.executions_store import ExecutionRecord
 from resources.replays_store import ReplayRecord
-from resources.storage import ObjectStore
+from resources.storage import ObjectStore, execution_prefix
 
 from ..config import Pipeline, Stage, StageRef
 from ..engine.executions import create_execution, frozen_pipeline, replay_source
@@ -128,6 +128,8 @@ def begin(db: FactflowDatabase, store: ObjectStore, current: Pipeline, facts: Ru
         record = create_execution(
             db, current, execution_id=facts.execution_id, status="queued", origin={"kind": launched_by(facts.tags), "run_id": facts.run_id}
         )
+    if kind in (REPLAY, RESUME):  # what a killed writer left half-written goes before anything is written again
+        store.remove_partials(execution_prefix(record.id))
     if kind == REPLAY:
         operation = _begin_replay(db, store, current, record, facts)
     else:

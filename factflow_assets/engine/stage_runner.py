@@ -53,7 +53,8 @@ from .inputs import HandedOnInput, InputHeader, InputItem, ListedInput, StageInp
 
 log = logging.getLogger(__name__)
 
-STORAGE_WRITE_ATTEMPTS = 3
+#: A failing object write is retried with this first delay, doubling up to the last.
+STORAGE_RETRY_DELAYS = (0.2, 10.0)
 IO_THREADS = 16
 MAX_ERROR_MESSAGE = 2000
 MAX_TRACEBACK = 8000
@@ -111,6 +112,36 @@ class StageSummary:
         return self.failed > 0 and self.failed == self.messages_in
 
 
+class FaultNotice:
+    """One line when a fault starts and one when it ends, however many calls meet it meanwhile (a
+    storage or a database away for a minute would otherwise fill the terminal)."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.since: float | None = None
+        self._lock = threading.Lock()
+
+    def failed(self, error: BaseException, budget: float) -> None:
+        with self._lock:
+            if self.since is None:
+                self.since = time.monotonic()
+                log.warning("%s failing (%s); retrying for up to %g s, the stages waiting", self.what, error_text(error), budget)
+
+    def worked(self) -> None:
+        with self._lock:
+            if self.since is not None:
+                log.warning("%s working again after %.0f s", self.what, time.monotonic() - self.since)
+                self.since = None
+
+
+@dataclass(frozen=True)
+class FaultBudgets:
+    """How long a run rides out a fault before the work it holds fails (README, "Reliability")."""
+
+    storage_seconds: float = 120.0  # a write keeps being retried, the stage held meanwhile
+    database_seconds: float = 600.0  # lineage rows wait for the database, none dropped
+
+
 @dataclass
 class StageServices:
     """What a stage loop works with; a streaming run shares one of each between its stages."""
@@ -120,6 +151,8 @@ class StageServices:
     http: httpx.AsyncClient
     io: Executor  # blocking storage and database calls run here, off the event loop
     writer: LineageWriter
+    budgets: FaultBudgets = field(default_factory=FaultBudgets)
+    storage_notice: FaultNotice = field(default_factory=lambda: FaultNotice("object storage writes"))
 
 
 class StageRunner:
@@ -381,18 +414,25 @@ class StageRunner:
                     "dagster_run_id": job.run_id,
                 },
             )
-        return list(await asyncio.gather(*(self._object_io(self._put, key, *value) for key, value in writes.items())))
+        return list(await asyncio.gather(*(self._put(key, *value) for key, value in writes.items())))
 
-    def _put(self, key: str, body: bytes, content_type: str, metadata: dict) -> tuple[dict, bytes]:
-        attempt = 1
+    async def _put(self, key: str, body: bytes, content_type: str, metadata: dict) -> tuple[dict, bytes]:
+        """Write one object, retrying a failing storage (a full disk, an unreachable bucket) with
+        backoff for the storage budget: the stage waits meanwhile instead of failing its messages.
+        Past the budget the message fails with the storage's error."""
+        budget = self.services.budgets.storage_seconds
+        started, delay = time.monotonic(), STORAGE_RETRY_DELAYS[0]
         while True:
             try:
-                return self.store.put(key, body, content_type, metadata), body
-            except OSError:
-                if attempt == STORAGE_WRITE_ATTEMPTS:
+                sidecar = await self._object_io(self.store.put, key, body, content_type, metadata)
+                self.services.storage_notice.worked()
+                return sidecar, body
+            except OSError as error:
+                if time.monotonic() - started + delay > budget:
                     raise
-                time.sleep(0.1 * 2**attempt)
-                attempt += 1
+                self.services.storage_notice.failed(error, budget)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STORAGE_RETRY_DELAYS[1])
 
 
 def _combined_hash(hashes: list[str]) -> str | None:
@@ -415,6 +455,7 @@ def run_stage(
     db: FactflowDatabase,
     http_factory: Callable[[], httpx.AsyncClient],
     control: StageControl | None = None,
+    budgets: FaultBudgets | None = None,
 ) -> StageSummary:
     """Run one stage alone to the end (or until `control.stop` is set) on a fresh event loop, its
     input listed up front (an `InputSource`): the stage by itself, as tests and tools drive it."""
@@ -424,7 +465,7 @@ def run_stage(
         io = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="factflow-io")
         try:
             async with http_factory() as http:
-                services = StageServices(store, db, http, io, writer)
+                services = StageServices(store, db, http, io, writer, budgets or FaultBudgets())
                 return await StageRunner(job, ListedInput(inputs), services, control).run()
         finally:
             await asyncio.get_running_loop().run_in_executor(io, writer.close)

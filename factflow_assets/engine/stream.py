@@ -41,6 +41,7 @@ from .inputs import (
 )
 from .stage_runner import (
     IO_THREADS,
+    FaultBudgets,
     StageControl,
     StageJob,
     StageRunner,
@@ -137,6 +138,7 @@ class StreamRun:
         db: FactflowDatabase,
         http_factory: Callable[[], httpx.AsyncClient],
         control: RunControl | None = None,
+        budgets: FaultBudgets | None = None,
     ):
         self.execution_id = execution_id
         self.config_hash = config_hash
@@ -146,6 +148,7 @@ class StreamRun:
         self.db = db
         self.http_factory = http_factory
         self.control = control or RunControl()
+        self.budgets = budgets or FaultBudgets()
         for source in sources:
             self.control.stage(source.stage.ref)
         self._outcomes: queue.Queue = queue.Queue()
@@ -186,7 +189,7 @@ class StreamRun:
         writer = self.db.lineage.writer()
         try:
             async with self.http_factory() as http:
-                services = StageServices(self.store, self.db, http, io, writer)
+                services = StageServices(self.store, self.db, http, io, writer, self.budgets)
                 runners = self._runners(services)
                 tasks = {asyncio.ensure_future(runner.run()): (order, runner, source) for order, (runner, source) in enumerate(runners)}
                 pending = set(tasks)

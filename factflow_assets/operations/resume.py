@@ -1,7 +1,8 @@
-"""Resume: finish an execution whose run died, was cancelled or failed (DESIGN §5, recovery).
+"""Resume: finish an execution whose run died, was cancelled or failed, or try its failed messages
+again (DESIGN §5, recovery).
 
-The new run selects what the last run was asked to do minus the stages it materialised (plus what
-those feed), with the config that run used, and carries Dagster's re-execution tags, so it is the
+The new run selects what the last run was asked to do minus the stages it materialised, and the
+stages with failed messages (plus what those feed), with the config that run used, and carries Dagster's re-execution tags, so it is the
 same operation as the UI's "Re-execute from failure". Inside a stage the skip rule (DESIGN §2.5)
 passes over every message whose output is stored and whose lineage row completed, so nothing is
 fetched or written twice; the rows the dead run left pending were closed as its interrupted
@@ -28,10 +29,6 @@ def plan_resume(db: FactflowDatabase, instance: DagsterInstance, execution: str)
     record = refresh_status(db, instance, db.executions.resolve(execution))
     if record.active:
         raise FactflowError(f"execution {record.id} is {record.status}; only an execution that stopped can be resumed")
-    if record.status == "completed":
-        raise FactflowError(
-            f"execution {record.id} completed: nothing to resume (to run stages again: factflow execution replay {record.id} --from-stage STAGE)"
-        )
     runs = execution_runs(instance, record.id, limit=1)
     last = runs[0].dagster_run if runs else None
     config_hash = last.tags.get(tags.CONFIG_HASH, record.config_hash) if last else record.config_hash
@@ -41,12 +38,16 @@ def plan_resume(db: FactflowDatabase, instance: DagsterInstance, execution: str)
     else:
         selected = [ref for ref in (_ref(key) for key in last.asset_selection) if ref is not None]
     done = _materialized(instance, last.run_id) if last else set()
-    unfinished = {ref for ref in selected if ref not in done}
+    with_failures = {StageRef(row["route"], row["stage"]) for row in db.lineage.stage_counts(record.id) if row["status"] == "failed"}
+    unfinished = {ref for ref in selected if ref not in done} | with_failures
     # a stage fed by one that runs again runs again too: it must see what that one stores now
-    remaining = [stage.ref for stage in pipeline.stages if stage.ref in selected and any(
-        stage.ref in {s.ref for s in pipeline.downstream_of(ref)} for ref in unfinished)]
+    stages = execution_stages(pipeline, record)
+    remaining = [stage.ref for stage in stages if any(stage.ref in {s.ref for s in pipeline.downstream_of(ref)} for ref in unfinished)]
     if not remaining:
-        raise FactflowError(f"execution {record.id}: its last run materialised every stage it selected; nothing to resume")
+        raise FactflowError(
+            f"execution {record.id} is {record.status} with no failed message and every stage done: nothing to resume "
+            f"(to run stages again: factflow execution replay {record.id} --from-stage STAGE)"
+        )
     return RunPlan.resume(record, config_hash, tuple(remaining), last.run_id if last else None, last.root_run_id if last else None)
 
 
