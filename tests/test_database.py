@@ -219,7 +219,7 @@ def test_a_database_that_stays_away_is_a_clear_error_and_the_rows_wait_for_it(db
     real_write = LineageWriter._write
     monkeypatch.setattr("resources.lineage_store.time.sleep", lambda seconds: None)
     monkeypatch.setattr(LineageWriter, "_write", lambda *args: (_ for _ in ()).throw(OperationalError("INSERT", {}, Exception("server closed the connection"))))
-    writer = db.lineage.writer(flush_interval=3600, retries=2)
+    writer = db.lineage.writer(flush_interval=3600)
     writer.start(lineage_row("kept", message_id="m"))
     with pytest.raises(FactflowError, match="lineage could not be written: .*server closed the connection"):
         writer.flush()

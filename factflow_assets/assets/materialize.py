@@ -16,6 +16,7 @@ cancelled run.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from dagster import (
@@ -29,6 +30,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
 )
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from resources.dagster_resources import HttpClientResource
 from resources.database import FactflowDatabase
@@ -66,6 +68,9 @@ def materialize_stages(
     run = context.run
     warm_up([stage for stage in pipeline.stages if keys[stage.ref] in context.selected_asset_keys])
     selected = tuple(stage.ref for stage in pipeline.stages if keys[stage.ref] in context.selected_asset_keys)
+    settings = Settings.from_env()
+    journals = settings.home / "journal"
+    db.lineage.replay_journals(journals, context.partition_key)  # rows an earlier run kept while the database was away
     earlier = execution_runs(context.instance, context.partition_key, limit=2)
     facts = run_kinds.RunFacts(
         run.run_id, context.partition_key, selected, run.tags, sum(r.dagster_run.run_id != run.run_id for r in earlier)
@@ -83,13 +88,12 @@ def materialize_stages(
     context.log.info(f"{op.kind} of execution {record.id}: {', '.join(str(stage.ref) for stage in op.stages)}")
 
     with Heartbeat(db, record.id, run.run_id, op.stages, lambda: _stop_requested(context.instance, run.run_id)) as heartbeat:
-        settings = Settings.from_env()
         budgets = FaultBudgets(storage_seconds=settings.storage_retry_seconds, database_seconds=settings.database_outage_seconds)
         stream = StreamRun(
             record.id, op.pipeline.config_hash, run.run_id, sources, store, db, lambda: http.client(policy.event_hooks()),
-            heartbeat.control, budgets,
+            heartbeat.control, budgets, journals / f"{record.id}-{run.run_id}.jsonl",
         ).start()
-        report = _Report(context, op, keys, store, db)
+        report = _Report(context, op, keys, store, db, settings.database_outage_seconds)
         try:
             for outcome in stream.outcomes():
                 yield from report.stage_done(outcome)
@@ -107,8 +111,12 @@ def materialize_stages(
 class _Report:
     """Turns each stage's outcome into its materialisation, or into a reason the step fails."""
 
-    def __init__(self, context: AssetExecutionContext, op: run_kinds.Operation, keys: dict[StageRef, AssetKey], store: ObjectStore, db: FactflowDatabase):
+    def __init__(
+        self, context: AssetExecutionContext, op: run_kinds.Operation, keys: dict[StageRef, AssetKey], store: ObjectStore,
+        db: FactflowDatabase, database_budget: float,
+    ):
         self.context = context
+        self.database_budget = database_budget
         self.op = op
         self.keys = keys
         self.store = store
@@ -168,7 +176,10 @@ class _Report:
         }
         wanted = self.context.selected_asset_check_keys
         checks = [
-            check for check in stage_check_results(self.db, self.store, record.id, stage.route.name, stage.name, summary.messages_in, key)
+            check for check in _waiting_out_an_outage(
+                lambda: stage_check_results(self.db, self.store, record.id, stage.route.name, stage.name, summary.messages_in, key),
+                self.database_budget,
+            )
             if AssetCheckKey(key, check.check_name) in wanted
         ]
         return MaterializeResult(asset_key=key, metadata=metadata, check_results=checks)
@@ -177,6 +188,19 @@ class _Report:
         taken = sum(o.summary.messages_in for o in self.outcomes.values())
         left = sum(o.summary.not_started for o in self.outcomes.values())
         return f"{taken} message(s) finished, {left} handed on or listed and not started"
+
+
+def _waiting_out_an_outage(read, budget: float):
+    """`read()` (of the factflow database), tried again while the database is away, within budget."""
+    started, delay = time.monotonic(), 0.5
+    while True:
+        try:
+            return read()
+        except DBAPIError as error:
+            if isinstance(error, IntegrityError) or time.monotonic() - started + delay > budget:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 def _stop_requested(instance: DagsterInstance, run_id: str) -> bool:

@@ -130,6 +130,7 @@ def begin(db: FactflowDatabase, store: ObjectStore, current: Pipeline, facts: Ru
         )
     if kind in (REPLAY, RESUME):  # what a killed writer left half-written goes before anything is written again
         store.remove_partials(execution_prefix(record.id))
+        db.lineage.close_stale_pending(record.id, facts.run_id, "an earlier run left it unfinished")
     if kind == REPLAY:
         operation = _begin_replay(db, store, current, record, facts)
     else:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable
 
 from resources.database import FactflowDatabase
+from resources.errors import error_text
 from resources.route_state_store import PAUSED
 
 from ..config import Stage
@@ -61,14 +63,21 @@ class Heartbeat:
         try:
             self._record_progress()  # the final count, for a stage that ended between two beats
         except Exception:
-            log.warning("could not record the progress of execution %s", self.execution_id, exc_info=True)
+            log.warning("could not record the progress of execution %s at its end (the database is away?)", self.execution_id)
 
     def _loop(self) -> None:
+        missed_since: float | None = None
         while not self._done.wait(self.interval):
             try:
                 self._tick()
-            except Exception:  # a missed beat must not stop the stage; the next one may get through
-                log.warning("heartbeat of execution %s failed", self.execution_id, exc_info=True)
+            except Exception as error:  # a missed beat must not stop the stages; a later one gets through
+                if missed_since is None:  # one line when the beats start failing, one when they work again
+                    missed_since = time.monotonic()
+                    log.warning("heartbeat of execution %s failing (%s); the stages go on", self.execution_id, error_text(error).splitlines()[0])
+                continue
+            if missed_since is not None:
+                log.warning("heartbeat of execution %s working again after %.0f s", self.execution_id, time.monotonic() - missed_since)
+                missed_since = None
 
     def _tick(self) -> None:
         self.db.runners.beat(self.execution_id, self.run_id)

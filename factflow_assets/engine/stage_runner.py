@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import httpx
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from resources.clock import utcnow
 from resources.database import FactflowDatabase
@@ -177,6 +178,18 @@ class StageRunner:
     async def _io(self, fn: Callable, *args) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.services.io, fn, *args)
 
+    async def _database(self, fn: Callable, *args) -> Any:
+        """A read of the factflow database, waiting out an outage within the database budget."""
+        budget, started, delay = self.services.budgets.database_seconds, time.monotonic(), 0.5
+        while True:
+            try:
+                return await self._io(fn, *args)
+            except DBAPIError as error:
+                if isinstance(error, IntegrityError) or time.monotonic() - started + delay > budget:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
     async def _object_io(self, fn: Callable, *args) -> Any:
         """An object read or write: on a local disk it takes some tens of microseconds, less than
         handing it to a thread and back (measured: the hand-offs, not the writes, cost a 1,000-page
@@ -192,7 +205,7 @@ class StageRunner:
         try:
             await self._io(self.inputs.prepare)
             self.control.inputs = self.inputs.known
-            self.prior = await self._io(self.services.db.lineage.prior_invocations, job.execution_id, stage.route.name, stage.name)
+            self.prior = await self._database(self.services.db.lineage.prior_invocations, job.execution_id, stage.route.name, stage.name)
             self.stored = set(await self._io(self.store.keys, stage_prefix(job.execution_id, stage.route.name, stage.name)))
             self.kept: set[str] = set()  # keys this run wrote or found done
             self.adapter: Adapter = stage.adapter_class(
@@ -219,7 +232,8 @@ class StageRunner:
         control = self.control
         while True:
             await self._wait_while_paused()
-            if control.stop.is_set():
+            await self._wait_while_lineage_waits()
+            if control.stop.is_set() or self.writer.gave_up:
                 return
             item = await self.inputs.next()  # one shared input: each message goes to exactly one worker
             if item is None:
@@ -231,6 +245,12 @@ class StageRunner:
             control.taken += 1
             control.inputs = self.inputs.known
             await self._handle(item)
+
+    async def _wait_while_lineage_waits(self) -> None:
+        """While the database is away and rows pile up, take no new message: the flow slows down
+        rather than run ahead of what lineage can record."""
+        while self.writer.congested and not self.control.stop.is_set() and not self.writer.gave_up:
+            await asyncio.sleep(PAUSE_POLL)
 
     async def _wait_while_paused(self) -> None:
         while self.control.paused.is_set() and not self.control.stop.is_set():

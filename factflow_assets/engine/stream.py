@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import httpx
@@ -139,6 +140,7 @@ class StreamRun:
         http_factory: Callable[[], httpx.AsyncClient],
         control: RunControl | None = None,
         budgets: FaultBudgets | None = None,
+        journal: Path | None = None,
     ):
         self.execution_id = execution_id
         self.config_hash = config_hash
@@ -149,6 +151,7 @@ class StreamRun:
         self.http_factory = http_factory
         self.control = control or RunControl()
         self.budgets = budgets or FaultBudgets()
+        self.journal = journal  # where lineage rows wait if the database goes away (`LineageWriter`)
         for source in sources:
             self.control.stage(source.stage.ref)
         self._outcomes: queue.Queue = queue.Queue()
@@ -186,7 +189,7 @@ class StreamRun:
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
         io = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="factflow-io")
-        writer = self.db.lineage.writer()
+        writer = self.db.lineage.writer(outage_budget=self.budgets.database_seconds, journal=self.journal)
         try:
             async with self.http_factory() as http:
                 services = StageServices(self.store, self.db, http, io, writer, self.budgets)
@@ -200,7 +203,7 @@ class StreamRun:
                         _order, runner, source = tasks[task]
                         error = task.exception()
                         # the stage's rows are in the database before anyone reads them (checks)
-                        await loop.run_in_executor(io, writer.flush)
+                        await loop.run_in_executor(io, writer.drain)
                         self._outcomes.put(StageOutcome(runner.stage, runner.job.batch_id, runner.summary, source.description, error))
         finally:
             await loop.run_in_executor(io, writer.close)
