@@ -50,6 +50,10 @@ def test_a_reused_tag_is_refused(factflow_home, monkeypatch):
     assert_one_line_error(run("execution", "start", "web_to_markdown", "--tag", "nightly"), "tag 'nightly' already names execution")
 
 
+def test_a_tag_too_long_for_the_database_is_refused_up_front(factflow_home):
+    assert_one_line_error(run("execution", "start", "web_to_markdown", "--tag", "t" * 129), "a tag has 1 to 128 characters; this one has 129")
+
+
 @pytest.mark.parametrize(
     "setting, reason",
     [

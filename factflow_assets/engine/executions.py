@@ -15,6 +15,10 @@ from ..config import Pipeline, require_valid, validate_text
 from ..ids import new_execution_id
 
 
+#: The width of the executions table's tag column.
+MAX_TAG_LENGTH = 128
+
+
 def create_execution(
     db: FactflowDatabase,
     pipeline: Pipeline,
@@ -31,6 +35,8 @@ def create_execution(
     YAML's with `overrides`, unless given whole (a replay's child runs on its parent's). A payload
     the first stage cannot start from is refused before anything is recorded."""
     overrides = overrides or {}
+    if tag is not None and not 0 < len(tag) <= MAX_TAG_LENGTH:
+        raise FactflowError(f"a tag has 1 to {MAX_TAG_LENGTH} characters; this one has {len(tag)}")
     if init_payload is None:
         check_init_payload(pipeline, overrides)
     db.executions.save_config(pipeline.name, pipeline.config_hash, pipeline.text)
