@@ -8,6 +8,7 @@ import click
 
 from .environment import Environment, pass_environment
 from .execution_recovery import cancel_command, replay_command, resume_command
+from .execution_retention import delete_command, prune_command
 from .execution_shared import (
     describe_origin,
     print_summary,
@@ -28,6 +29,8 @@ def execution() -> None:
 execution.add_command(replay_command)
 execution.add_command(resume_command)
 execution.add_command(cancel_command)
+execution.add_command(delete_command)
+execution.add_command(prune_command)
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -80,6 +80,8 @@ def metrics_command(env: Environment, executions_shown: int, output: str) -> Non
         console.print(make_table(("EXECUTION", "PIPELINE", "MESSAGES", "MSG/S LAST MINUTE", "MSG/S OVERALL"), rows, title="\nrunning"))
     rows = [(s["execution_id"], s["pipeline"], styled(s["status"]), s["objects"], format_size(s["bytes"])) for s in metrics["storage"]]
     console.print(make_table(("EXECUTION", "PIPELINE", "STATUS", "OBJECTS", "SIZE"), rows, title="\nstored (current outputs)"))
+    rows = [(p["pipeline"], p["executions"], p["objects"], format_size(p["bytes"])) for p in metrics["storage_by_pipeline"]]
+    console.print(make_table(("PIPELINE", "EXECUTIONS", "OBJECTS", "SIZE"), rows, title="\nstorage per pipeline (what retention frees)"))
 
 
 @system.command("migrate")

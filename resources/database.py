@@ -20,6 +20,7 @@ from .lineage_queries import LineageQueries
 from .lineage_store import LineageStore
 from .migrate import upgrade
 from .replays_store import ReplayStore
+from .retention_store import RetentionStore
 from .route_state_store import RouteStateStore
 from .runners_store import RunnerStore
 from .stage_progress_store import StageProgressStore
@@ -94,6 +95,7 @@ class FactflowDatabase:
         self.runners = RunnerStore(self.engine)
         self.route_states = RouteStateStore(self.engine)
         self.progress = StageProgressStore(self.engine)
+        self.retention = RetentionStore(self.engine)
 
     def transaction(self):
         """One transaction for several stores' writes (pass the connection as their `conn`)."""

@@ -88,3 +88,23 @@ class MetricsQueries:
             .order_by(executions.c.id.desc())
         )
         return self._all(query)
+
+    def output_per_pipeline(self) -> list[dict[str, Any]]:
+        """Executions, objects and bytes each pipeline keeps in storage (current rows): what
+        retention would free."""
+        query = (
+            select(
+                executions.c.pipeline,
+                func.count(func.distinct(executions.c.id)).label("executions"),
+                func.coalesce(func.sum(lineage.c.output_count), 0).label("objects"),
+                func.coalesce(func.sum(lineage.c.output_bytes), 0).label("bytes"),
+            )
+            .select_from(executions)
+            .outerjoin(
+                lineage,
+                and_(lineage.c.execution_id == executions.c.id, lineage.c.status == "completed", lineage.c.superseded.is_(False)),
+            )
+            .group_by(executions.c.pipeline)
+            .order_by(executions.c.pipeline)
+        )
+        return self._all(query)

@@ -144,6 +144,16 @@ def test_E201_invalid_values_in_the_pipeline_and_in_adapter_config():
     assert ("E201", "routes[0].adapters[0].config.include", 6) in found
 
 
+@pytest.mark.parametrize("retention, path", [
+    ("{keep: 0}", "retention.keep"),
+    ("{older_than: 30 days}", "retention.older_than"),
+    ("{}", "retention"),  # neither what to keep nor an age
+])
+def test_E201_a_retention_that_keeps_nothing_or_has_no_age(retention, path):
+    assert findings(VALID + f"retention: {retention}\n") == [("E201", path, 10)]
+    assert validate_text(VALID + "retention: {keep: 14, older_than: 2w}\n", "p").valid
+
+
 def test_E301_unknown_fields_anywhere_with_suggestions():
     result = validate_text(VALID.replace("- type: url_expander", "- type: url_expander\n        config:\n          feild: urls"), "p")
     (finding,) = result.findings

@@ -93,8 +93,11 @@ def test_metrics_agree_with_lineage_and_storage(pipelines, env):
     assert metrics["storage"] == [
         {"execution_id": execution_id, "pipeline": "site_md", "status": "completed", "objects": len(stored), "bytes": sum(o.size for o in stored)}
     ]
+    assert metrics["storage_by_pipeline"] == [
+        {"pipeline": "site_md", "executions": 1, "objects": len(stored), "bytes": sum(o.size for o in stored)}
+    ]
     table = CliRunner().invoke(cli, ["system", "metrics"])
-    assert "web_scraper" in table.stdout and "completed 1" in table.stdout
+    assert "web_scraper" in table.stdout and "completed 1" in table.stdout and "storage per pipeline" in table.stdout
 
 
 def test_migrate_brings_a_new_database_to_the_newest_revision_then_says_it_is_there(factflow_home):

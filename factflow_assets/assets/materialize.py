@@ -34,7 +34,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from resources.dagster_resources import HttpClientResource
 from resources.database import FactflowDatabase
-from resources.errors import FactflowError
+from resources.errors import FactflowError, error_text
+from resources.executions_store import ExecutionRecord
 from resources.storage import ObjectStore, stage_prefix
 
 from ..adapters.network_policy import NetworkPolicy
@@ -46,6 +47,7 @@ from ..engine.stream import StageOutcome, StreamRun, stage_sources, warm_up
 from ..settings import Settings
 from . import run_kinds
 from .checks import stage_check_results
+from .retention import apply_retention
 from .runs import execution_runs
 
 #: The run statuses in which a run is asked to stop (the UI's "Terminate" with force goes straight
@@ -106,6 +108,20 @@ def materialize_stages(
         raise DagsterExecutionInterruptedError(f"cancelled: {report.unfinished()}")
     if report.failures:
         raise Failure("; ".join(report.failures))
+    if op.kind == run_kinds.START and (record.origin or {}).get("kind") == "schedule":
+        _apply_retention(context, settings, db, store, record)
+
+
+def _apply_retention(context: AssetExecutionContext, settings: Settings, db: FactflowDatabase, store: ObjectStore, record: ExecutionRecord) -> None:
+    """The YAML's `retention:` after a scheduled execution completed. The execution did its job
+    whatever happens here, so a failing delete is a warning (the next schedule tick tries again)."""
+    try:
+        deleted = apply_retention(settings, db, store, context.instance, record.pipeline, record.id)
+    except Exception as exc:  # noqa: BLE001 - reported, and retried by the next tick
+        context.log.warning(f"retention did not finish: {error_text(exc)}")
+        return
+    if deleted:
+        context.log.info(f"retention deleted {len(deleted)} older execution(s): {', '.join(deleted)}")
 
 
 class _Report:

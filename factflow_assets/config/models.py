@@ -11,7 +11,7 @@ import re
 import zoneinfo
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 SUPPORTED_VERSIONS = (1,)
@@ -110,6 +110,27 @@ class NetworkSpec(_Strict):
 _HOST_PATTERN = re.compile(r"^(\*|(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?|\[?[0-9A-Fa-f:.]+\]?)$")
 
 
+class Retention(_Strict):
+    """Which executions of the pipeline a schedule keeps: applied after each scheduled execution
+    completes (`factflow execution prune` does the same by hand)."""
+
+    keep: int | None = Field(None, ge=1, description="The newest N executions stay.")
+    older_than: str | None = Field(None, description="Of the others, those older than this go: 30d, 12h, 2w.")
+
+    @field_validator("older_than")
+    @classmethod
+    def _age(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d+[smhdw]", value.strip()):
+            raise ValueError(f"not an age: {value!r} (a number and one of s, m, h, d, w)")
+        return value
+
+    @model_validator(mode="after")
+    def _says_what_to_keep(self) -> "Retention":
+        if self.keep is None and self.older_than is None:
+            raise ValueError("say what to keep: keep, older_than, or both")
+        return self
+
+
 class PipelineSpec(_Strict):
     version: int
     description: str = ""
@@ -117,3 +138,4 @@ class PipelineSpec(_Strict):
     init_message: InitMessage
     schedule: Schedule | None = None
     network: NetworkSpec = NetworkSpec()
+    retention: Retention | None = None

@@ -55,4 +55,7 @@ def collect_metrics(db: FactflowDatabase, instance: DagsterInstance, executions_
             {**row, "objects": int(row["objects"]), "bytes": int(row["bytes"])}
             for row in queries.output_per_execution(executions_shown)
         ],
+        "storage_by_pipeline": [
+            {**row, "objects": int(row["objects"]), "bytes": int(row["bytes"])} for row in queries.output_per_pipeline()
+        ],
     }
