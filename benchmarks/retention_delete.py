@@ -45,8 +45,8 @@ def measure(env: dict, sitemap: str, label: str) -> None:
     dry_wall, dry = factflow(env, "execution", "delete", execution["id"], "--dry-run")
     [planned] = dry["executions"]
     wall, done = factflow(env, "execution", "delete", execution["id"], "--yes")
-    _, left = factflow(env, "storage", "browse", "executions/")
-    assert done["deleted"] == [execution["id"]] and execution["id"] not in json.dumps(left), "something was left"
+    left = subprocess.run([str(FACTFLOW), "storage", "list", "--execution", execution["id"], "--output", "json"], env=env, capture_output=True, text=True)
+    assert done["deleted"] == [execution["id"]] and left.returncode == 1 and "no execution" in left.stderr, left.stdout[:200] + left.stderr
     print(f"{label:6}: {planned['objects']} objects ({planned['bytes'] / 2**20:.0f} MiB), {planned['lineage_rows']} lineage rows, "
           f"{planned['runs']} run(s): dry run {dry_wall:.2f} s, delete {wall:.2f} s", flush=True)
 
