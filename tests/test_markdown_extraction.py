@@ -148,7 +148,8 @@ def test_a_timeout_below_the_workers_start_fails_messages_not_the_adapter():
 def test_extraction_quality_on_the_gold_corpus_holds():
     """The benchmark's F1 (benchmarks/extraction_quality.py), as a guard against regressions."""
     require_corpus(CORPUS)
-    from benchmarks.extraction_quality import load_corpus, score_pages, summary
+    from benchmarks.extraction_quality import factflow_extractor, load_corpus, score_side_by_side, summary
 
-    result = summary(score_pages(*load_corpus(CORPUS)))
+    scores = score_side_by_side(*load_corpus(CORPUS), {"factflow": factflow_extractor()}, rounds=1)
+    result = summary(scores["factflow"])
     assert result["pages"] == 97 and result["f1"] >= 0.95, result

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import trafilatura
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
-from trafilatura.utils import load_html
-
-from .documents import title_and_language
 
 #: A block whose 4-word shingles (or words, when it has fewer than four) Resiliparse also kept at
 #: least this share of is main content.
@@ -67,27 +65,27 @@ class _Block:
     def text(self) -> str:
         return "\n".join(self.lines)
 
+    @cached_property
+    def words(self) -> list[str]:
+        """The words a reader sees: link and image targets left out."""
+        return _WORD.findall(_plain(self.text))
+
 
 def extract_markdown(html: str | bytes, url: str | None = None, preserve_links: bool = True, preserve_images: bool = True) -> Extraction:
     """The main content of one HTML page as markdown, with the page's title and language."""
-    tree = load_html(html)
-    if tree is None:
-        return Extraction("", None, None)
-    page_title, language = title_and_language(tree)
-    code_blocks = _code_blocks(tree)
-    markdown = trafilatura.extract(
-        tree,
-        url=url,
-        output_format="markdown",
-        include_links=preserve_links,
-        include_images=preserve_images,
-        include_tables=True,
-        include_formatting=True,
-        include_comments=False,
-        favor_recall=True,
-    ) or ""
-    blocks = _restore_code_blocks(_blocks(markdown), code_blocks)
-    _judge_by_agreement(blocks, _WORD.findall(_main_text(html)))
+    page = HTMLTree.parse_from_bytes(html) if isinstance(html, bytes) else HTMLTree.parse(html)
+    page_title, language = _title_and_language(page)
+    code_blocks = _code_blocks(page)
+    reference_words = _WORD.findall(
+        extract_plain_text(page, main_content=True, alt_texts=False, links=False, list_bullets=True, post_meta=False)
+    )
+    options = {"url": url, "include_links": preserve_links, "include_images": preserve_images}
+    blocks = _blocks(_trafilatura(html, fast=True, **options))
+    if _disagree(sum(len(block.words) for block in blocks if block.kind in _JUDGED), len(reference_words)):
+        blocks = _blocks(_trafilatura(html, fast=False, **options))
+    _restore_code_blocks(blocks, code_blocks)
+    _judge_by_agreement(blocks, reference_words)
+    _drop_captions_said_by_images(blocks)
     headline = _take_headline(blocks)
     title = headline or page_title
     title_words = " ".join(_WORD.findall(title or ""))
@@ -106,34 +104,61 @@ def extract_markdown(html: str | bytes, url: str | None = None, preserve_links: 
     return Extraction(_join(rendered), title, language, sorted(set(used_languages)))
 
 
-def _code_blocks(tree) -> dict[str, str]:
+def _trafilatura(html: str | bytes, fast: bool, url: str | None, include_links: bool, include_images: bool) -> str:
+    """trafilatura's markdown of the page. Its recall focus also skips the second look at a short
+    result that its balanced focus takes (a plain-text rendering of the whole page, ~1 ms); the
+    Resiliparse comparison here does that job."""
+    return trafilatura.extract(
+        html,
+        url=url,
+        output_format="markdown",
+        include_links=include_links,
+        include_images=include_images,
+        include_tables=True,
+        include_formatting=True,
+        include_comments=False,
+        favor_recall=True,
+        fast=fast,
+    ) or ""
+
+
+def _disagree(words: int, reference_words: int) -> bool:
+    """Whether trafilatura's fast pass and Resiliparse differ so much on the page's size (one finds
+    under MIN_REFERENCE_SHARE of what the other finds) that one of them took the wrong part of it:
+    then trafilatura's full cascade, with its readability and jusText fallbacks, decides."""
+    return min(words, reference_words) < MIN_REFERENCE_SHARE * max(words, reference_words)
+
+
+def _title_and_language(page: HTMLTree) -> tuple[str | None, str | None]:
+    """The page's <title> (whitespace collapsed) and its root's lang or xml:lang."""
+    root = page.document.query_selector("html")
+    language = root and (root.getattr("lang") or root.getattr("xml:lang"))
+    return page.title or None, language or None
+
+
+def _code_blocks(page: HTMLTree) -> dict[str, str]:
     """{code text: language, or "" when the markup names none} for every <pre> of the page."""
     found: dict[str, str] = {}
-    for pre in tree.iter("pre"):
+    for pre in page.document.query_selector_all("pre"):
         language = None
-        for element in (pre, *pre.iter("code")):
-            language = element.get("data-lang") or element.get("data-language")
-            match = _LANGUAGE_CLASS.search(element.get("class") or "")
+        for element in (pre, *pre.query_selector_all("code")):
+            language = element.getattr("data-lang") or element.getattr("data-language")
+            match = _LANGUAGE_CLASS.search(element.getattr("class") or "")
             language = language or (match.group(1) if match else None)
             if language:
                 break
-        parent = pre.getparent()
+        parent = pre.parent
         if not language and parent is not None:  # GitHub and Sphinx: <div class="highlight-python">
-            match = _LANGUAGE_CLASS.search(parent.get("class") or "")
+            match = _LANGUAGE_CLASS.search(parent.getattr("class") or "")
             language = match.group(1) if match else None
         if not language or language.lower() in {"none", "text", "plain", "plaintext", "nohighlight"}:
             language = ""
-        found[_code_key(pre.text_content())] = language.lower()
+        found[_code_key(pre.text)] = language.lower()
     return found
 
 
 def _code_key(code: str) -> str:
     return "\n".join(line.rstrip() for line in code.strip("\n").splitlines())
-
-
-def _main_text(html: str | bytes) -> str:
-    tree = HTMLTree.parse_from_bytes(html) if isinstance(html, bytes) else HTMLTree.parse(html)
-    return extract_plain_text(tree, main_content=True, alt_texts=False, links=False, list_bullets=True)
 
 
 def _blocks(markdown: str) -> list[_Block]:
@@ -164,8 +189,8 @@ def _blocks(markdown: str) -> list[_Block]:
                 kind = "heading"
             elif _IMAGE_LINE.match(line):
                 kind = "image"
-            elif _LIST_ITEM.match(line):
-                kind = "list"
+            elif item := _LIST_ITEM.match(line):
+                kind = "image" if _IMAGE_LINE.match(line[item.end() :]) else "list"
             else:
                 kind = "text"
             blocks.append(_Block(kind, [line]))
@@ -185,43 +210,63 @@ def _restore_code_blocks(blocks: list[_Block], code_blocks: dict[str, str]) -> l
 
 def _judge_by_agreement(blocks: list[_Block], reference_words: list[str]) -> None:
     """Keep each text block that the reference (Resiliparse's main text) also has."""
-    words_of = {id(block): _WORD.findall(_plain(block.text)) for block in blocks if block.kind in _JUDGED}
-    if len(reference_words) < MIN_REFERENCE_SHARE * sum(map(len, words_of.values())):
+    judged = [block for block in blocks if block.kind in _JUDGED]
+    if len(reference_words) < MIN_REFERENCE_SHARE * sum(len(block.words) for block in judged):
         for block in blocks:  # the reference misjudged the page: trafilatura alone decides
             block.keep = True
         return
     reference_shingles = set(_shingles(reference_words))
     vocabulary = set(reference_words)
     for block in blocks:
-        if block.kind == "list" and _link_share(block.text) < LIST_LINK_SHARE:
+        if block.kind == "list" and block.words and _link_share(block.text) < LIST_LINK_SHARE:
             block.keep = True
         elif block.kind in _JUDGED:
-            block.keep = _agrees(words_of[id(block)], reference_shingles, vocabulary)
+            block.keep = _agrees(block.words, reference_shingles, vocabulary)
         elif block.kind in ("code", "blank"):
             block.keep = True
-    # An image stays when the judged text on both sides of it (or the one side it has) stays.
+    # What has too few words to judge (an image, a line or heading of under four words) stays when
+    # the judged text on both sides of it (or the one side it has) stays.
+    def unjudged(block: _Block) -> bool:
+        return block.kind == "image" or (block.kind in ("text", "heading") and len(block.words) < 4)
+
     before: list[bool | None] = []
     last = None
     for block in blocks:
         before.append(last)
-        if block.kind in _JUDGED:
+        if block.kind in _JUDGED and not unjudged(block):
             last = block.keep
     after = None
     for block, previous in zip(reversed(blocks), reversed(before)):
-        if block.kind == "image":
+        if unjudged(block):
             sides = [side for side in (previous, after) if side is not None]
-            block.keep = bool(sides) and all(sides)
+            block.keep = bool(sides) and all(sides) and block.keep is not False
         elif block.kind in _JUDGED:
             after = block.keep
 
 
+def _drop_captions_said_by_images(blocks: list[_Block]) -> None:
+    """A line beside an image that says what the image's alt text already says (a caption the
+    page wrote twice) is said once, by the image."""
+    kept = [block for block in blocks if block.keep and block.kind != "blank"]
+    for index, block in enumerate(kept):
+        if block.kind != "text" or not block.words:
+            continue
+        text = " ".join(block.words)
+        for neighbour in kept[max(0, index - 1) : index] + kept[index + 1 : index + 2]:
+            if neighbour.kind == "image" and any(text in " ".join(_WORD.findall(m.group("alt"))) for m in _IMAGE.finditer(neighbour.text)):
+                block.keep = False
+                break
+
+
 def _agrees(words: list[str], reference_shingles: set, vocabulary: set[str]) -> bool:
+    """At least AGREEMENT of the block's 4-word shingles (or of its words, when it has fewer than
+    four) are in the reference."""
     if not words:
         return True
     shingles = _shingles(words)
     if shingles:
-        return sum(shingle in reference_shingles for shingle in shingles) / len(shingles) >= AGREEMENT
-    return sum(word in vocabulary for word in words) / len(words) >= AGREEMENT
+        return sum(map(reference_shingles.__contains__, shingles)) >= AGREEMENT * len(shingles)
+    return sum(map(vocabulary.__contains__, words)) >= AGREEMENT * len(words)
 
 
 def _link_share(markdown: str) -> float:
