@@ -215,7 +215,7 @@ def _judge_by_agreement(blocks: list[_Block], reference_words: list[str]) -> Non
         for block in blocks:  # the reference misjudged the page: trafilatura alone decides
             block.keep = True
         return
-    reference_shingles = set(_shingles(reference_words))
+    reference_shingles = set(zip(reference_words, reference_words[1:], reference_words[2:], reference_words[3:]))
     vocabulary = set(reference_words)
     for block in blocks:
         if block.kind == "list" and block.words and _link_share(block.text) < LIST_LINK_SHARE:
@@ -281,6 +281,8 @@ def _shingles(words: list[str]) -> list[tuple[str, str, str, str]]:
 
 def _plain(markdown: str) -> str:
     """Markdown without link and image targets, as text to compare."""
+    if "](" not in markdown:
+        return markdown
     return _LINK.sub(r"\1", _IMAGE.sub(lambda m: m.group("alt"), markdown))
 
 
