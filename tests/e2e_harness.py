@@ -115,11 +115,16 @@ def start_in_subprocess(sitemap: str, tag: str) -> subprocess.Popen:
     )
 
 
-def wait_for(condition, timeout: float = 90.0, what: str = "condition"):
+def wait_for(condition, timeout: float = 90.0, what: str = "condition", process: subprocess.Popen | None = None):
+    """Poll `condition`; with `process`, fail at once (with its stderr) when it ends first, rather
+    than at the timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
+        if process is not None and process.poll() is not None:
+            stderr = process.stderr.read() if process.stderr else ""
+            raise AssertionError(f"the process ended (exit {process.returncode}) before {what}: {stderr[-2000:]}")
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
 

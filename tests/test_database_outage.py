@@ -58,7 +58,7 @@ def test_a_database_outage_mid_run_loses_no_row_and_the_run_completes(tmp_path, 
             cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         try:
-            wait_for(scraping_midway(db, "outage"), what="the scraper midway")
+            wait_for(scraping_midway(db, "outage"), what="the scraper midway", process=process)
             cut = threading.Thread(target=outage, args=(postgres_admin_url, database, 15.0))  # longer than any retry loop
             cut.start()
             cut.join()

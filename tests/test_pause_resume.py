@@ -28,7 +28,7 @@ def test_a_paused_route_drains_waits_and_finishes_every_message_after_resume(pip
     with demo_site(latency=0.5) as site:
         process = start_in_subprocess(site.url("/sitemap_index.xml"), "paused-run")
         try:
-            wait_for(scraping_midway(db, "paused-run"), what="the scraper midway")
+            wait_for(scraping_midway(db, "paused-run"), what="the scraper midway", process=process)
             execution_id = db.executions.find_by_tag("paused-run").id
             paused = as_json("pipeline", "pause", "scrape")
             assert paused == {"route": "scrape", "state": "paused", "executions": [execution_id]}

@@ -195,7 +195,7 @@ def test_a_killed_execution_resumes_to_exactly_the_storage_of_an_uninterrupted_r
 
         process = start_in_subprocess(sitemap, "killed")
         try:
-            wait_for(scraping_midway(db, "killed"), what="the scraper midway")
+            wait_for(scraping_midway(db, "killed"), what="the scraper midway", process=process)
             helpers = descendants(process.pid)  # the forkserver and the extraction and segmenting workers
         finally:
             process.send_signal(signal.SIGKILL)
@@ -241,7 +241,7 @@ def test_cancel_stops_gracefully_and_resume_finishes(pipelines, env):
         sitemap = site.url("/sitemap_index.xml")
         process = start_in_subprocess(sitemap, "stopped")
         try:
-            wait_for(scraping_midway(db, "stopped"), what="the scraper midway")
+            wait_for(scraping_midway(db, "stopped"), what="the scraper midway", process=process)
             cancelled = as_json("execution", "cancel", "stopped")
             assert process.wait(timeout=60) == 1
         finally:
