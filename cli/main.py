@@ -48,6 +48,8 @@ def describe_unexpected(error: Exception) -> str:
 
     if isinstance(error, DBAPIError):
         reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        if "readonly database" in reason:
+            return "the factflow database is read-only here: this command writes to it (reading commands work)"
         return f"the factflow database is unreachable or failing: {reason}"
     first_line = (str(error).strip().splitlines() or [""])[0]
     if type(error).__module__.partition(".")[0] in ("botocore", "aiobotocore"):

@@ -3,13 +3,16 @@
 SQLite under `$FACTFLOW_HOME` by default, any SQLAlchemy URL otherwise (PostgreSQL as
 `postgresql+psycopg2://…`). One engine per URL per process, so the CLI and the assets it runs in
 the same process share a pool. SQLite runs in WAL mode so a progress display can read while a
-stage writes.
+stage writes. A SQLite file this process may not write (a copy handed to an auditor, a mount
+read-only) is opened read-only: every reading command works on it, a writing one says so.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -29,13 +32,17 @@ _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+def _sqlite_pragmas(read_only: bool):
+    def on_connect(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        if not read_only:  # choosing the journal mode writes the file's header
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return on_connect
 
 
 def engine_for(url: str) -> Engine:
@@ -53,16 +60,33 @@ def engine_for(url: str) -> Engine:
 def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            folder = Path(parsed.database).parent
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise FactflowError(f"cannot create the folder of the SQLite database {folder}: {error.strerror}") from None
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        database = parsed.database
+        connect_args = {"check_same_thread": False, "timeout": 30}
+        read_only = parsed.query.get("mode") == "ro" or parsed.query.get("immutable") == "1"
+        if database and database != ":memory:" and not database.startswith("file:"):  # a file:…?mode= URI is taken as written
+            path = Path(database)
+            read_only = _read_only(path)
+            if read_only:  # SQLite opens it read-only
+                url = f"sqlite:///file:{quote(str(path.resolve()))}?mode=ro&uri=true"
+            else:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as error:
+                    raise FactflowError(f"cannot create the folder of the SQLite database {path.parent}: {error.strerror}") from None
+        engine = create_engine(url, connect_args=connect_args)
+        event.listen(engine, "connect", _sqlite_pragmas(read_only))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _read_only(path: Path) -> bool:
+    """An existing database file this process may not write, or whose folder it may not write
+    (SQLite writes its journal beside the file)."""
+    return path.exists() and not (_writable(path) and _writable(path.parent))
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK)
 
 
 def migrate_database(url: str) -> tuple[str | None, str | None]:

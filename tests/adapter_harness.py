@@ -23,7 +23,7 @@ def run_adapter(adapter_type: str, message: Message, config: dict | None = None,
 
     async def main():
         async with new_http_client(event_hooks=policy.event_hooks() if policy else None) as http:
-            adapter = adapter_class(adapter_class.config_model.model_validate(config or {}), AdapterContext(http, "e1", "r", adapter_type))
+            adapter = adapter_class(adapter_class.config_model.model_validate(config or {}), AdapterContext(http, "e1", "r", adapter_type, policy))
             await adapter.open()
             try:
                 if messages is None:

@@ -168,3 +168,24 @@ def test_an_error_names_the_root_cause_a_library_wrapped():
     except RuntimeError as error:
         assert error_text(error) == "All connection attempts failed (ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', 9))"
     assert error_text(ValueError("plain")) == "plain" and error_text(KeyError()) == "KeyError"
+
+
+def test_a_database_file_this_user_may_not_write_is_read_and_writes_are_refused_in_one_line(tmp_path, monkeypatch):
+    """A SQLite file handed over read-only (tests run as root, who may write anything, so the
+    permission check is what is faked): reading commands work, a writing one says why it cannot."""
+    from resources import database
+    from tests.conftest import LOCATION_VARIABLES
+
+    for variable in LOCATION_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("FACTFLOW_HOME", str(tmp_path))
+    assert run("pipeline", "pause", "sitemap_scraper").exit_code == 0  # a database with a row in it
+    database.dispose_engines()
+    monkeypatch.setattr(database, "_writable", lambda path: False)
+    try:
+        listed = run("pipeline", "list", "--output", "json")
+        assert listed.exit_code == 0, listed.output
+        assert "paused" in listed.stdout
+        assert_one_line_error(run("pipeline", "resume", "sitemap_scraper"), "the factflow database is read-only here")
+    finally:
+        database.dispose_engines()

@@ -6,6 +6,7 @@ import time
 import httpx
 import pytest
 
+from factflow_assets.adapters.base import PermanentError
 from factflow_assets.adapters.network_policy import (
     NetworkPolicy,
     RequestRefused,
@@ -13,6 +14,7 @@ from factflow_assets.adapters.network_policy import (
 )
 from factflow_assets.config import validate_text
 from factflow_assets.demo.server import Resource
+from resources.storage import stage_prefix
 from tests.adapter_harness import json_message, run_adapter
 from tests.conftest import html_page
 from tests.e2e_harness import as_json, rows
@@ -128,8 +130,9 @@ routes:
 
 @pytest.mark.slow
 def test_an_execution_fetches_only_its_own_hosts_unless_the_yaml_allows_more(site, pipelines, env, tmp_path, monkeypatch):
-    """A sitemap listing another host and the metadata address: both are failed rows, nothing is
-    sent to them; `network.allow_hosts` lets the other host through, never the metadata address."""
+    """A sitemap listing another host and the metadata address: neither becomes a message (nothing
+    stored, nothing sent), the url_expander's row counts them with the reason;
+    `network.allow_hosts` lets the other host through, never the metadata address."""
     server = site({"/page": html_page("Mine"), "/other": html_page("Theirs")})
     other = server.url("/other").replace("127.0.0.1", "localhost")
     urls = [server.url("/page"), other, "http://169.254.169.254/latest/meta-data/"]
@@ -137,18 +140,35 @@ def test_an_execution_fetches_only_its_own_hosts_unless_the_yaml_allows_more(sit
         ("<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>" + "".join(f"<url><loc>{u}</loc></url>" for u in urls) + "</urlset>").encode(),
         content_type="application/xml",
     )
-    db, _store = env
+    db, store = env
     folder = tmp_path / "pipelines"
-    outcomes = {}
+    scraped, expanded, stored = {}, {}, {}
     for name, network in (("closed", ""), ("widened", "network:\n  allow_hosts: [localhost]\n")):
         (folder / f"{name}.yaml").write_text(SCRAPE.format(network=network))
         report = as_json("execution", "start", name, "--set", f"sitemap_url={server.url('/sitemap.xml')}")
-        outcomes[name] = {r["metadata"]["url"]: (r["status"], r["error_message"] or "") for r in rows(db, report["execution_id"], "web_scraper")}
+        scraped[name] = {r["metadata"]["url"]: r["status"] for r in rows(db, report["execution_id"], "web_scraper")}
+        (expanded[name],) = rows(db, report["execution_id"], "url_expander")
+        stored[name] = store.keys(stage_prefix(report["execution_id"], "scrape", "url_expander"))
 
-    closed, widened = outcomes["closed"], outcomes["widened"]
-    assert closed[urls[0]][0] == "completed"
-    assert closed[urls[1]][0] == "failed" and "localhost is not a host of this pipeline" in closed[urls[1]][1]
-    assert closed[urls[2]][0] == "failed" and "169.254.169.254 is not a host of this pipeline" in closed[urls[2]][1]
-    assert widened[urls[1]][0] == "completed"
-    assert widened[urls[2]][0] == "failed"
+    assert scraped["closed"] == {urls[0]: "completed"} and len(stored["closed"]) == 1
+    closed = expanded["closed"]["metadata"]
+    assert closed["refused_urls"] == 2 and "is not a host of this pipeline" in closed["refused_example"]
+    assert scraped["widened"] == {urls[0]: "completed", urls[1]: "completed"} and len(stored["widened"]) == 2
+    assert expanded["widened"]["metadata"]["refused_urls"] == 1 and "169.254.169.254" in expanded["widened"]["metadata"]["refused_example"]
     assert server.requests["/other"] == 1  # only the widened execution fetched it
+
+
+def test_urls_the_policy_refuses_become_no_messages_and_are_counted():
+    policy = NetworkPolicy(frozenset({"docs.example"}), resolver=lambda host: _answer(["93.184.216.34"]))
+    message = json_message({"urls": ["https://docs.example/a", "https://elsewhere.example/b", "http://169.254.169.254/x", "https://docs.example/c"]})
+    emits = run_adapter("url_expander", message, policy=policy)
+    assert [e.body["url"] for e in emits] == ["https://docs.example/a", "https://docs.example/c"]
+    assert message.notes["refused_urls"] == 2 and "elsewhere.example is not a host of this pipeline" in message.notes["refused_example"]
+
+    everything_refused = json_message({"urls": ["https://elsewhere.example/b"]})
+    with pytest.raises(PermanentError, match="refused all 1 URLs"):
+        run_adapter("url_expander", everything_refused, policy=policy)
+
+
+async def _answer(addresses: list[str]) -> list[str]:
+    return addresses

@@ -11,10 +11,13 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from .network_policy import NetworkPolicy
 
 
 class AdapterConfig(BaseModel):
@@ -31,6 +34,9 @@ class Message:
     body: bytes
     content_type: str
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    #: What the adapter says about this invocation (counts, a reason): small scalars the runner
+    #: keeps in the invocation's lineage row, whatever its outcome.
+    notes: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -112,6 +118,9 @@ class AdapterContext:
     execution_id: str
     route: str
     stage: str
+    #: Where the execution may fetch from (`http` checks every request it sends against it); an
+    #: adapter that makes URLs for later stages checks them here, before they are stored.
+    network: "NetworkPolicy | None" = None
 
 
 ConfigT = TypeVar("ConfigT", bound=AdapterConfig)

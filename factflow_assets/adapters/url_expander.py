@@ -1,11 +1,15 @@
 """`url_expander`: one message per URL of a list, with an id derived from the URL.
 
 The same URL always gets the same message id, so a URL listed twice is fetched once and a
-restarted stage finds its earlier outputs.
+restarted stage finds its earlier outputs. A URL the execution's network policy refuses (another
+host, a metadata address) becomes no message: a sitemap listing 10,000 of them would otherwise
+leave 10,000 stored messages and 10,000 failed rows behind. The invocation's lineage row counts
+them (`refused_urls`) with the first reason; when every URL is refused the row fails with it.
 """
 
 from __future__ import annotations
 
+import httpx
 from pydantic import Field
 
 from ..ids import url_slug
@@ -17,6 +21,7 @@ from .base import (
     PermanentError,
     http_url_problem,
 )
+from .network_policy import RequestRefused
 
 
 class UrlExpanderConfig(AdapterConfig):
@@ -43,7 +48,29 @@ class UrlExpander(Adapter[UrlExpanderConfig]):
         unique = list(dict.fromkeys(u for u in urls if isinstance(u, str) and u))
         if self.config.max_urls is not None:
             unique = unique[: self.config.max_urls]
+        unique = await self._allowed(unique, message)
         return [
             Emit(body={"url": url}, identity=url, slug=url_slug(url), metadata={"url": url})
             for url in unique
         ]
+
+    async def _allowed(self, urls: list[str], message: Message) -> list[str]:
+        """The URLs the network policy lets the execution fetch; the refusals noted on `message`."""
+        policy = self.context.network
+        if policy is None:
+            return urls
+        allowed, refusals = [], []
+        for url in urls:
+            try:
+                await policy.check(httpx.URL(url))
+            except RequestRefused as refusal:
+                refusals.append(f"{url}: {refusal}")
+            except httpx.InvalidURL:
+                allowed.append(url)  # not the policy's call: the fetch fails with the URL's problem
+            else:
+                allowed.append(url)
+        if refusals:
+            message.notes.update(refused_urls=len(refusals), refused_example=refusals[0][:500])
+            if not allowed:
+                raise PermanentError(f"the network policy refused all {len(refusals)} URLs, e.g. {refusals[0]}")
+        return allowed

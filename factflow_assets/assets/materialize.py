@@ -93,7 +93,7 @@ def materialize_stages(
         budgets = FaultBudgets(storage_seconds=settings.storage_retry_seconds, database_seconds=settings.database_outage_seconds)
         stream = StreamRun(
             record.id, op.pipeline.config_hash, run.run_id, sources, store, db, lambda: http.client(policy.event_hooks()),
-            heartbeat.control, budgets, journals / f"{record.id}-{run.run_id}.jsonl",
+            heartbeat.control, budgets, journals / f"{record.id}-{run.run_id}.jsonl", network=policy,
         ).start()
         report = _Report(context, op, keys, store, db, settings.database_outage_seconds)
         try:

@@ -48,6 +48,7 @@ from ..adapters import (
     PermanentError,
     SkipMessage,
 )
+from ..adapters.network_policy import NetworkPolicy
 from ..config import Stage
 from ..ids import derived_message_id, new_lineage_id, slug_of
 from .inputs import HandedOnInput, InputHeader, InputItem, ListedInput, StageInput
@@ -154,6 +155,7 @@ class StageServices:
     writer: LineageWriter
     budgets: FaultBudgets = field(default_factory=FaultBudgets)
     storage_notice: FaultNotice = field(default_factory=lambda: FaultNotice("object storage writes"))
+    network: NetworkPolicy | None = None
 
 
 class StageRunner:
@@ -209,7 +211,7 @@ class StageRunner:
             self.stored = set(await self._io(self.store.keys, stage_prefix(job.execution_id, stage.route.name, stage.name)))
             self.kept: set[str] = set()  # keys this run wrote or found done
             self.adapter: Adapter = stage.adapter_class(
-                stage.adapter_config, AdapterContext(self.services.http, job.execution_id, stage.route.name, stage.name)
+                stage.adapter_config, AdapterContext(self.services.http, job.execution_id, stage.route.name, stage.name, self.services.network)
             )
             await self.adapter.open()
             try:
@@ -315,6 +317,7 @@ class StageRunner:
         clock = time.perf_counter()
         outcome: dict[str, Any] = {"output_keys": [], "output_count": 0, "output_bytes": 0, "metadata": _scalars(extras)}
         handed_on: list[InputItem] = []
+        message = None
         try:
             body = item.body if item.body is not None else await self._object_io(self.inputs.reader.body, ref)
             message = Message(header.message_id, body, header.content_type, header.metadata)
@@ -340,6 +343,8 @@ class StageRunner:
             self.summary.skipped += 1
         except Exception as error:  # a failed message is a failed row, never a failed loop
             outcome.update(self._failure(header, error))
+        if message is not None and message.notes:
+            outcome["metadata"] = {**outcome["metadata"], **_scalars(message.notes)}
         self.writer.finish(row_id, finished_at=utcnow(), duration_ms=round((time.perf_counter() - clock) * 1000, 2), **outcome)
         if handed_on:
             await self._hand_on(handed_on)

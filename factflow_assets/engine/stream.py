@@ -28,6 +28,7 @@ import httpx
 from resources.database import FactflowDatabase
 from resources.storage import ObjectStore, stage_prefix
 
+from ..adapters.network_policy import NetworkPolicy
 from ..adapters.process_pool import start_forkserver
 from ..config import Stage, StageRef
 from ..ids import new_batch_id
@@ -141,6 +142,7 @@ class StreamRun:
         control: RunControl | None = None,
         budgets: FaultBudgets | None = None,
         journal: Path | None = None,
+        network: NetworkPolicy | None = None,
     ):
         self.execution_id = execution_id
         self.config_hash = config_hash
@@ -152,6 +154,7 @@ class StreamRun:
         self.control = control or RunControl()
         self.budgets = budgets or FaultBudgets()
         self.journal = journal  # where lineage rows wait if the database goes away (`LineageWriter`)
+        self.network = network  # the policy `http_factory`'s clients enforce, for adapters that make URLs
         for source in sources:
             self.control.stage(source.stage.ref)
         self._outcomes: queue.Queue = queue.Queue()
@@ -192,7 +195,7 @@ class StreamRun:
         writer = self.db.lineage.writer(outage_budget=self.budgets.database_seconds, journal=self.journal)
         try:
             async with self.http_factory() as http:
-                services = StageServices(self.store, self.db, http, io, writer, self.budgets)
+                services = StageServices(self.store, self.db, http, io, writer, self.budgets, network=self.network)
                 runners = self._runners(services)
                 tasks = {asyncio.ensure_future(runner.run()): (order, runner, source) for order, (runner, source) in enumerate(runners)}
                 pending = set(tasks)
