@@ -7,12 +7,16 @@ served in turn as /articles/00000.html, /articles/00001.html, ...: page i is art
 its number written into the title and the first heading, so every page is its own document.
 A sitemap index lists sitemaps of 500 URLs each; robots.txt allows everything. Bodies are made
 per request from the 97 articles, so 10,000 pages cost no more memory than 100.
+
+`--rendered` serves every page as a single-page app would: the article's <head>, a body reading
+"Loading…" and a script that fetches the article's body from `<page>.json` and writes it in.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import re
 import sys
 import time
@@ -21,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.corpora import AEB_DEV  # noqa: E402
+from factflow_assets.adapters.documents import decode_html  # noqa: E402
 from factflow_assets.demo.server import Request, Resource, SiteServer  # noqa: E402
 
 CORPUS = AEB_DEV / "html"
@@ -46,15 +51,37 @@ def _numbered(article: bytes, index: int) -> bytes:
     return re.sub(rb"(<h1[^>]*>)", lambda m: m[1] + f"Page {index}: ".encode(), article, count=1, flags=re.I)
 
 
-def benchmark_site(pages: int, latency: float = 0.0, articles: list[bytes] | None = None) -> SiteServer:
-    """The site, not yet started (`with benchmark_site(1000) as site: site.url("/sitemap_index.xml")`)."""
+_BODY = re.compile(r"<body[^>]*>(?P<inner>.*)</body>", re.S | re.I)
+#: What a single-page app's shell does: fetch the content, write it into the page (by absolute URL:
+#: some pages carry a <base href> of their original site).
+_LOADER = '<div id="app">Loading…</div><script>fetch(location.origin + location.pathname + ".json").then(r => r.json()).then(d => { document.body.innerHTML = d.body; });</script>'
+
+
+def script_rendered(page: bytes) -> tuple[bytes, bytes]:
+    """`page` as a script-rendered shell (UTF-8 HTML) and the JSON its script fetches."""
+    html = decode_html(page, "text/html")
+    body = _BODY.search(html)
+    inner = body["inner"] if body else html
+    shell = (html[: body.start("inner")] + _LOADER + html[body.end("inner") :]) if body else f"<html><body>{_LOADER}</body></html>"
+    return shell.encode("utf-8"), json.dumps({"body": inner}).encode("utf-8")
+
+
+def benchmark_site(pages: int, latency: float = 0.0, articles: list[bytes] | None = None, rendered: bool = False) -> SiteServer:
+    """The site, not yet started (`with benchmark_site(1000) as site: site.url("/sitemap_index.xml")`);
+    `rendered`: each page a script-rendered shell."""
     articles = articles or load_articles()
 
     def page(request: Request) -> Resource:
         index = int(request.path.rsplit("/", 1)[1].split(".")[0])
-        return Resource(_numbered(articles[index % len(articles)], index))
+        article = _numbered(articles[index % len(articles)], index)
+        if not rendered:
+            return Resource(article)
+        shell, payload = script_rendered(article)
+        return Resource(payload, "application/json") if request.path.endswith(".json") else Resource(shell)
 
     routes: dict = {page_path(i): page for i in range(pages)}
+    if rendered:
+        routes.update({page_path(i) + ".json": page for i in range(pages)})
     sitemaps = [range(start, min(start + URLS_PER_SITEMAP, pages)) for start in range(0, pages, URLS_PER_SITEMAP)]
     for number, indexes in enumerate(sitemaps):
         urls = "".join(f"<url><loc>{{{{base_url}}}}{page_path(i)}</loc></url>" for i in indexes)
@@ -75,8 +102,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--rendered", action="store_true", help="serve each page as a script-rendered shell")
     args = parser.parse_args()
-    with benchmark_site(args.pages, args.latency) as site:
+    with benchmark_site(args.pages, args.latency, rendered=args.rendered) as site:
         print(f"{args.pages} pages; sitemap {site.url('/sitemap_index.xml')} (Ctrl+C stops)", flush=True)
         try:
             while True:

@@ -52,6 +52,21 @@ def test_an_invalid_pipeline_and_a_schedule_without_daemon_degrade_health(pipeli
     assert table.exit_code == 1 and "factflow is degraded" in table.stdout
 
 
+def test_a_pipeline_that_renders_pages_has_its_browser_reported(pipelines, tmp_path):
+    from factflow_assets.adapters.web_crawler import find_browser
+    from factflow_assets.settings import SHIPPED_PIPELINES_DIR
+
+    rendered = (SHIPPED_PIPELINES_DIR / "rendered_web_to_markdown.yaml").read_text()
+    (tmp_path / "pipelines" / "rendered.yaml").write_text(rendered)
+    browser = probes(health()[1])["browser"]
+    if find_browser() is not None:
+        assert browser["status"] == "ok" and "Chromium" in browser["detail"] and find_browser() in browser["detail"]
+    (tmp_path / "pipelines" / "rendered.yaml").write_text(rendered.replace("pages: 4", "pages: 4\n          executable_path: no-such-chromium"))
+    code, report = health()
+    browser = probes(report)["browser"]
+    assert code == 1 and browser["status"] == "degraded" and "rendered" in browser["detail"] and "install the chromium package" in browser["detail"]
+
+
 def test_unwritable_storage_and_an_unreachable_database_are_unhealthy_with_secrets_masked(pipelines, factflow_home, monkeypatch, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")

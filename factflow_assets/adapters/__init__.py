@@ -14,11 +14,12 @@ from .sitemap_parser import SitemapParser
 from .smart_segmenter import SmartSegmenter
 from .url_expander import UrlExpander
 from .web_content_storage import WebContentStorage
+from .web_crawler import WebCrawler
 from .web_scraper import WebScraper
 
 ADAPTERS: dict[str, type[Adapter]] = {
     cls.type: cls
-    for cls in (SitemapParser, UrlExpander, WebScraper, WebContentStorage, HtmlToMarkdown, SmartSegmenter)
+    for cls in (SitemapParser, UrlExpander, WebScraper, WebCrawler, WebContentStorage, HtmlToMarkdown, SmartSegmenter)
 }
 
 __all__ = [

@@ -21,7 +21,7 @@ from .base import (
     SkipMessage,
     http_url_problem,
 )
-from .http_fetch import FetchPolicy, fetch, host_of
+from .http_fetch import FetchPolicy, FetchResult, fetch, host_of
 from .rate_limit import AimdRateLimiter
 from .robots import RobotsCache
 
@@ -55,6 +55,25 @@ class WebScraperConfig(AdapterConfig):
     max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     respect_robots: bool = True
     rate_limit: RateLimitConfig = RateLimitConfig()
+
+
+def fetch_metadata(url: str, result: FetchResult) -> dict:
+    """What the sidecar of a fetched page says about the fetch."""
+    metadata = {
+        "url": url,
+        "final_url": result.final_url,
+        "status": result.status,
+        "content_type": result.content_type,
+        "fetched_at": result.fetched_at,
+        "elapsed_ms": result.elapsed_ms,
+        "ttfb_ms": result.ttfb_ms,
+        "redirects": result.redirects,
+        "attempts": result.attempts,
+    }
+    for header in ("etag", "last-modified"):
+        if header in result.headers:
+            metadata[header.replace("-", "_")] = result.headers[header]
+    return metadata
 
 
 class WebScraper(Adapter[WebScraperConfig]):
@@ -94,23 +113,10 @@ class WebScraper(Adapter[WebScraperConfig]):
         if self.config.respect_robots:
             await self._obey_robots(url)
         result = await fetch(self.context.http, url, self.policy, self.limiter)
-        metadata = {
-            "url": url,
-            "final_url": result.final_url,
-            "status": result.status,
-            "content_type": result.content_type,
-            "fetched_at": result.fetched_at,
-            "elapsed_ms": result.elapsed_ms,
-            "ttfb_ms": result.ttfb_ms,
-            "redirects": result.redirects,
-            "attempts": result.attempts,
-        }
-        for header in ("etag", "last-modified"):
-            if header in result.headers:
-                metadata[header.replace("-", "_")] = result.headers[header]
-        return [Emit(body=result.body, content_type=result.content_type, metadata=metadata)]
+        return [Emit(body=result.body, content_type=result.content_type, metadata=fetch_metadata(url, result))]
 
     async def _obey_robots(self, url: str) -> None:
+        """Skip a URL robots.txt disallows; pace its host by its Crawl-delay from the first visit."""
         if not await self.robots.allowed(url):
             raise SkipMessage(f"disallowed by robots.txt: {url}")
         host = host_of(url)

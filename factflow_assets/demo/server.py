@@ -116,10 +116,11 @@ class SiteServer:
             count = self.requests[handler.path]
         route = self.routes.get(handler.path) or self.routes.get(urlsplit(handler.path).path) or NOT_FOUND
         resource = route(Request(handler.path, dict(handler.headers), count)) if callable(route) else route
+        base_url = self.base_url  # before the delay: the server may be stopped by the time it ends
         delay = self.latency + resource.delay
         if delay:
             time.sleep(delay)
-        body = resource.body.replace(BASE_URL_PLACEHOLDER, self.base_url.encode())
+        body = resource.body.replace(BASE_URL_PLACEHOLDER, base_url.encode())
         if resource.gzip_body:
             body = gzip.compress(body, mtime=0)
         try:

@@ -7,6 +7,7 @@
 - The factflow database: a query.
 - Object storage: a real write, read back and delete of a probe object.
 - The pipelines directory: every YAML valid.
+- The browser, when a pipeline renders pages (`web_crawler`): found, and its version.
 Each probe's exception is its finding, never the command's. Overall: unhealthy if any probe failed, degraded if any is degraded, healthy otherwise.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import platform
 import secrets
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -172,6 +174,24 @@ def check_health(settings: Settings) -> HealthReport:
             )
         return f"{len(pipelines)} pipeline(s), all valid"
 
+    def browser(debug: dict) -> str:
+        from ..adapters.web_crawler import find_browser
+
+        wanted: dict[str | None, list[str]] = {}  # executable_path -> pipelines
+        for result in pipelines:
+            for stage in result.pipeline.stages if result.valid else ():
+                if stage.adapter_type == "web_crawler":
+                    wanted.setdefault(stage.adapter_config.executable_path, []).append(result.pipeline.name)
+        found = []
+        for executable, users in wanted.items():
+            path = find_browser(executable)
+            if path is None:
+                raise Degraded(f"{', '.join(sorted(set(users)))} render pages in Chromium and there is none on this machine: install the chromium package (apt install chromium)")
+            answer = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+            found.append(f"{answer.stdout.strip() or 'unknown version'} at {path}")
+            debug.setdefault("browsers", {})[path] = sorted(set(users))
+        return "; ".join(found)
+
     probes = [
         _run("pipelines", pipelines_dir),
         _run("dagster runs", dagster_runs),
@@ -181,6 +201,8 @@ def check_health(settings: Settings) -> HealthReport:
         _run("factflow database", database),
         _run("object storage", storage),
     ]
+    if any(r.valid and any(s.adapter_type == "web_crawler" for s in r.pipeline.stages) for r in pipelines):
+        probes.append(_run("browser", browser))
     statuses = {p.status for p in probes}
     overall = "unhealthy" if FAILED in statuses else "degraded" if DEGRADED in statuses else "healthy"
     return HealthReport(overall, probes, {"versions": _versions(), "home": str(settings.home)})
