@@ -17,6 +17,18 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def pss_kib(pid: int) -> int:
+    """Proportional memory of `pid` in KiB: a page shared by n processes counts 1/n in each, so
+    the sum over a process tree (Chromium's many processes) is what the tree really holds."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def _stats() -> Iterator[tuple[int, list[str]]]:
     """(pid, the fields of /proc/<pid>/stat after the command name) of every process."""
     for entry in Path("/proc").iterdir():

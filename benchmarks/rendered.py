@@ -8,7 +8,8 @@ whose content a script fetches and writes in, fetched and rendered by web_crawle
 time, waiting for the network to go quiet (benchmarks/pipelines/rendered.yaml). Each is one
 `factflow execution start` in a fresh home, all the way to markdown and segments. Prints pages/s,
 the scraping stage's span, the words of markdown per page (the content was there in both), and
-the peak RSS of the process tree (Chromium included).
+the peak memory of the process tree, Chromium included, as PSS (a page shared by Chromium's
+processes counts once; their summed RSS would count it in each).
 """
 
 from __future__ import annotations
@@ -34,14 +35,14 @@ def markdown_words(home: str) -> float:
 
 def run(pipeline: str, pages: int, latency: float, rendered: bool, articles: list[bytes]) -> None:
     with tempfile.TemporaryDirectory() as home, benchmark_site(pages, latency, articles, rendered=rendered) as site:
-        wall, answer, peak = factflow(fresh_env(home), "execution", "start", pipeline, "--set", f"sitemap_url={site.url('/sitemap_index.xml')}")
+        wall, answer, peak = factflow(fresh_env(home), "execution", "start", pipeline, "--set", f"sitemap_url={site.url('/sitemap_index.xml')}", proportional=True)
         if answer["status"] != "completed":
             raise SystemExit(f"{pipeline}: the execution ended {answer['status']}")
         spans = stage_spans(home)
         scraper = "web_crawler" if rendered else "web_scraper"
         label = "(r) rendered shells, web_crawler" if rendered else "(s) static pages, web_scraper"
         print(f"{label}: {pages} pages in {wall:.1f} s wall = {pages / wall:.1f} pages/s; {scraper} {pages / spans[scraper]:.1f} pages/s over its {spans[scraper]:.1f} s span")
-        print(f"    markdown {markdown_words(home):.0f} words a page on average; peak RSS {peak:.0f} MiB")
+        print(f"    markdown {markdown_words(home):.0f} words a page on average; peak PSS {peak:.0f} MiB")
         print(f"    stages: {spans_text(spans)}")
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.processes import process_tree, rss_kib  # noqa: E402
+from benchmarks.processes import process_tree, pss_kib, rss_kib  # noqa: E402
 from benchmarks.site import benchmark_site, load_articles  # noqa: E402
 
 FACTFLOW = Path(sys.executable).parent / "factflow"
@@ -136,17 +136,19 @@ def _locs(xml: str) -> list[str]:
 # --- (b), (c), (d), (e) factflow ---------------------------------------------------------------------
 
 class PeakRss:
-    """Samples the summed RSS of a process and its descendants (the extraction workers) every 0.1 s."""
+    """Samples the summed RSS of a process and its descendants (the extraction workers) every 0.1 s;
+    with `proportional`, the summed PSS instead (shared pages counted once across the tree)."""
 
-    def __init__(self, pid: int):
+    def __init__(self, pid: int, proportional: bool = False):
         self.pid, self.peak_kib = pid, 0
+        self._measure = pss_kib if proportional else rss_kib
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
     def _sample(self) -> None:
         while not self._done.wait(0.1):
-            self.peak_kib = max(self.peak_kib, sum(rss_kib(pid) for pid in process_tree(self.pid)))
+            self.peak_kib = max(self.peak_kib, sum(self._measure(pid) for pid in process_tree(self.pid)))
 
     def stop(self) -> float:
         self._done.set()
@@ -154,11 +156,11 @@ class PeakRss:
         return self.peak_kib / 1024
 
 
-def factflow(env: dict, *args: str) -> tuple[float, dict, float]:
-    """(wall seconds, JSON answer, peak RSS MiB) of one factflow command."""
+def factflow(env: dict, *args: str, proportional: bool = False) -> tuple[float, dict, float]:
+    """(wall seconds, JSON answer, peak RSS MiB, or PSS with `proportional`) of one factflow command."""
     started = time.perf_counter()
     process = subprocess.Popen([str(FACTFLOW), *args, "--output", "json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    rss = PeakRss(process.pid)
+    rss = PeakRss(process.pid, proportional)
     out, err = process.communicate()
     wall = time.perf_counter() - started
     peak = rss.stop()
