@@ -17,7 +17,7 @@ from .execution_shared import (
     wait_until_stopped,
     warn_paused_routes,
 )
-from .output import bold, format_duration, format_time, line, make_table, output_option, print_json, stdout, styled
+from .output import bold, format_duration, format_time, line, make_table, note, output_option, print_json, stdout, styled
 from .progress import live_progress
 
 
@@ -53,7 +53,7 @@ def run_here(env: Environment, settings, request, show_progress: bool) -> dict:
 
     from factflow_assets.operations.launch import RunPlan, prepare_execution
 
-    record = prepare_execution(settings, env.db, env.instance, request)
+    record = prepare_execution(settings, env.db, env.instance, request, note)
     return run_plan_here(env, settings, RunPlan.start(record), show_progress)
 
 
@@ -62,9 +62,10 @@ def run_here(env: Environment, settings, request, show_progress: bool) -> dict:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override an init-payload field (repeatable).")
 @click.option("--tag", help="A unique name that can stand in for the execution id.")
 @click.option("--detach", is_flag=True, help="Submit to the Dagster run queue and return at once.")
+@click.option("--since", metavar="E|latest", help="Incremental: ask the site only what changed since execution E (or the newest completed one with this payload) and carry the rest over.")
 @output_option
 @pass_environment
-def start_command(env: Environment, pipeline: str, sets: tuple[str, ...], tag: str | None, detach: bool, output: str) -> None:
+def start_command(env: Environment, pipeline: str, sets: tuple[str, ...], tag: str | None, detach: bool, since: str | None, output: str) -> None:
     """Start an execution of PIPELINE (a name from the pipelines directory)."""
     from factflow_assets.operations.launch import (
         StartRequest,
@@ -72,9 +73,9 @@ def start_command(env: Environment, pipeline: str, sets: tuple[str, ...], tag: s
         submit_to_queue,
     )
 
-    request = StartRequest(pipeline, parse_overrides(sets), tag)
+    request = StartRequest(pipeline, parse_overrides(sets), tag, since)
     if detach:
-        record = prepare_execution(env.settings, env.db, env.instance, request)
+        record = prepare_execution(env.settings, env.db, env.instance, request, note)
         warn_paused_routes(env, record)
         record = submit_to_queue(env.settings, env.db, env.instance, record)
         if output == "json":
@@ -150,6 +151,34 @@ def get_command(env: Environment, execution_id: str, output: str) -> None:
     if summary["runs"]:
         rows = [(r["run_id"], r["status"], r["kind"], r["replay_from"]) for r in summary["runs"]]
         console.print(make_table(("DAGSTER RUN", "STATUS", "KIND", "REPLAY FROM"), rows, title="\nruns"))
+
+
+@execution.command("diff")
+@click.argument("source")
+@click.argument("target")
+@click.option("--only", metavar="CHANGES", help="Comma-separated: changed, added, removed, unchanged (default: all).")
+@output_option
+@pass_environment
+def diff_command(env: Environment, source: str, target: str, only: str | None, output: str) -> None:
+    """Pages added, removed, changed and unchanged from execution SOURCE to TARGET (one pipeline),
+    by URL and content hash."""
+    from factflow_assets.operations.diff import CHANGES, diff_executions
+
+    wanted = tuple(part.strip() for part in only.split(",")) if only else CHANGES
+    unknown = [part for part in wanted if part not in CHANGES]
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)} is not one of {', '.join(CHANGES)}", param_hint="--only")
+    diff = diff_executions(env.db, source, target)
+    if output == "json":
+        print_json(diff.to_dict(wanted))
+        return
+    rows = [
+        (change, page.url, page.message_id, (page.before or "-")[:12], (page.after or "-")[:12])
+        for change in CHANGES if change in wanted for page in diff.changes[change]
+    ]
+    stdout().print(make_table(("CHANGE", "URL", "MESSAGE", "BEFORE", "AFTER"), rows))
+    counts = ", ".join(f"{len(diff.changes[change])} {change}" for change in CHANGES)
+    stdout().print(line(f"{diff.source} → {diff.target}: {counts}"))
 
 
 @execution.command("wait")

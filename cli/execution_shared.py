@@ -17,9 +17,10 @@ def describe_origin(origin: dict | None) -> str:
     origin = origin or {}
     if origin.get("kind") == "replay":
         return f"replay of {origin['parent']} from {origin['from_stage']} into {origin['to_route']}"
+    since = f", since {origin['since']}" if origin.get("since") else ""
     if origin.get("kind") == "schedule":
-        return f"schedule tick {origin['tick']}"
-    return origin.get("kind", "start")
+        return f"schedule tick {origin['tick']}{since}"
+    return origin.get("kind", "start") + since
 
 
 def print_summary(summary: dict, next_steps: bool = False) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, String, and_, case, cast, func, literal, select
+from sqlalchemy import Engine, String, and_, case, cast, func, literal, or_, select
 from sqlalchemy.sql import Select
 
 from .clock import as_utc
@@ -167,6 +167,19 @@ class LineageQueries:
             conditions.append(lineage.c.superseded.is_(False))
         query = select(*SUMMARY_COLUMNS).where(and_(*conditions)).order_by(lineage.c.started_at, lineage.c.id)
         return self._all(query.limit(limit).offset(offset))
+
+    def current_outputs(self, execution_id: str, stages: list[tuple[str, str]], statuses: frozenset[str]) -> list[dict[str, Any]]:
+        """Message id, status, output hash and metadata of the current rows of these (route,
+        stage)s of one execution that ended in one of `statuses`."""
+        if not stages:
+            return []
+        query = select(lineage.c.message_id, lineage.c.status, lineage.c.output_hash, lineage.c.metadata).where(
+            lineage.c.execution_id == execution_id,
+            lineage.c.superseded.is_(False),
+            lineage.c.status.in_(sorted(statuses)),
+            or_(*[and_(lineage.c.route == route, lineage.c.stage == stage) for route, stage in stages]),
+        )
+        return self._all(query)
 
     def failures(self, execution_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Current failed invocations: of one execution oldest first, else of all newest first."""

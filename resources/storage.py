@@ -194,6 +194,27 @@ class ObjectStore:
                 os.unlink(partial)
             raise
 
+    def carry(self, source: str, key: str, metadata: dict) -> dict:
+        """Make `key` a copy of the object at `source` (a server-side copy on S3, a hard link on a
+        local disk: objects are never written in place, so the two stay independent) with a sidecar
+        of the source's, updated by `metadata`; return the sidecar."""
+        sidecar = {**self.metadata(source), **metadata, "key": key, "carried_from": source,
+                   "written_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
+        target = self._path(key)
+        if isinstance(self.fs, LocalFileSystem):
+            folder = os.path.dirname(target)
+            os.makedirs(folder, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(target)
+            try:
+                os.link(self._path(source), target)
+            except OSError:  # another file system: a copy
+                self.fs.copy(self._path(source), target)
+        else:
+            self.fs.copy(self._path(source), target)
+        self._write_whole(target + SIDECAR_SUFFIX, json.dumps(sidecar, sort_keys=True, default=str).encode())
+        return sidecar
+
     def delete_prefix(self, prefix: str) -> int:
         """Remove every object and sidecar under `prefix`, a batch at a time (one request per
         1,000 keys on S3); return how many objects went."""

@@ -8,6 +8,7 @@ from .base import (
     Message,
     PermanentError,
     SkipMessage,
+    Unchanged,
 )
 from .html_to_markdown import HtmlToMarkdown
 from .sitemap_parser import SitemapParser
@@ -31,4 +32,5 @@ __all__ = [
     "Message",
     "PermanentError",
     "SkipMessage",
+    "Unchanged",
 ]

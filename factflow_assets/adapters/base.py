@@ -37,6 +37,10 @@ class Message:
     #: What the adapter says about this invocation (counts, a reason): small scalars the runner
     #: keeps in the invocation's lineage row, whatever its outcome.
     notes: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: In an incremental execution: the sidecar of what the baseline execution stored for this
+    #: message at this stage (its ETag, Last-Modified, sha256), for an adapter that asks its source
+    #: whether anything changed. None otherwise.
+    baseline: Mapping[str, Any] | None = field(default=None, compare=False)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -103,6 +107,11 @@ class PermanentError(Exception):
     """A failure that retrying cannot fix (a 404, a malformed document): no route retries."""
 
 
+class Unchanged(Exception):
+    """The source says this message's output is what the baseline execution stored (an HTTP 304):
+    the runner carries the baseline's outputs over instead of storing new ones."""
+
+
 class SkipMessage(Exception):
     """The adapter decided not to process this message (robots.txt, not HTML, ...).
 
@@ -136,6 +145,13 @@ class Adapter(ABC, Generic[ConfigT]):
     #: Modules an adapter that works in worker processes has them import before their first
     #: message; a run starts the process that imports them as early as it knows its stages.
     worker_modules: ClassVar[tuple[str, ...]] = ()
+    #: Whether the adapter reads a source outside factflow (a website): in an incremental execution
+    #: it runs even on an input the baseline had, since the source may have changed (it gets the
+    #: baseline's output sidecar as `message.baseline`); other adapters' unchanged inputs are
+    #: carried over without running them.
+    asks_source: ClassVar[bool] = False
+    #: Whether its outputs are the site's pages, by URL (what `execution diff` compares).
+    fetches_pages: ClassVar[bool] = False
 
     def __init__(self, config: ConfigT, context: AdapterContext):
         self.config = config

@@ -113,13 +113,13 @@ async def _read_capped(response: httpx.Response, policy: FetchPolicy) -> bytes:
     return b"".join(chunks)
 
 
-async def fetch_once(client: httpx.AsyncClient, url: str, policy: FetchPolicy) -> FetchResult:
+async def fetch_once(client: httpx.AsyncClient, url: str, policy: FetchPolicy, headers: dict[str, str] | None = None) -> FetchResult:
     """One GET with redirects followed by hand, within `policy.total_timeout`."""
     started = time.perf_counter()
     current = url
     async with asyncio.timeout(policy.total_timeout):
         for hop in range(policy.max_redirects + 1):
-            request = client.build_request("GET", current, timeout=policy.timeout)
+            request = client.build_request("GET", current, timeout=policy.timeout, headers=headers)
             response = await client.send(request, stream=True, follow_redirects=False)
             try:
                 ttfb = (time.perf_counter() - started) * 1000
@@ -167,14 +167,16 @@ async def fetch(
     url: str,
     policy: FetchPolicy,
     limiter: AimdRateLimiter | None = None,
+    conditional: dict[str, str] | None = None,
 ) -> FetchResult:
     """GET `url`, retrying 429/5xx and timeouts, all within the policy's deadline; raise
-    `HttpStatusError` unless it ends 2xx, `PageDeadline` (naming the last cause) past the deadline."""
+    `HttpStatusError` unless it ends 2xx (or 304 to a `conditional` request: If-None-Match,
+    If-Modified-Since), `PageDeadline` (naming the last cause) past the deadline."""
     attempts: list[str] = []
     deadline = asyncio.timeout(policy.deadline)
     try:
         async with deadline:
-            return await _fetch_retrying(client, url, policy, limiter, attempts)
+            return await _fetch_retrying(client, url, policy, limiter, attempts, conditional)
     except TimeoutError:
         if not deadline.expired():  # one attempt's own timeout, out of retries: that is the cause
             raise
@@ -184,7 +186,8 @@ async def fetch(
 
 
 async def _fetch_retrying(
-    client: httpx.AsyncClient, url: str, policy: FetchPolicy, limiter: AimdRateLimiter | None, attempts: list[str]
+    client: httpx.AsyncClient, url: str, policy: FetchPolicy, limiter: AimdRateLimiter | None, attempts: list[str],
+    conditional: dict[str, str] | None = None,
 ) -> FetchResult:
     host = host_of(url)
     attempt = 0
@@ -194,7 +197,7 @@ async def _fetch_retrying(
         if limiter:
             await limiter.acquire(host)
         try:
-            result = await fetch_once(client, url, policy)
+            result = await fetch_once(client, url, policy, conditional)
         except (httpx.TimeoutException, TimeoutError, httpx.TransportError) as error:
             attempts[-1] = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             if limiter:
@@ -216,7 +219,7 @@ async def _fetch_retrying(
                 raise HttpStatusError(url, result.status, reason)
             await asyncio.sleep(delay if delay is not None else _backoff(policy, attempt))
             continue
-        if not result.ok:
+        if not result.ok and not (result.status == 304 and conditional):
             raise HttpStatusError(url, result.status, result.reason)
         return replace(result, attempts=attempt)
 

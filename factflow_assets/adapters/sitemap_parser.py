@@ -50,6 +50,7 @@ class SitemapParserConfig(AdapterConfig):
 class SitemapParser(Adapter[SitemapParserConfig]):
     type = "sitemap_parser"
     config_model = SitemapParserConfig
+    asks_source = True
     reads_init_fields = ("sitemap_url", "url")
 
     @classmethod

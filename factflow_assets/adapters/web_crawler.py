@@ -23,10 +23,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Emit, Message, PermanentError
+from .base import Emit, Message, PermanentError, Unchanged
 from .http_fetch import FetchPolicy, FetchResult, fetch, fetch_once
 from .network_policy import RequestRefused
-from .web_scraper import WebScraper, WebScraperConfig, fetch_metadata
+from .web_scraper import WebScraper, WebScraperConfig, conditional_headers, fetch_metadata
 
 #: Where Debian, Ubuntu and Fedora put it; `executable_path` in the config for anywhere else.
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -107,7 +107,9 @@ class WebCrawler(WebScraper):
             raise PermanentError("the message has no 'url'")
         if self.config.respect_robots:
             await self._obey_robots(url)
-        result = await fetch(self.context.http, url, self.policy, self.limiter)
+        result = await fetch(self.context.http, url, self.policy, self.limiter, conditional_headers(message.baseline))
+        if result.status == 304:
+            raise Unchanged("304 Not Modified")
         metadata = fetch_metadata(url, result)
         if "html" not in result.content_type.lower():  # nothing to render: stored as web_scraper stores it
             return [Emit(body=result.body, content_type=result.content_type, metadata={**metadata, "rendered": False})]

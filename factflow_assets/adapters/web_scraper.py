@@ -10,6 +10,9 @@ so does a robots.txt that cannot be read (the failure names why: connection refu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .base import (
@@ -19,6 +22,7 @@ from .base import (
     Message,
     PermanentError,
     SkipMessage,
+    Unchanged,
     http_url_problem,
 )
 from .http_fetch import FetchPolicy, FetchResult, fetch, host_of
@@ -57,6 +61,19 @@ class WebScraperConfig(AdapterConfig):
     rate_limit: RateLimitConfig = RateLimitConfig()
 
 
+def conditional_headers(baseline: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """If-None-Match and If-Modified-Since from what the baseline execution stored for the page
+    (its ETag and Last-Modified): a server that supports them answers 304 when nothing changed."""
+    if not baseline:
+        return None
+    headers = {}
+    if baseline.get("etag"):
+        headers["If-None-Match"] = str(baseline["etag"])
+    if baseline.get("last_modified"):
+        headers["If-Modified-Since"] = str(baseline["last_modified"])
+    return headers or None
+
+
 def fetch_metadata(url: str, result: FetchResult) -> dict:
     """What the sidecar of a fetched page says about the fetch."""
     metadata = {
@@ -79,6 +96,8 @@ def fetch_metadata(url: str, result: FetchResult) -> dict:
 class WebScraper(Adapter[WebScraperConfig]):
     type = "web_scraper"
     config_model = WebScraperConfig
+    asks_source = True
+    fetches_pages = True
     reads_init_fields = ("url",)
 
     @classmethod
@@ -112,7 +131,9 @@ class WebScraper(Adapter[WebScraperConfig]):
             raise PermanentError("the message has no 'url'")
         if self.config.respect_robots:
             await self._obey_robots(url)
-        result = await fetch(self.context.http, url, self.policy, self.limiter)
+        result = await fetch(self.context.http, url, self.policy, self.limiter, conditional_headers(message.baseline))
+        if result.status == 304:
+            raise Unchanged("304 Not Modified")
         return [Emit(body=result.body, content_type=result.content_type, metadata=fetch_metadata(url, result))]
 
     async def _obey_robots(self, url: str) -> None:

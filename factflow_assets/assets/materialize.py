@@ -23,6 +23,7 @@ from dagster import (
     AssetCheckKey,
     AssetExecutionContext,
     AssetKey,
+    DataVersion,
     DagsterExecutionInterruptedError,
     DagsterInstance,
     DagsterRunStatus,
@@ -36,6 +37,8 @@ from resources.dagster_resources import HttpClientResource
 from resources.database import FactflowDatabase
 from resources.errors import FactflowError, error_text
 from resources.executions_store import ExecutionRecord
+from resources.hashing import content_hash
+from resources.statuses import WITH_OUTPUTS
 from resources.storage import ObjectStore, stage_prefix
 
 from ..adapters.network_policy import NetworkPolicy
@@ -94,6 +97,7 @@ def materialize_stages(
         stream = StreamRun(
             record.id, op.pipeline.config_hash, run.run_id, sources, store, db, lambda: http.client(policy.event_hooks()),
             heartbeat.control, budgets, journals / f"{record.id}-{run.run_id}.jsonl", network=policy,
+            baseline=(record.origin or {}).get("since"),
         ).start()
         report = _Report(context, op, keys, store, db, settings.database_outage_seconds)
         try:
@@ -148,7 +152,7 @@ class _Report:
         log = self.context.log
         log.info(
             f"{stage.ref}: {summary.messages_in} in, {summary.messages_out} out, {summary.failed} failed, "
-            f"{summary.skipped} skipped, {summary.reused} already done, {summary.duration_s} s"
+            f"{summary.skipped} skipped, {summary.reused} already done, {summary.unchanged} unchanged, {summary.duration_s} s"
         )
         if summary.failure_samples:
             log.warning(f"{stage.ref}: failed messages (first few):\n" + "\n".join(summary.failure_samples))
@@ -182,6 +186,7 @@ class _Report:
             "messages_failed": summary.failed,
             "messages_skipped": summary.skipped,
             "messages_reused": summary.reused,
+            "messages_unchanged": summary.unchanged,
             "stale_objects_deleted": summary.stale_deleted,
             "input": outcome.input,
             "storage_prefix": MetadataValue.path(self.store.url(prefix)),
@@ -198,7 +203,16 @@ class _Report:
             )
             if AssetCheckKey(key, check.check_name) in wanted
         ]
-        return MaterializeResult(asset_key=key, metadata=metadata, check_results=checks)
+        return MaterializeResult(asset_key=key, metadata=metadata, check_results=checks, data_version=self._data_version(stage))
+
+    def _data_version(self, stage) -> DataVersion:
+        """A hash of the content hashes of what the stage holds for the execution: the same when a
+        re-crawl changed nothing, so the UI can tell."""
+        rows = _waiting_out_an_outage(
+            lambda: self.db.lineage_queries.current_outputs(self.op.record.id, [(stage.route.name, stage.name)], WITH_OUTPUTS),
+            self.database_budget,
+        )
+        return DataVersion(content_hash("\n".join(sorted(row["output_hash"] or "" for row in rows)).encode()))
 
     def unfinished(self) -> str:
         taken = sum(o.summary.messages_in for o in self.outcomes.values())

@@ -19,6 +19,7 @@ from resources.dagster_resources import FactflowDatabaseResource
 
 from ..config import Pipeline
 from ..engine.executions import create_execution
+from ..engine.incremental import baseline_for
 from . import tags
 
 
@@ -45,9 +46,13 @@ def build_schedule(pipeline: Pipeline, job) -> ScheduleDefinition | None:
         db = database.open()
         tick = context.scheduled_execution_time.isoformat(timespec="minutes")
         tag = f"{pipeline.name}@{tick}"
-        record = db.executions.find_by_tag(tag) or create_execution(
-            db, pipeline, tag=tag, status="queued", origin={"kind": "schedule", "schedule": schedule_name(pipeline), "tick": tick}
-        )
+        record = db.executions.find_by_tag(tag)
+        if record is None:
+            origin = {"kind": "schedule", "schedule": schedule_name(pipeline), "tick": tick}
+            baseline = baseline_for(db, pipeline.name, pipeline.init_payload(), pipeline.spec.incremental) if pipeline.spec.incremental else None
+            if baseline is not None:
+                origin["since"] = baseline.id
+            record = create_execution(db, pipeline, tag=tag, status="queued", origin=origin)
         context.instance.add_dynamic_partitions(pipeline.name, [record.id])
         return RunRequest(
             run_key=record.id,

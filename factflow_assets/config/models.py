@@ -139,3 +139,6 @@ class PipelineSpec(_Strict):
     schedule: Schedule | None = None
     network: NetworkSpec = NetworkSpec()
     retention: Retention | None = None
+    #: `latest`: every execution started without --since (a schedule's too) compares with the
+    #: newest completed one of this pipeline with the same init payload (`execution start --since`).
+    incremental: Literal["latest"] | None = None

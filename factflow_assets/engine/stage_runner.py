@@ -29,10 +29,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from resources.clock import utcnow
 from resources.database import FactflowDatabase
-from resources.errors import error_text
+from resources.errors import NotFoundError, error_text
+from resources.hashing import content_hash
 from resources.lineage_store import LineageWriter, PriorInvocation
 from resources.masking import mask_text
-from resources.statuses import DONE_STATUSES
+from resources.statuses import DONE_STATUSES, WITH_OUTPUTS
 from resources.storage import (
     CORE_SIDECAR_FIELDS,
     ObjectStore,
@@ -47,6 +48,7 @@ from ..adapters import (
     Message,
     PermanentError,
     SkipMessage,
+    Unchanged,
 )
 from ..adapters.network_policy import NetworkPolicy
 from ..config import Stage
@@ -100,6 +102,7 @@ class StageSummary:
     failed: int = 0
     skipped: int = 0
     reused: int = 0
+    unchanged: int = 0  # carried over from the baseline of an incremental execution
     not_started: int = 0  # left untouched because a stop was requested
     stale_deleted: int = 0  # objects of earlier runs this run did not write again (a replay's leftovers)
     duration_s: float = 0.0
@@ -156,6 +159,9 @@ class StageServices:
     budgets: FaultBudgets = field(default_factory=FaultBudgets)
     storage_notice: FaultNotice = field(default_factory=lambda: FaultNotice("object storage writes"))
     network: NetworkPolicy | None = None
+    #: The execution an incremental execution compares with (`execution start --since`): what it
+    #: stored for an input that has not changed is carried over instead of made again.
+    baseline: str | None = None
 
 
 class StageRunner:
@@ -209,6 +215,12 @@ class StageRunner:
             self.control.inputs = self.inputs.known
             self.prior = await self._database(self.services.db.lineage.prior_invocations, job.execution_id, stage.route.name, stage.name)
             self.stored = set(await self._io(self.store.keys, stage_prefix(job.execution_id, stage.route.name, stage.name)))
+            self.baseline_prior: dict[str, PriorInvocation] = {}
+            self.baseline_stored: set[str] = set()
+            if self.services.baseline:
+                baseline = self.services.baseline
+                self.baseline_prior = await self._database(self.services.db.lineage.prior_invocations, baseline, stage.route.name, stage.name)
+                self.baseline_stored = set(await self._io(self.store.keys, stage_prefix(baseline, stage.route.name, stage.name)))
             self.kept: set[str] = set()  # keys this run wrote or found done
             self.adapter: Adapter = stage.adapter_class(
                 stage.adapter_config, AdapterContext(self.services.http, job.execution_id, stage.route.name, stage.name, self.services.network)
@@ -309,6 +321,10 @@ class StageRunner:
 
         prior = self.prior.get(header.message_id)
         extras = {k: header.metadata[k] for k in INHERITED_FIELDS if k in header.metadata}
+        before = self._baseline_of(header)
+        if before is not None and not self.stage.adapter_class.asks_source and before.input_hash == header.input_hash:
+            await self._carry_over(header, before, prior, extras, "its input is what the baseline had")
+            return
         row_id = new_lineage_id()
         self.writer.start(
             self._pending_row(row_id, header, attempt=(prior.attempt + 1) if prior else 1, extras=extras),
@@ -318,22 +334,35 @@ class StageRunner:
         outcome: dict[str, Any] = {"output_keys": [], "output_count": 0, "output_bytes": 0, "metadata": _scalars(extras)}
         handed_on: list[InputItem] = []
         message = None
+        carried = False
         try:
             body = item.body if item.body is not None else await self._object_io(self.inputs.reader.body, ref)
-            message = Message(header.message_id, body, header.content_type, header.metadata)
-            emits = await self._invoke(message)
-            stored = await self._store(message, header, emits, row_id, extras)
+            baseline_sidecar = await self._baseline_sidecar(before)
+            message = Message(header.message_id, body, header.content_type, header.metadata, baseline=baseline_sidecar)
+            try:
+                emits = await self._invoke(message)
+            except Unchanged as said:
+                emits, carried = [], str(said) or "unchanged at the source"
+            if not carried and baseline_sidecar is not None and len(emits) == 1 and content_hash(emits[0].encoded()[0]) == baseline_sidecar.get("sha256"):
+                carried = "the same bytes as the baseline's"
+            if carried:
+                stored = await self._carried_outputs(before, row_id)
+                outcome["metadata"] = {**outcome["metadata"], "carried_from": before.lineage_id, "unchanged": carried}
+            else:
+                stored = await self._store(message, header, emits, row_id, extras)
             written = [sidecar for sidecar, _body in stored]
             self.kept.update(sidecar["key"] for sidecar in written)
             handed_on = [InputItem(sidecar["key"], InputHeader.of_sidecar(sidecar["key"], sidecar), data) for sidecar, data in stored]
             outcome.update(
-                status="completed",
+                status="unchanged" if carried else "completed",
                 output_keys=[sidecar["key"] for sidecar in written],
                 output_hash=_combined_hash([sidecar["sha256"] for sidecar in written]),
                 output_count=len(written),
                 output_bytes=sum(sidecar["size"] for sidecar in written),
             )
-            if len(emits) == 1:
+            if carried:
+                self.summary.unchanged += 1
+            elif len(emits) == 1:
                 outcome["metadata"] = _scalars({**extras, **emits[0].metadata})
             else:
                 outcome["metadata"]["outputs"] = len(written)
@@ -348,6 +377,66 @@ class StageRunner:
         self.writer.finish(row_id, finished_at=utcnow(), duration_ms=round((time.perf_counter() - clock) * 1000, 2), **outcome)
         if handed_on:
             await self._hand_on(handed_on)
+
+    def _baseline_of(self, header: InputHeader) -> PriorInvocation | None:
+        """What the baseline execution did with this message here, when it can be carried over:
+        done with outputs, under the same config, every output still stored."""
+        before = self.baseline_prior.get(header.message_id)
+        if (
+            before is not None
+            and before.status in WITH_OUTPUTS
+            and before.config_hash == self.job.config_hash
+            and before.output_keys
+            and all(key in self.baseline_stored for key in before.output_keys)
+        ):
+            return before
+        return None
+
+    async def _baseline_sidecar(self, before: PriorInvocation | None) -> dict | None:
+        """The sidecar of the baseline's output, for an adapter that asks its source (one output)."""
+        if before is None or not self.stage.adapter_class.asks_source or len(before.output_keys) != 1:
+            return None
+        try:
+            return await self._object_io(self.store.metadata, before.output_keys[0])
+        except NotFoundError:
+            return None
+
+    async def _carried_outputs(self, before: PriorInvocation, row_id: str) -> list[tuple[dict, bytes | None]]:
+        """The baseline's outputs, copied to this execution's keys with sidecars that name it."""
+        job = self.job
+        carried = []
+        for source in before.output_keys:
+            key = f"executions/{job.execution_id}/{source.removeprefix(f'executions/{self.services.baseline}/')}"
+            sidecar = await self._object_io(
+                self.store.carry, source, key, {"execution_id": job.execution_id, "lineage_id": row_id, "dagster_run_id": job.run_id}
+            )
+            carried.append((sidecar, None))
+        return carried
+
+    async def _carry_over(self, header: InputHeader, before: PriorInvocation, prior: PriorInvocation | None, extras: dict, why: str) -> None:
+        """Record and hand on the baseline's outputs for a message whose input did not change."""
+        row_id = new_lineage_id()
+        self.writer.start(
+            self._pending_row(row_id, header, attempt=(prior.attempt + 1) if prior else 1, extras=extras),
+            supersedes=prior.lineage_id if prior else None,
+        )
+        clock = time.perf_counter()
+        try:
+            stored = await self._carried_outputs(before, row_id)
+        except Exception as error:  # a copy that failed: the message fails with the storage's error
+            self.writer.finish(row_id, finished_at=utcnow(), output_keys=[], metadata=_scalars(extras), **self._failure(header, error))
+            return
+        written = [sidecar for sidecar, _body in stored]
+        self.kept.update(sidecar["key"] for sidecar in written)
+        self.summary.unchanged += 1
+        self.summary.messages_out += len(written)
+        self.writer.finish(
+            row_id, finished_at=utcnow(), duration_ms=round((time.perf_counter() - clock) * 1000, 2), status="unchanged",
+            output_keys=[sidecar["key"] for sidecar in written], output_hash=_combined_hash([sidecar["sha256"] for sidecar in written]),
+            output_count=len(written), output_bytes=sum(sidecar["size"] for sidecar in written),
+            metadata=_scalars({**extras, "carried_from": before.lineage_id, "unchanged": why}),
+        )
+        await self._hand_on([InputItem(sidecar["key"], InputHeader.of_sidecar(sidecar["key"], sidecar), None) for sidecar in written])
 
     def _failure(self, header: InputHeader, error: Exception) -> dict[str, Any]:
         """Count a failed message and describe it for its lineage row."""

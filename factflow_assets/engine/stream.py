@@ -143,6 +143,7 @@ class StreamRun:
         budgets: FaultBudgets | None = None,
         journal: Path | None = None,
         network: NetworkPolicy | None = None,
+        baseline: str | None = None,
     ):
         self.execution_id = execution_id
         self.config_hash = config_hash
@@ -155,6 +156,7 @@ class StreamRun:
         self.budgets = budgets or FaultBudgets()
         self.journal = journal  # where lineage rows wait if the database goes away (`LineageWriter`)
         self.network = network  # the policy `http_factory`'s clients enforce, for adapters that make URLs
+        self.baseline = baseline  # an incremental execution's baseline (`StageServices.baseline`)
         for source in sources:
             self.control.stage(source.stage.ref)
         self._outcomes: queue.Queue = queue.Queue()
@@ -195,7 +197,7 @@ class StreamRun:
         writer = self.db.lineage.writer(outage_budget=self.budgets.database_seconds, journal=self.journal)
         try:
             async with self.http_factory() as http:
-                services = StageServices(self.store, self.db, http, io, writer, self.budgets, network=self.network)
+                services = StageServices(self.store, self.db, http, io, writer, self.budgets, network=self.network, baseline=self.baseline)
                 runners = self._runners(services)
                 tasks = {asyncio.ensure_future(runner.run()): (order, runner, source) for order, (runner, source) in enumerate(runners)}
                 pending = set(tasks)

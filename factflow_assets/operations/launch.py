@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from dagster import DagsterInstance
 
@@ -28,7 +28,8 @@ from ..assets.location import definitions_of
 from ..assets.pipeline_asset import stage_asset_key
 from ..assets.runs import RUN_STATUS, run_failure
 from ..config import StageRef, load_pipeline
-from ..engine.executions import create_execution, frozen_pipeline
+from ..engine.executions import check_init_payload, create_execution, frozen_pipeline
+from ..engine.incremental import baseline_for
 from ..settings import Settings
 from .instance import workspace_file
 
@@ -43,6 +44,7 @@ class StartRequest:
     pipeline: str
     overrides: dict[str, Any]
     tag: str | None = None
+    since: str | None = None  # an execution id or tag, or "latest": an incremental execution
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,23 @@ class RunPlan:
         return [stage_asset_key(self.record.pipeline, ref) for ref in self.stages]
 
 
-def prepare_execution(settings: Settings, db: FactflowDatabase, instance: DagsterInstance, request: StartRequest) -> ExecutionRecord:
-    """Validate the pipeline, record the execution with its frozen config, add its partition."""
+def prepare_execution(
+    settings: Settings, db: FactflowDatabase, instance: DagsterInstance, request: StartRequest, note: Callable[[str], None] = lambda _: None
+) -> ExecutionRecord:
+    """Validate the pipeline, record the execution with its frozen config, add its partition.
+    With `since` (or `incremental:` in the YAML) its baseline is found first; `note` hears when
+    `latest` finds none (a full crawl)."""
     pipeline = load_pipeline(settings.pipelines_dir, request.pipeline)
-    record = create_execution(db, pipeline, overrides=request.overrides, tag=request.tag, status="queued")
+    origin = {"kind": "start"}
+    since = request.since or pipeline.spec.incremental
+    if since:
+        check_init_payload(pipeline, request.overrides)
+        baseline = baseline_for(db, pipeline.name, pipeline.init_payload(request.overrides), since)
+        if baseline is None:
+            note(f"no completed execution of {pipeline.name} with this init payload yet: a full crawl")
+        else:
+            origin["since"] = baseline.id
+    record = create_execution(db, pipeline, overrides=request.overrides, tag=request.tag, status="queued", origin=origin)
     instance.add_dynamic_partitions(pipeline.name, [record.id])
     return record
 
