@@ -33,6 +33,7 @@ def sitemap(paths: list[str]) -> Resource:
     return Resource(f"<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>{urls}</urlset>".encode(), "application/xml")
 
 
+@pytest.mark.backends
 def test_a_recrawl_asks_only_what_changed_carries_the_rest_and_diff_says_what_changed(site, pipelines, env):
     db, store = env
     etagged: list[dict] = []
@@ -129,3 +130,44 @@ def test_a_recrawl_of_an_unchanged_site_says_so_in_dagster(site, pipelines, env)
     before, after = materialization(first["execution_id"]), materialization(second["execution_id"])
     assert after.metadata["messages_unchanged"].value == 3 and before.metadata["messages_unchanged"].value == 0
     assert after.tags["dagster/data_version"] == before.tags["dagster/data_version"]
+
+
+def test_with_trust_lastmod_a_page_the_sitemap_says_is_older_than_the_baseline_is_not_asked_for(site, pipelines, env, tmp_path):
+    from tests.e2e_harness import PIPELINE
+
+    db, _store = env
+    text = PIPELINE.format(max_tokens=512, content_types="[text/html]").replace("respect_robots: false", "respect_robots: false\n          trust_lastmod: true")
+    (tmp_path / "pipelines" / "lastmod.yaml").write_text(text)
+    server = site({"/old": html_page("Old", ARTICLE.format(title="Old")), "/fresh": html_page("Fresh", ARTICLE.format(title="Fresh"))})
+
+    def listing(fresh_lastmod: str) -> Resource:
+        entries = f"<url><loc>{{{{base_url}}}}/old</loc><lastmod>2001-01-01</lastmod></url><url><loc>{{{{base_url}}}}/fresh</loc><lastmod>{fresh_lastmod}</lastmod></url>"
+        return Resource(f"<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>{entries}</urlset>".encode(), "application/xml")
+
+    server.routes["/sitemap.xml"] = listing("2001-01-01")
+    sitemap_url = server.url("/sitemap.xml")
+    first = as_json("execution", "start", "lastmod", "--set", f"sitemap_url={sitemap_url}")
+    server.routes["/sitemap.xml"] = listing("2999-01-01T00:00:00Z")  # says it changed after any fetch
+    second = as_json("execution", "start", "lastmod", "--set", f"sitemap_url={sitemap_url}", "--since", first["execution_id"])
+    assert second["status"] == "completed"
+    assert server.requests["/old"] == 1 and server.requests["/fresh"] == 2
+    scraped = {r["metadata"]["url"].rsplit("/", 1)[1]: r for r in rows(db, second["execution_id"], "web_scraper")}
+    assert scraped["old"]["status"] == "unchanged" and "sitemap lastmod 2001-01-01 is older" in scraped["old"]["metadata"]["unchanged"]
+    assert scraped["fresh"]["status"] == "unchanged"  # asked, and the same bytes came back
+
+
+def test_a_baseline_that_lost_objects_gets_those_pages_done_in_full_with_one_warning(site, pipelines, env, caplog):
+    db, store = env
+    server = site({f"/p{i}": html_page(f"P{i}", ARTICLE.format(title=f"P{i}")) for i in range(3)})
+    server.routes["/sitemap.xml"] = sitemap([f"/p{i}" for i in range(3)])
+    sitemap_url = server.url("/sitemap.xml")
+    first = as_json("execution", "start", "site_md", "--set", f"sitemap_url={sitemap_url}")
+    lost = store.keys(stage_prefix(first["execution_id"], "markdown", "html_to_markdown"))[0]
+    store.delete_keys([lost])
+    result = run("execution", "start", "site_md", "--set", f"sitemap_url={sitemap_url}", "--since", first["execution_id"], "--output", "json")
+    assert result.exit_code == 0, result.output
+    warnings = [record.getMessage() for record in caplog.records if "lost objects" in record.getMessage()]
+    assert len(warnings) == 1 and "markdown/html_to_markdown: 1 message(s)" in warnings[0], warnings
+    second = result.stdout and __import__("json").loads(result.stdout)["execution_id"]
+    statuses = sorted(r["status"] for r in rows(db, second, "html_to_markdown"))
+    assert statuses == ["completed", "unchanged", "unchanged"]

@@ -17,6 +17,8 @@ def test_url_expander_emits_one_message_per_unique_url_with_stable_identity():
     assert [e.body for e in emits] == [{"url": "http://x/a"}, {"url": "http://x/b"}]
     assert [e.identity for e in emits] == ["http://x/a", "http://x/b"]
     assert emits[0].slug == "a" and emits[0].metadata == {"url": "http://x/a"}
+    dated = run_adapter("url_expander", json_message({"urls": ["http://x/a", "http://x/b"], "lastmod": {"http://x/b": "2026-11-02"}}))
+    assert [e.metadata for e in dated] == [{"url": "http://x/a"}, {"url": "http://x/b", "lastmod": "2026-11-02"}]  # the sitemap's, for trust_lastmod
     assert len(run_adapter("url_expander", json_message({"links": urls}), {"field": "links", "max_urls": 1})) == 1
     with pytest.raises(PermanentError):
         run_adapter("url_expander", json_message({"urls": "not a list"}))

@@ -32,6 +32,8 @@ class SitemapDocument:
     kind: DocumentKind
     urls: list[str] = field(default_factory=list)
     sitemaps: list[str] = field(default_factory=list)
+    #: A urlset's <lastmod> per URL, as written (W3C datetime), where the sitemap gives one.
+    lastmod: dict[str, str] = field(default_factory=dict)
 
 
 #: What the XML parser may never do: expand entities, load a DTD, reach the network or a file.
@@ -157,6 +159,9 @@ def _take_url(document: SitemapDocument, name: str, element, base_url: str) -> N
         url = _absolute_http_url(_child_text(element, "loc"), base_url)
         if url:
             document.urls.append(url)
+            lastmod = (_child_text(element, "lastmod") or "").strip()
+            if lastmod:
+                document.lastmod[url] = lastmod[:64]
     elif name == "sitemap":
         # Some generators put the URL straight into <sitemap> without a <loc>.
         loc = _child_text(element, "loc")

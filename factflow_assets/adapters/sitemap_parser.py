@@ -104,6 +104,7 @@ class SitemapParser(Adapter[SitemapParserConfig]):
         fetched: list[str] = []
         errors: list[dict] = []
         urls: dict[str, None] = {}  # ordered set
+        lastmod: dict[str, str] = {}
         truncated = False
 
         while queue and not truncated:
@@ -123,6 +124,8 @@ class SitemapParser(Adapter[SitemapParserConfig]):
             for url in document.urls:
                 if url not in urls and self._wanted(url):
                     urls[url] = None
+                    if url in document.lastmod:
+                        lastmod[url] = document.lastmod[url]
                     if len(urls) >= self.config.max_urls:
                         truncated = True
                         break
@@ -140,6 +143,7 @@ class SitemapParser(Adapter[SitemapParserConfig]):
                 body={
                     "sitemap_url": start_url,
                     "urls": list(urls),
+                    "lastmod": lastmod,
                     "sitemaps": fetched,
                     "errors": errors,
                     "truncated": truncated,

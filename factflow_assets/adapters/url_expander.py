@@ -49,8 +49,10 @@ class UrlExpander(Adapter[UrlExpanderConfig]):
         if self.config.max_urls is not None:
             unique = unique[: self.config.max_urls]
         unique = await self._allowed(unique, message)
+        lastmod = message.json().get("lastmod") or {}
+        lastmod = lastmod if isinstance(lastmod, dict) else {}
         return [
-            Emit(body={"url": url}, identity=url, slug=url_slug(url), metadata={"url": url})
+            Emit(body={"url": url}, identity=url, slug=url_slug(url), metadata={"url": url, **({"lastmod": lastmod[url]} if url in lastmod else {})})
             for url in unique
         ]
 

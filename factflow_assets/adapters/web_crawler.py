@@ -26,7 +26,7 @@ from pydantic import Field
 from .base import Emit, Message, PermanentError, Unchanged
 from .http_fetch import FetchPolicy, FetchResult, fetch, fetch_once
 from .network_policy import RequestRefused
-from .web_scraper import WebScraper, WebScraperConfig, conditional_headers, fetch_metadata
+from .web_scraper import WebScraper, WebScraperConfig, conditional_headers, fetch_metadata, unchanged_by_lastmod
 
 #: Where Debian, Ubuntu and Fedora put it; `executable_path` in the config for anywhere else.
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -105,6 +105,8 @@ class WebCrawler(WebScraper):
         url = message.json().get("url")
         if not url:
             raise PermanentError("the message has no 'url'")
+        if self.config.trust_lastmod:
+            unchanged_by_lastmod(message)
         if self.config.respect_robots:
             await self._obey_robots(url)
         result = await fetch(self.context.http, url, self.policy, self.limiter, conditional_headers(message.baseline))

@@ -11,6 +11,7 @@ so does a robots.txt that cannot be read (the failure names why: connection refu
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -59,6 +60,9 @@ class WebScraperConfig(AdapterConfig):
     max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     respect_robots: bool = True
     rate_limit: RateLimitConfig = RateLimitConfig()
+    trust_lastmod: bool = Field(
+        False, description="In an incremental execution, take a page whose sitemap <lastmod> is older than the baseline's fetch as unchanged without asking (many sites' lastmod is wrong)."
+    )
 
 
 def conditional_headers(baseline: Mapping[str, Any] | None) -> dict[str, str] | None:
@@ -72,6 +76,24 @@ def conditional_headers(baseline: Mapping[str, Any] | None) -> dict[str, str] | 
     if baseline.get("last_modified"):
         headers["If-Modified-Since"] = str(baseline["last_modified"])
     return headers or None
+
+
+def unchanged_by_lastmod(message: Message) -> None:
+    """Raise Unchanged when the sitemap's <lastmod> for the page is older than the baseline's fetch."""
+    lastmod, fetched = _instant(message.metadata.get("lastmod")), _instant((message.baseline or {}).get("fetched_at"))
+    if lastmod is not None and fetched is not None and lastmod < fetched:
+        raise Unchanged(f"sitemap lastmod {message.metadata['lastmod']} is older than the baseline's fetch ({message.baseline['fetched_at']})")
+
+
+def _instant(text: Any) -> datetime | None:
+    """A W3C datetime (a date, or a date and time with or without a zone: UTC then) as UTC."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def fetch_metadata(url: str, result: FetchResult) -> dict:
@@ -129,6 +151,8 @@ class WebScraper(Adapter[WebScraperConfig]):
         url = message.json().get("url")
         if not url:
             raise PermanentError("the message has no 'url'")
+        if self.config.trust_lastmod:
+            unchanged_by_lastmod(message)
         if self.config.respect_robots:
             await self._obey_robots(url)
         result = await fetch(self.context.http, url, self.policy, self.limiter, conditional_headers(message.baseline))

@@ -221,6 +221,9 @@ class StageRunner:
                 baseline = self.services.baseline
                 self.baseline_prior = await self._database(self.services.db.lineage.prior_invocations, baseline, stage.route.name, stage.name)
                 self.baseline_stored = set(await self._io(self.store.keys, stage_prefix(baseline, stage.route.name, stage.name)))
+                gone = [p for p in self.baseline_prior.values() if p.status in WITH_OUTPUTS and not set(p.output_keys) <= self.baseline_stored]
+                if gone:
+                    log.warning("%s: %d message(s) of the baseline %s lost objects from storage; they are done in full", stage.ref, len(gone), baseline)
             self.kept: set[str] = set()  # keys this run wrote or found done
             self.adapter: Adapter = stage.adapter_class(
                 stage.adapter_config, AdapterContext(self.services.http, job.execution_id, stage.route.name, stage.name, self.services.network)
