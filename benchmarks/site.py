@@ -66,14 +66,29 @@ def script_rendered(page: bytes) -> tuple[bytes, bytes]:
     return shell.encode("utf-8"), json.dumps({"body": inner}).encode("utf-8")
 
 
-def benchmark_site(pages: int, latency: float = 0.0, articles: list[bytes] | None = None, rendered: bool = False) -> SiteServer:
+def benchmark_site(
+    pages: int, latency: float = 0.0, articles: list[bytes] | None = None, rendered: bool = False, etags: bool = False, changed: set[int] | None = None
+) -> SiteServer:
     """The site, not yet started (`with benchmark_site(1000) as site: site.url("/sitemap_index.xml")`);
-    `rendered`: each page a script-rendered shell."""
+    `rendered`: each page a script-rendered shell; `etags`: pages carry an ETag and answer 304 to a
+    request naming it; `changed` (a set the caller may fill later): pages edited since the start.
+    `site.served_bytes[0]` counts the body bytes of the pages served."""
     articles = articles or load_articles()
+    changed = changed if changed is not None else set()
+    served_bytes = [0]
 
     def page(request: Request) -> Resource:
         index = int(request.path.rsplit("/", 1)[1].split(".")[0])
         article = _numbered(articles[index % len(articles)], index)
+        if index in changed:
+            article = re.sub(rb"(<title[^>]*>)", rb"\1(updated) ", article, count=1, flags=re.I)
+        if etags:
+            etag = f'"{index}-{int(index in changed)}"'
+            if request.headers.get("If-None-Match") == etag:
+                return Resource(b"", status=304, headers={"ETag": etag})
+            served_bytes[0] += len(article)
+            return Resource(article, headers={"ETag": etag})
+        served_bytes[0] += len(article)
         if not rendered:
             return Resource(article)
         shell, payload = script_rendered(article)
@@ -95,7 +110,9 @@ def benchmark_site(pages: int, latency: float = 0.0, articles: list[bytes] | Non
         SITEMAP_TYPE,
     )
     routes["/robots.txt"] = Resource(b"User-agent: *\nAllow: /\n", "text/plain")
-    return SiteServer(routes, latency=latency)
+    site = SiteServer(routes, latency=latency)
+    site.served_bytes = served_bytes
+    return site
 
 
 def main() -> None:

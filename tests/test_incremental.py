@@ -82,6 +82,11 @@ def test_a_recrawl_asks_only_what_changed_carries_the_rest_and_diff_says_what_ch
     only = as_json("execution", "diff", "first", "second", "--only", "changed,added")
     assert set(only) >= {"changed", "added"} and "unchanged" not in only and "removed" not in only
 
+    table = run("execution", "diff", "first", "second")
+    assert table.exit_code == 0 and "1 changed, 1 added, 1 removed, 2 unchanged" in table.stdout and "/edited" in table.stdout
+    bad = run("execution", "diff", "first", "second", "--only", "moved")
+    assert bad.exit_code == 2 and "moved is not one of" in bad.stderr
+
     # the incremental execution stands alone: the baseline can go
     as_json("execution", "delete", "first", "--yes")
     replayed = as_json("execution", "replay", "second", "--from-stage", "web_content_storage")
