@@ -202,18 +202,25 @@ class ObjectStore:
                    "written_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
         target = self._path(key)
         if isinstance(self.fs, LocalFileSystem):
-            folder = os.path.dirname(target)
-            os.makedirs(folder, exist_ok=True)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(target)
-            try:
-                os.link(self._path(source), target)
-            except OSError:  # another file system: a copy
-                self.fs.copy(self._path(source), target)
+            self._link_local(self._path(source), target)
         else:
             self.fs.copy(self._path(source), target)
-        self._write_whole(target + SIDECAR_SUFFIX, json.dumps(sidecar, sort_keys=True, default=str).encode())
+        # like a new object's (`put`): nobody lists the object before its sidecar exists
+        self._write_whole(target + SIDECAR_SUFFIX, json.dumps(sidecar, sort_keys=True, default=str).encode(), new_may_be_direct=True)
         return sidecar
+
+    def _link_local(self, source: str, target: str) -> None:
+        folder = os.path.dirname(target)
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
+        try:
+            os.link(source, target)
+        except FileExistsError:  # carried before (a resume): replace it
+            os.unlink(target)
+            os.link(source, target)
+        except OSError:  # another file system: a copy
+            self.fs.copy(source, target)
 
     def delete_prefix(self, prefix: str) -> int:
         """Remove every object and sidecar under `prefix`, a batch at a time (one request per

@@ -407,14 +407,16 @@ class StageRunner:
     async def _carried_outputs(self, before: PriorInvocation, row_id: str) -> list[tuple[dict, bytes | None]]:
         """The baseline's outputs, copied to this execution's keys with sidecars that name it."""
         job = self.job
-        carried = []
-        for source in before.output_keys:
+        own = {"execution_id": job.execution_id, "lineage_id": row_id, "dagster_run_id": job.run_id}
+
+        def carry(source: str) -> dict:
             key = f"executions/{job.execution_id}/{source.removeprefix(f'executions/{self.services.baseline}/')}"
-            sidecar = await self._object_io(
-                self.store.carry, source, key, {"execution_id": job.execution_id, "lineage_id": row_id, "dagster_run_id": job.run_id}
-            )
-            carried.append((sidecar, None))
-        return carried
+            return self.store.carry(source, key, own)
+
+        # in the I/O threads even on a local disk: a carry creates files (a link and a sidecar) and
+        # does nothing else, so on the event loop it would hold up every fetch of the stage's run
+        sidecars = await asyncio.gather(*(self._io(carry, source) for source in before.output_keys))
+        return [(sidecar, None) for sidecar in sidecars]
 
     async def _carry_over(self, header: InputHeader, before: PriorInvocation, prior: PriorInvocation | None, extras: dict, why: str) -> None:
         """Record and hand on the baseline's outputs for a message whose input did not change."""
@@ -492,7 +494,7 @@ class StageRunner:
         while True:
             try:
                 return await self.adapter.process(message)
-            except (PermanentError, SkipMessage):
+            except (PermanentError, SkipMessage, Unchanged):  # answers, not failures: never retried
                 raise
             except Exception:
                 if not retries_left:
