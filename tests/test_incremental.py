@@ -87,6 +87,11 @@ def test_a_recrawl_asks_only_what_changed_carries_the_rest_and_diff_says_what_ch
     bad = run("execution", "diff", "first", "second", "--only", "moved")
     assert bad.exit_code == 2 and "moved is not one of" in bad.stderr
 
+    # a replay redoes its stages, even with the baseline there to carry from
+    in_place = as_json("execution", "replay", "second", "--from-stage", "web_content_storage")
+    assert in_place["status"] == "completed"
+    assert {r["status"] for r in rows(db, second["execution_id"], "html_to_markdown") if not r["superseded"]} == {"completed"}
+
     # the incremental execution stands alone: the baseline can go
     as_json("execution", "delete", "first", "--yes")
     replayed = as_json("execution", "replay", "second", "--from-stage", "web_content_storage")

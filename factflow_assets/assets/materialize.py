@@ -97,7 +97,8 @@ def materialize_stages(
         stream = StreamRun(
             record.id, op.pipeline.config_hash, run.run_id, sources, store, db, lambda: http.client(policy.event_hooks()),
             heartbeat.control, budgets, journals / f"{record.id}-{run.run_id}.jsonl", network=policy,
-            baseline=(record.origin or {}).get("since"),
+            # a replay redoes its stages with the code as it is now: nothing is carried over for it
+            baseline=None if op.kind == run_kinds.REPLAY else (record.origin or {}).get("since"),
         ).start()
         report = _Report(context, op, keys, store, db, settings.database_outage_seconds)
         try:
