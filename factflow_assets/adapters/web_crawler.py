@@ -23,10 +23,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Emit, Message, PermanentError, Unchanged
-from .http_fetch import FetchPolicy, FetchResult, fetch, fetch_once
+from .base import Emit, Message, PermanentError
+from .http_fetch import FetchPolicy, FetchResult, fetch_once
 from .network_policy import RequestRefused
-from .web_scraper import WebScraper, WebScraperConfig, conditional_headers, fetch_metadata, unchanged_by_lastmod
+from .web_scraper import WebScraper, WebScraperConfig, fetch_metadata
 
 #: Where Debian, Ubuntu and Fedora put it; `executable_path` in the config for anywhere else.
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -102,16 +102,7 @@ class WebCrawler(WebScraper):
             await self._playwright.stop()
 
     async def process(self, message: Message) -> list[Emit]:
-        url = message.json().get("url")
-        if not url:
-            raise PermanentError("the message has no 'url'")
-        if self.config.trust_lastmod:
-            unchanged_by_lastmod(message)
-        if self.config.respect_robots:
-            await self._obey_robots(url)
-        result = await fetch(self.context.http, url, self.policy, self.limiter, conditional_headers(message.baseline))
-        if result.status == 304:
-            raise Unchanged("304 Not Modified")
+        url, result = await self._fetch_page(message)  # exactly as web_scraper fetches it
         metadata = fetch_metadata(url, result)
         if "html" not in result.content_type.lower():  # nothing to render: stored as web_scraper stores it
             return [Emit(body=result.body, content_type=result.content_type, metadata={**metadata, "rendered": False})]

@@ -148,6 +148,12 @@ class WebScraper(Adapter[WebScraperConfig]):
         self._delays_applied: set[str] = set()
 
     async def process(self, message: Message) -> list[Emit]:
+        url, result = await self._fetch_page(message)
+        return [Emit(body=result.body, content_type=result.content_type, metadata=fetch_metadata(url, result))]
+
+    async def _fetch_page(self, message: Message) -> tuple[str, FetchResult]:
+        """The message's URL and its page, politely: robots.txt, the host's pace, retries; in an
+        incremental execution asked conditionally (Unchanged on a 304, or on an old lastmod)."""
         url = message.json().get("url")
         if not url:
             raise PermanentError("the message has no 'url'")
@@ -158,7 +164,7 @@ class WebScraper(Adapter[WebScraperConfig]):
         result = await fetch(self.context.http, url, self.policy, self.limiter, conditional_headers(message.baseline))
         if result.status == 304:
             raise Unchanged("304 Not Modified")
-        return [Emit(body=result.body, content_type=result.content_type, metadata=fetch_metadata(url, result))]
+        return url, result
 
     async def _obey_robots(self, url: str) -> None:
         """Skip a URL robots.txt disallows; pace its host by its Crawl-delay from the first visit."""
