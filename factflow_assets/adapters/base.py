@@ -11,13 +11,10 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict
-
-if TYPE_CHECKING:
-    from .network_policy import NetworkPolicy
 
 
 class AdapterConfig(BaseModel):
@@ -119,6 +116,13 @@ class SkipMessage(Exception):
     """
 
 
+class UrlPolicy(Protocol):
+    """Where an execution may fetch from (`network_policy.NetworkPolicy`)."""
+
+    async def check(self, url: httpx.URL) -> None:
+        """Return if `url` may be fetched; raise a PermanentError saying why not."""
+
+
 @dataclass
 class AdapterContext:
     """What the engine lends an adapter for one stage run."""
@@ -129,7 +133,7 @@ class AdapterContext:
     stage: str
     #: Where the execution may fetch from (`http` checks every request it sends against it); an
     #: adapter that makes URLs for later stages checks them here, before they are stored.
-    network: "NetworkPolicy | None" = None
+    network: UrlPolicy | None = None
 
 
 ConfigT = TypeVar("ConfigT", bound=AdapterConfig)
