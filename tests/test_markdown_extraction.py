@@ -90,6 +90,19 @@ def test_a_block_the_second_opinion_does_not_have_is_dropped_and_images_follow_t
     assert [b.keep for b in blocks] == [True, True, True, False, False, True, False]
 
 
+def test_a_list_item_that_opens_with_an_image_is_judged_like_text():
+    """A gallery's items are figures with captions, not bullets of the text: the list rule (kept
+    unless mostly links) does not cover them."""
+    article = "The council voted on Tuesday to extend the harbour wall by three hundred metres"
+    blocks = [
+        _Block("text", [article]),
+        _Block("list", ["- ![](/g1.png) Functional areas of the module seen from the side of the hull"]),
+        _Block("list", ["- Home page of the garden site"]),
+    ]
+    _judge_by_agreement(blocks, article.split())
+    assert [b.keep for b in blocks] == [True, False, True]
+
+
 def test_a_reference_that_missed_the_page_is_not_asked():
     blocks = [_Block("text", ["one two three four five six seven eight nine ten"])]
     _judge_by_agreement(blocks, ["one"])

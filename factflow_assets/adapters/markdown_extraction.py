@@ -36,6 +36,8 @@ _IMAGE = re.compile(r"!\[(?P<alt>(?:\\.|[^\]\\])*)\]\((?P<src>[^)\s]*)(?P<title>
 _LINK = re.compile(r"\[((?:\\.|[^\]\\])*)\]\([^)]*\)")
 _IMAGE_LINE = re.compile(r"^\s*(?:\[?!\[(?:\\.|[^\]\\])*\]\([^)]*\)(?:\]\([^)]*\))?\s*)+$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s")
+#: A list item that opens with an image: a gallery's or a figure's, not a bullet of the text.
+_IMAGE_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,9}[.)])\s+\[?!\[")
 _CODE_SPAN_LINE = re.compile(r"^(`+) ?([^`].*?) ?\1$")
 _FILENAME = re.compile(r"^[\w.-]*[-_][\w.-]*$")
 _MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>~])")
@@ -218,7 +220,7 @@ def _judge_by_agreement(blocks: list[_Block], reference_words: list[str]) -> Non
     reference_shingles = set(zip(reference_words, reference_words[1:], reference_words[2:], reference_words[3:]))
     vocabulary = set(reference_words)
     for block in blocks:
-        if block.kind == "list" and block.words and _link_share(block.text) < LIST_LINK_SHARE:
+        if block.kind == "list" and block.words and _link_share(block.text) < LIST_LINK_SHARE and not _IMAGE_ITEM.match(block.text):
             block.keep = True
         elif block.kind in _JUDGED:
             block.keep = _agrees(block.words, reference_shingles, vocabulary)
