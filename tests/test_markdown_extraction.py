@@ -166,3 +166,22 @@ def test_extraction_quality_on_the_gold_corpus_holds():
     scores = score_side_by_side(*load_corpus(CORPUS), {"factflow": factflow_extractor()}, rounds=1)
     result = summary(scores["factflow"])
     assert result["pages"] == 97 and result["f1"] >= 0.95, result
+
+
+def test_a_caption_beside_its_image_is_not_taken_for_text():
+    """trafilatura's image mode keeps caption elements; the second opinion leaves them out by
+    trafilatura's own rule for captions, so the image stays and its caption line does not."""
+    paragraphs = "".join(
+        f"<p>The harbour council met on day {i} to discuss the extension of the old sea wall and the cost of the new stones.</p>" for i in range(8)
+    )
+    caption = "Workers unloading granite blocks at the north pier during the storm season"
+    html = (
+        "<html><head><title>Harbour</title></head><body><article><h1>The harbour wall</h1>"
+        + paragraphs[: len(paragraphs) // 2]
+        + f"<div class='wp-caption'><img src='/pier.jpg' alt='The north pier'><p class='wp-caption-text'>{caption}</p></div>"
+        + paragraphs[len(paragraphs) // 2 :]
+        + "</article></body></html>"
+    )
+    md = extract_markdown(html).markdown
+    assert "![The north pier](/pier.jpg)" in md
+    assert caption not in md
