@@ -194,11 +194,12 @@ class ObjectStore:
                 os.unlink(partial)
             raise
 
-    def carry(self, source: str, key: str, metadata: dict) -> dict:
+    def carry(self, source: str, key: str, metadata: dict, source_sidecar: dict | None = None) -> dict:
         """Make `key` a copy of the object at `source` (a server-side copy on S3, a hard link on a
         local disk: objects are never written in place, so the two stay independent) with a sidecar
-        of the source's, updated by `metadata`; return the sidecar."""
-        sidecar = {**self.metadata(source), **metadata, "key": key, "carried_from": source,
+        of the source's (`source_sidecar` when the caller read it already), updated by `metadata`;
+        return the sidecar."""
+        sidecar = {**(source_sidecar or self.metadata(source)), **metadata, "key": key, "carried_from": source,
                    "written_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
         target = self._path(key)
         if isinstance(self.fs, LocalFileSystem):

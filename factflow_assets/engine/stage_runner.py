@@ -325,9 +325,6 @@ class StageRunner:
         prior = self.prior.get(header.message_id)
         extras = {k: header.metadata[k] for k in INHERITED_FIELDS if k in header.metadata}
         before = self._baseline_of(header)
-        if before is not None and not self.stage.adapter_class.asks_source and before.input_hash == header.input_hash:
-            await self._carry_over(header, before, prior, extras, "its input is what the baseline had")
-            return
         row_id = new_lineage_id()
         self.writer.start(
             self._pending_row(row_id, header, attempt=(prior.attempt + 1) if prior else 1, extras=extras),
@@ -336,20 +333,23 @@ class StageRunner:
         clock = time.perf_counter()
         outcome: dict[str, Any] = {"output_keys": [], "output_count": 0, "output_bytes": 0, "metadata": _scalars(extras)}
         handed_on: list[InputItem] = []
-        message = None
+        message = baseline_sidecar = None
         carried = False
         try:
-            body = item.body if item.body is not None else await self._object_io(self.inputs.reader.body, ref)
-            baseline_sidecar = await self._baseline_sidecar(before)
-            message = Message(header.message_id, body, header.content_type, header.metadata, baseline=baseline_sidecar)
-            try:
-                emits = await self._invoke(message)
-            except Unchanged as said:
-                emits, carried = [], str(said) or "unchanged at the source"
-            if not carried and baseline_sidecar is not None and len(emits) == 1 and content_hash(emits[0].encoded()[0]) == baseline_sidecar.get("sha256"):
-                carried = "the same bytes as the baseline's"
+            if before is not None and not self.stage.adapter_class.asks_source and before.input_hash == header.input_hash:
+                carried = "its input is what the baseline had"  # nothing runs, not even its input is read
+            else:
+                body = item.body if item.body is not None else await self._object_io(self.inputs.reader.body, ref)
+                baseline_sidecar = await self._baseline_sidecar(before)
+                message = Message(header.message_id, body, header.content_type, header.metadata, baseline=baseline_sidecar)
+                try:
+                    emits = await self._invoke(message)
+                except Unchanged as said:
+                    emits, carried = [], str(said) or "unchanged at the source"
+                if not carried and baseline_sidecar is not None and len(emits) == 1 and content_hash(emits[0].encoded()[0]) == baseline_sidecar.get("sha256"):
+                    carried = "the same bytes as the baseline's"
             if carried:
-                stored = await self._carried_outputs(before, row_id)
+                stored = await self._carried_outputs(before, row_id, baseline_sidecar)
                 outcome["metadata"] = {**outcome["metadata"], "carried_from": before.lineage_id, "unchanged": carried}
             else:
                 stored = await self._store(message, header, emits, row_id, extras)
@@ -404,44 +404,20 @@ class StageRunner:
         except NotFoundError:
             return None
 
-    async def _carried_outputs(self, before: PriorInvocation, row_id: str) -> list[tuple[dict, bytes | None]]:
-        """The baseline's outputs, copied to this execution's keys with sidecars that name it."""
+    async def _carried_outputs(self, before: PriorInvocation, row_id: str, read_sidecar: dict | None) -> list[tuple[dict, bytes | None]]:
+        """The baseline's outputs, copied to this execution's keys with sidecars that name it
+        (`read_sidecar`: the one output's sidecar, when the adapter's run read it already)."""
         job = self.job
         own = {"execution_id": job.execution_id, "lineage_id": row_id, "dagster_run_id": job.run_id}
 
         def carry(source: str) -> dict:
             key = f"executions/{job.execution_id}/{source.removeprefix(f'executions/{self.services.baseline}/')}"
-            return self.store.carry(source, key, own)
+            return self.store.carry(source, key, own, read_sidecar if len(before.output_keys) == 1 else None)
 
         # in the I/O threads even on a local disk: a carry creates files (a link and a sidecar) and
         # does nothing else, so on the event loop it would hold up every fetch of the stage's run
         sidecars = await asyncio.gather(*(self._io(carry, source) for source in before.output_keys))
         return [(sidecar, None) for sidecar in sidecars]
-
-    async def _carry_over(self, header: InputHeader, before: PriorInvocation, prior: PriorInvocation | None, extras: dict, why: str) -> None:
-        """Record and hand on the baseline's outputs for a message whose input did not change."""
-        row_id = new_lineage_id()
-        self.writer.start(
-            self._pending_row(row_id, header, attempt=(prior.attempt + 1) if prior else 1, extras=extras),
-            supersedes=prior.lineage_id if prior else None,
-        )
-        clock = time.perf_counter()
-        try:
-            stored = await self._carried_outputs(before, row_id)
-        except Exception as error:  # a copy that failed: the message fails with the storage's error
-            self.writer.finish(row_id, finished_at=utcnow(), output_keys=[], metadata=_scalars(extras), **self._failure(header, error))
-            return
-        written = [sidecar for sidecar, _body in stored]
-        self.kept.update(sidecar["key"] for sidecar in written)
-        self.summary.unchanged += 1
-        self.summary.messages_out += len(written)
-        self.writer.finish(
-            row_id, finished_at=utcnow(), duration_ms=round((time.perf_counter() - clock) * 1000, 2), status="unchanged",
-            output_keys=[sidecar["key"] for sidecar in written], output_hash=_combined_hash([sidecar["sha256"] for sidecar in written]),
-            output_count=len(written), output_bytes=sum(sidecar["size"] for sidecar in written),
-            metadata=_scalars({**extras, "carried_from": before.lineage_id, "unchanged": why}),
-        )
-        await self._hand_on([InputItem(sidecar["key"], InputHeader.of_sidecar(sidecar["key"], sidecar), None) for sidecar in written])
 
     def _failure(self, header: InputHeader, error: Exception) -> dict[str, Any]:
         """Count a failed message and describe it for its lineage row."""
