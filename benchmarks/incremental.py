@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.site import benchmark_site, load_articles  # noqa: E402
-from benchmarks.throughput import factflow, fresh_env  # noqa: E402
+from benchmarks.throughput import factflow, fresh_env, spans_text, stage_spans  # noqa: E402
 
 TARGETS = {0.0: 0.25, 0.05: 0.35}
 
@@ -35,16 +35,6 @@ def extracted(home: str, execution_id: str) -> tuple[int, int]:
     with closing(sqlite3.connect(Path(home) / "factflow.db")) as db:
         counts = dict(db.execute(query, (execution_id,)).fetchall())
     return counts.get("completed", 0), counts.get("unchanged", 0)
-
-
-def spans(home: str, execution_id: str) -> str:
-    """Each stage's first start to last finish in one execution."""
-    query = (
-        "SELECT stage, (julianday(MAX(finished_at)) - julianday(MIN(started_at))) * 86400 FROM factflow_lineage "
-        "WHERE execution_id = ? AND NOT superseded GROUP BY stage ORDER BY MIN(started_at)"
-    )
-    with closing(sqlite3.connect(Path(home) / "factflow.db")) as db:
-        return ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in db.execute(query, (execution_id,)))
 
 
 def main() -> None:
@@ -62,7 +52,7 @@ def main() -> None:
         first_bytes, sent = site.served_bytes[0] - sent, site.served_bytes[0]
         ran, _carried = extracted(home, first["execution_id"])
         print(f"first crawl: {args.pages} pages in {first_wall:.1f} s wall; {ran} extracted; {first_bytes / 2**20:.1f} MiB of pages sent")
-        print(f"    stages: {spans(home, first['execution_id'])}")
+        print(f"    stages: {spans_text(stage_spans(home, first['execution_id']))}")
         for share in (0.0, args.changed):
             changed.update(random.Random(7).sample(range(args.pages), round(share * args.pages)))
             wall, answer, _ = factflow(env, *start, "--since", "latest")
@@ -74,7 +64,7 @@ def main() -> None:
                 f"re-crawl, {share:.0%} changed ({len(changed)} pages): {wall:.1f} s wall = {wall / first_wall:.2f} of the first{beside}; "
                 f"{ran} extracted again (pages changed: {len(changed)}), {carried} carried over; {sent_now / 2**20:.2f} MiB of pages sent"
             )
-            print(f"    stages: {spans(home, answer['execution_id'])}")
+            print(f"    stages: {spans_text(stage_spans(home, answer['execution_id']))}")
 
 
 if __name__ == "__main__":

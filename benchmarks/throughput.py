@@ -178,15 +178,16 @@ def run_factflow(env: dict, sitemap_url: str) -> tuple[float, dict, float]:
     return factflow(env, "execution", "start", "throughput", "--set", f"sitemap_url={sitemap_url}")
 
 
-def stage_spans(home: str) -> dict[str, float]:
+def stage_spans(home: str, execution_id: str | None = None) -> dict[str, float]:
     """First start to last finish of each stage's current lineage rows (the fresh home's SQLite
-    database), in the order the stages started: with streaming, they overlap."""
+    database; of one execution, or of all), in the order the stages started: with streaming,
+    they overlap."""
     query = (
         "SELECT stage, (julianday(MAX(finished_at)) - julianday(MIN(started_at))) * 86400 FROM factflow_lineage "
-        "WHERE NOT superseded GROUP BY stage ORDER BY MIN(started_at)"
+        "WHERE NOT superseded AND (? IS NULL OR execution_id = ?) GROUP BY stage ORDER BY MIN(started_at)"
     )
     with closing(sqlite3.connect(Path(home) / "factflow.db")) as db:
-        return dict(db.execute(query).fetchall())
+        return dict(db.execute(query, (execution_id, execution_id)).fetchall())
 
 
 def markdown_span(home: str) -> float:

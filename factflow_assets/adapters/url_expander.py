@@ -42,14 +42,15 @@ class UrlExpander(Adapter[UrlExpanderConfig]):
         return [f"{config.field}[{index}] {url!r} {problem}" for index, url in enumerate(urls) if (problem := http_url_problem(url))]
 
     async def process(self, message: Message) -> list[Emit]:
-        urls = message.json().get(self.config.field)
+        payload = message.json()  # a sitemap's: 10,000 URLs and their lastmod, parsed once
+        urls = payload.get(self.config.field)
         if not isinstance(urls, list):
             raise PermanentError(f"payload field {self.config.field!r} is not a list of URLs")
         unique = list(dict.fromkeys(u for u in urls if isinstance(u, str) and u))
         if self.config.max_urls is not None:
             unique = unique[: self.config.max_urls]
         unique = await self._allowed(unique, message)
-        lastmod = message.json().get("lastmod") or {}
+        lastmod = payload.get("lastmod") or {}
         lastmod = lastmod if isinstance(lastmod, dict) else {}
         return [
             Emit(body={"url": url}, identity=url, slug=url_slug(url), metadata={"url": url, **({"lastmod": lastmod[url]} if url in lastmod else {})})
