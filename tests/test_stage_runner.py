@@ -260,14 +260,7 @@ def test_a_storage_write_failing_is_retried_then_becomes_a_failed_row(harness, m
 
     harness.run("url_expander", {"urls": urls})
     monkeypatch.setattr(ObjectStore, "put", flaky_put)
-    stage = next(s for s in harness.pipeline.stages if s.name == "web_scraper")
-    echo = Stage(stage.route, stage.index, stage.name, "flaky", Flaky.config_model(), stage.upstream)
-    Flaky.calls = {}
-    monkeypatch.setitem(ADAPTERS, "flaky", Flaky)
-    job = StageJob("e1", echo, harness.pipeline.config_hash, "run-1", new_batch_id())
-    inputs = StoredInput(harness.store, stage_prefix("e1", "scrape", "url_expander"))
-    summary = run_stage(job, inputs, harness.store, harness.db, new_http_client, budgets=FaultBudgets(storage_seconds=1.0))
-    monkeypatch.undo()
+    summary = run_flaky_in_place_of_the_scraper(harness, monkeypatch, storage_seconds=1.0)
 
     assert (summary.messages_in, summary.messages_out, summary.failed) == (3, 2, 1)
     rows = {r["metadata"]["url"].rsplit("/", 1)[1]: r for r in harness.rows("web_scraper")}
@@ -289,16 +282,23 @@ def test_storage_away_for_seconds_holds_the_stage_and_fails_nothing(harness, mon
         return real_put(store, *args)
 
     monkeypatch.setattr(ObjectStore, "put", full_disk_for_a_while)
+    summary = run_flaky_in_place_of_the_scraper(harness, monkeypatch, storage_seconds=30)
+    assert (summary.messages_out, summary.failed) == (6, 0)
+    assert {r["status"] for r in harness.rows("web_scraper")} == {"completed"}
+
+
+def run_flaky_in_place_of_the_scraper(harness, monkeypatch, storage_seconds: float):
+    """The `flaky` adapter run as the web_scraper stage over what url_expander stored, with this
+    storage budget; the test's patches undone after."""
     stage = next(s for s in harness.pipeline.stages if s.name == "web_scraper")
     echo = Stage(stage.route, stage.index, stage.name, "flaky", Flaky.config_model(), stage.upstream)
     Flaky.calls = {}
     monkeypatch.setitem(ADAPTERS, "flaky", Flaky)
     job = StageJob("e1", echo, harness.pipeline.config_hash, "run-1", new_batch_id())
     inputs = StoredInput(harness.store, stage_prefix("e1", "scrape", "url_expander"))
-    summary = run_stage(job, inputs, harness.store, harness.db, new_http_client, budgets=FaultBudgets(storage_seconds=30))
+    summary = run_stage(job, inputs, harness.store, harness.db, new_http_client, budgets=FaultBudgets(storage_seconds=storage_seconds))
     monkeypatch.undo()
-    assert (summary.messages_out, summary.failed) == (6, 0)
-    assert {r["status"] for r in harness.rows("web_scraper")} == {"completed"}
+    return summary
 
 
 def test_a_rewrite_that_fails_leaves_the_old_object_and_no_partial_file(tmp_path, monkeypatch):
