@@ -240,7 +240,7 @@ def _judge_by_agreement(blocks: list[_Block], reference_words: list[str]) -> Non
         for block in blocks:  # the reference misjudged the page: trafilatura alone decides
             block.keep = block.kind != "caption"
         return
-    reference_shingles = set(zip(reference_words, reference_words[1:], reference_words[2:], reference_words[3:]))
+    reference_shingles = set(_shingles(reference_words))
     vocabulary = set(reference_words)
     for block in blocks:
         if block.kind == "list" and block.words and _link_share(block.text) < LIST_LINK_SHARE and not _IMAGE_ITEM.match(block.text):

@@ -177,13 +177,8 @@ def check_health(settings: Settings) -> HealthReport:
     def browser(debug: dict) -> str:
         from ..adapters.web_crawler import find_browser
 
-        wanted: dict[str | None, list[str]] = {}  # executable_path -> pipelines
-        for result in pipelines:
-            for stage in result.pipeline.stages if result.valid else ():
-                if stage.adapter_type == "web_crawler":
-                    wanted.setdefault(stage.adapter_config.executable_path, []).append(result.pipeline.name)
         found = []
-        for executable, users in wanted.items():
+        for executable, users in _browsers_wanted(pipelines).items():
             path = find_browser(executable)
             if path is None:
                 raise Degraded(f"{', '.join(sorted(set(users)))} render pages in Chromium and there is none on this machine: install the chromium package (apt install chromium)")
@@ -201,11 +196,21 @@ def check_health(settings: Settings) -> HealthReport:
         _run("factflow database", database),
         _run("object storage", storage),
     ]
-    if any(r.valid and any(s.adapter_type == "web_crawler" for s in r.pipeline.stages) for r in pipelines):
+    if _browsers_wanted(pipelines):
         probes.append(_run("browser", browser))
     statuses = {p.status for p in probes}
     overall = "unhealthy" if FAILED in statuses else "degraded" if DEGRADED in statuses else "healthy"
     return HealthReport(overall, probes, {"versions": _versions(), "home": str(settings.home)})
+
+
+def _browsers_wanted(pipelines: list) -> dict[str | None, list[str]]:
+    """{executable_path (None: found on PATH): pipelines} of the valid pipelines that render pages."""
+    wanted: dict[str | None, list[str]] = {}
+    for result in pipelines:
+        for stage in result.pipeline.stages if result.valid else ():
+            if stage.adapter_type == "web_crawler":
+                wanted.setdefault(stage.adapter_config.executable_path, []).append(result.pipeline.name)
+    return wanted
 
 
 def _connect_once(url: str) -> None:
