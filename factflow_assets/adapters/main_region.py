@@ -5,7 +5,7 @@ container a documentation generator writes (Sphinx's `div.body`, mdBook's `main`
 `#apicontent`, Docusaurus', ...). Pages that say nothing usually still have one element that holds
 the page's `<h1>` and most of its text. `find_main_region` returns that element, or None when the
 page marks nothing a reader could trust (then boilerplate detection decides, see
-article_extraction.py). `clean_region` then removes what sits inside the region but is not
+article_extraction.py). `drop_boilerplate` first removes what is on the page but is not
 content: navigation, breadcrumbs, "previous/next", "edit this page", search, share buttons, hidden
 elements and heading permalinks. The rules are generic HTML semantics and class/id words, never a
 site or a URL.
@@ -58,6 +58,9 @@ MIN_SHARE = 0.25
 #: A marked element inside the chosen one that holds at least this share of its text is the
 #: tighter region (an `<article>` inside `<main>`, a generator's container inside `#content`).
 DESCEND_SHARE = 0.6
+#: A class that says both content and boilerplate is content when it holds this share of the
+#: page's text.
+MIXED_NAME_SHARE = 0.3
 #: The element holding the page's `<h1>` must hold at least this share of the page's text.
 H1_SHARE = 0.5
 
@@ -68,7 +71,11 @@ _BOILERPLATE_WORDS = (
     "|social|cookie|cookies|newsletter|related|advert|advertisement|ads|sponsor|banner|announcement|footer|masthead"
     "|search|searchbox|rating|helpful|copy-button|clipboard|comments|comment-list|subscribe|popup|modal"
 )
-_BOILERPLATE_NAME = re.compile(rf"(?:^|[-_])(?:{_BOILERPLATE_WORDS})(?:$|[-_])", re.IGNORECASE)
+_BOILERPLATE_NAME = re.compile(rf"(?:^|[-_])({_BOILERPLATE_WORDS})(?=$|[-_])", re.IGNORECASE)
+_WORD = re.compile(r"[a-z0-9]+")
+_HOLDS_CONTENT = etree.XPath("boolean(.//main | .//article | .//*[@role='main'] | .//h1)")
+#: Words of a class or id that name the content itself.
+_CONTENT_NAME = re.compile(r"(?:^|[-_])(?:article|content|main|body|entry|post|story|text|prose|markdown|document)(?:$|[-_])", re.IGNORECASE)
 #: Containers that class/id words may remove; never a span (syntax-highlighting tokens such as
 #: Prism's `token comment` are spans) and never anything inside a code block.
 _NAMED_CONTAINERS = frozenset({"div", "section", "aside", "nav", "ul", "ol", "header", "footer", "form", "p", "details", "table"})
@@ -79,7 +86,8 @@ _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGN
 PERMALINK_TEXTS = frozenset({"", "¶", "#", "§", "🔗", "⚓", "link", "permalink", "anchor", "¶ link"})
 _PERMALINK_CLASS = re.compile(r"(?:^|\s)(?:headerlink|header-link|headerLink|anchor|anchor-link|anchorjs-link|header-anchor|heading-anchor|hash-link|permalink|mark|zola-anchor)(?:\s|$)")
 _WHITESPACE = re.compile(r"\s+")
-_HEADING_INSIDE = etree.XPath("boolean(.//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6)")
+#: How much of an element's text is its opening, where its heading or title is.
+_OPENING_CHARS = 300
 
 
 def parse_html(html: str | bytes) -> Element | None:
@@ -138,7 +146,7 @@ def unwrap(element: Element) -> None:
 
 def drop_invisible(document: Element) -> None:
     """Remove what a reader never sees: scripts, styles, templates, comments, hidden elements."""
-    etree.strip_elements(document, etree.Comment, etree.ProcessingInstruction, "script", "style", "noscript", "template", with_tail=False)
+    etree.strip_elements(document, etree.Comment, etree.ProcessingInstruction, "script", "style", "noscript", "template", "svg", "{http://www.w3.org/2000/svg}svg", with_tail=False)
     for element in document.xpath("//*[@hidden or @aria-hidden='true' or @style]"):
         if element.get("hidden") is not None or _HIDDEN_STYLE.search(element.get("style") or ""):
             drop(element)
@@ -187,13 +195,21 @@ def _region_of_h1(document: Element, body: Element, total: int) -> Element | Non
     return None
 
 
-def clean_region(region: Element) -> None:
-    """Remove what is inside the main region but is not the page's content."""
-    for element in list(region.iter(etree.Element)):
-        if element is region or element.getparent() is None:
-            continue  # already removed with an ancestor
-        if _is_boilerplate(element):
+def drop_boilerplate(document: Element) -> None:
+    """Remove what is on the page but is not content: navigation, search, sidebars, headers and
+    footers, breadcrumbs, "previous/next". Done before the region is looked for, so that what a
+    marked element holds is measured against the page's content, not against its menus."""
+    body = document.find("body")
+    total = _content_chars(body if body is not None else document)
+    for element in list(document.iter(etree.Element)):
+        if element.getparent() is None or element.tag in ("html", "body", "head"):
+            continue  # the root, or already removed with an ancestor
+        if _is_boilerplate(element, total):
             drop(element)
+
+
+def drop_permalinks(region: Element) -> None:
+    """Remove the headings' permalink symbols (¶, #, 🔗) from the region."""
     for anchor in region.xpath(".//a[@href]"):
         if is_permalink(anchor):
             drop(anchor)
@@ -210,7 +226,8 @@ def is_permalink(anchor: Element) -> bool:
     return bool(_PERMALINK_CLASS.search(anchor.get("class") or "")) and len(text) <= 2
 
 
-def _is_boilerplate(element: Element) -> bool:
+def _is_boilerplate(element: Element, total: int) -> bool:
+    """Whether the element is boilerplate; `total` is the page's text, in characters."""
     tag = element.tag
     if not isinstance(tag, str):
         return False
@@ -227,10 +244,19 @@ def _is_boilerplate(element: Element) -> bool:
         return True
     if tag in _NAMED_CONTAINERS:
         names = f"{element.get('class') or ''} {element.get('id') or ''}".split()
-        if any(_BOILERPLATE_NAME.search(name) for name in names) and not _inside_code(element):
-            # A section's id is often its heading's slug ("s-document-based-search"): what holds
-            # headings and reads as text (not mostly links) is content, whatever it is called.
-            return not _HEADING_INSIDE(element) or _link_share(element) >= 0.5
+        found = {match.group(1).lower() for name in names for match in _BOILERPLATE_NAME.finditer(name)}
+        if any(_CONTENT_NAME.search(name) and not _BOILERPLATE_NAME.search(name) for name in names):
+            return False  # "article-body pagination-first": the element says it is the content too
+        if found and any(_CONTENT_NAME.search(name) for name in names) and _content_chars(element) >= MIXED_NAME_SHARE * total:
+            return False  # "content-with-sidebar-wrp" but "sidebar-content": the size tells
+        if found and _HOLDS_CONTENT(element):
+            return False  # "content-with-sidebar-wrp" around the page's article or its title
+        if found and not _inside_code(element):
+            # A section's id (a box's class) is often its heading's slug: "s-document-based-search",
+            # "admonition-you-can-t-share-pickles". A word the element's opening text says too is
+            # the slug's, not a sign of boilerplate.
+            said = set(_WORD.findall(text_of(element)[:_OPENING_CHARS].lower()))
+            return bool(found - said)
     return False
 
 

@@ -2,8 +2,11 @@
 
 Two steps (docs/architecture.md, "From a page to markdown"): find the main region where the page
 marks it (main_region.py), then convert that region faithfully (region_markdown.py). A page that
-marks no region, as many news articles do, goes to boilerplate detection instead
-(article_extraction.py). Either way the result says which way it went; on the region path it also
+marks no region goes to boilerplate detection instead (article_extraction.py), and so does a page
+that says it is an article (Open Graph `og:type`, a schema.org Article type, a publication time)
+and holds no code block: news pages mark their `<article>` too, but put galleries, teasers and
+newsletter boxes inside it, which boilerplate detection is made to drop and structure does not
+need (measured: docs/decisions.md). Either way the result says which way it went; on the region path it also
 counts what the region held and what the markdown kept (structure_counts.py), so a loss is
 visible in the sidecar.
 
@@ -18,11 +21,21 @@ from dataclasses import dataclass, field
 
 from .article_extraction import extract_article
 from .documents import title_and_language
-from .main_region import clean_region, drop_invisible, find_main_region, parse_html, text_of
+from .main_region import drop_boilerplate, drop_invisible, drop_permalinks, find_main_region, parse_html, text_of
 from .region_markdown import page_base_url, region_to_markdown
 from .structure_counts import markdown_structure, region_structure
 
 _FENCE_INFO = re.compile(r"^\s*(?:`{3,}|~{3,})([^\s`{]+)", re.MULTILINE)
+#: What a page says about itself when it is an article. Read from the markup as text: the decision
+#: comes before any parse, since an article's path parses the page its own way.
+_ARTICLE_DECLARATIONS = re.compile(
+    r"""<meta\b[^>]*\b(?:property|name)\s*=\s*["']?og:type["']?[^>]*\bcontent\s*=\s*["']?[\w:.-]*article"""
+    r"""|<meta\b[^>]*\bcontent\s*=\s*["']?[\w:.-]*article["']?[^>]*\b(?:property|name)\s*=\s*["']?og:type"""
+    r"""|\barticle:published_time\b"""
+    r'|"@type"\s*:\s*(?:\[[^\]]*)?"\w*(?:Article|BlogPosting)"',
+    re.IGNORECASE,
+)
+_CODE_BLOCK = re.compile(r"<pre[\s>]", re.IGNORECASE)
 
 
 @dataclass
@@ -42,20 +55,41 @@ class Extraction:
 
 def extract_markdown(html: str | bytes, url: str | None = None, preserve_links: bool = True, preserve_images: bool = True) -> Extraction:
     """The main content of one HTML page as markdown, with the page's title and language."""
+    text = html.decode("utf-8", errors="replace") if isinstance(html, bytes) else html
+    if declares_article(text) and not _CODE_BLOCK.search(text):
+        return _article(html, url, preserve_links, preserve_images)
     document = parse_html(html)
     if document is None:
         return Extraction("", None, None, method="region")
     page_title, language = title_and_language(document)
     base_url = page_base_url(document, url)
     drop_invisible(document)
+    drop_boilerplate(document)
     region = find_main_region(document)
     if region is None:
-        article = extract_article(html, url, preserve_links, preserve_images)
-        return Extraction(article.markdown, article.title or page_title, article.language or language, article.code_languages, method="article", markdown_counts=markdown_structure(article.markdown))
-    clean_region(region)
+        return _article(html, url, preserve_links, preserve_images, page_title, language)
+    drop_permalinks(region)
     headline = region.find(".//h1")
     title = " ".join(text_of(headline).split()) if headline is not None else None
     counts = region_structure(region, links=preserve_links)
     markdown = region_to_markdown(region, base_url, preserve_links, preserve_images)
     languages = sorted({match.group(1).lower() for match in _FENCE_INFO.finditer(markdown)})
     return Extraction(markdown, title or page_title, language, languages, "region", counts, markdown_structure(markdown))
+
+
+def declares_article(html: str) -> bool:
+    """Whether the page says it is an article: Open Graph's `og:type`, `article:published_time`,
+    or a schema.org type ending in Article (NewsArticle, TechArticle, ...) or BlogPosting."""
+    return _ARTICLE_DECLARATIONS.search(html) is not None
+
+
+def _article(html: str | bytes, url: str | None, preserve_links: bool, preserve_images: bool, page_title: str | None = None, language: str | None = None) -> Extraction:
+    article = extract_article(html, url, preserve_links, preserve_images)
+    return Extraction(
+        article.markdown,
+        article.title or page_title,
+        article.language or language,
+        article.code_languages,
+        method="article",
+        markdown_counts=markdown_structure(article.markdown),
+    )
