@@ -35,7 +35,9 @@ _LINE_NUMBERS = etree.XPath(
 )
 _ADMONITION_KINDS = ("note", "warning", "tip", "caution", "important", "danger", "attention", "hint", "error", "seealso", "info", "todo", "example", "success", "question", "failure", "bug", "quote", "abstract")
 _ADMONITION_CLASS = re.compile(r"(?:^|\s)(?:admonition|callout|alert|markdown-alert|theme-admonition|notice|admonitionblock|(?:" + "|".join(_ADMONITION_KINDS) + r"))(?:\s|$)")
-_ADMONITION_TITLE = re.compile(r"(?:^|[\s_-])(?:admonition-title|title|heading|label|alert-title|admonition-heading)(?:[\s_-]|$)", re.IGNORECASE)
+#: The element that holds an admonition's label says so in its class (Sphinx's `admonition-title`,
+#: GitHub's `markdown-alert-title`, Docusaurus' `admonitionHeading_x`).
+_ADMONITION_TITLE = re.compile(r"title|heading|label", re.IGNORECASE)
 _SIGNATURE_CLASS = re.compile(r"(?:^|\s)(?:sig|sig-object|signature)(?:\s|$)")
 _BLOCKS_IN_CELL = ".//pre | .//ul | .//ol | .//table | .//dl | .//blockquote | .//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6"
 _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})")
@@ -243,21 +245,18 @@ def _prepare_admonitions(region: Element) -> None:
             continue
         if box.xpath(".//h1 | .//h2 | .//h3"):  # a section that only looks like one
             continue
-        label = None
         first = next(box.iterchildren(etree.Element), None)
-        if first is not None and _ADMONITION_TITLE.search(f"{first.get('class') or ''}") and len(text_of(first).split()) <= 12:
-            label = " ".join(text_of(first).split())
-            drop(first)
+        if first is not None and _ADMONITION_TITLE.search(first.get("class") or "") and len(text_of(first).split()) <= 20:
+            # the label, with what it holds (a link, code), in bold as the quote's first paragraph
+            strong = etree.Element("strong")
+            strong.text, first.text = first.text, None
+            for child in list(first):
+                strong.append(child)
+            first.tag = "p"
+            first.attrib.clear()
+            first.append(strong)
         box.tag = "blockquote"
-        for attribute in list(box.attrib):
-            del box.attrib[attribute]
-        if label:
-            paragraph = etree.Element("p")
-            strong = etree.SubElement(paragraph, "strong")
-            strong.text = label
-            paragraph.tail = box.text
-            box.text = None
-            box.insert(0, paragraph)
+        box.attrib.clear()
 
 
 def _prepare_definition_lists(region: Element) -> None:
@@ -285,8 +284,16 @@ def _prepare_definition_lists(region: Element) -> None:
 def _term(dt: Element) -> Element:
     paragraph = etree.Element("p")
     if _SIGNATURE_CLASS.search(dt.get("class") or "") or dt.xpath(".//*[contains(@class, 'sig-name') or contains(@class, 'descname')]"):
+        # An API signature: its text as code, and the links beside it ("[source]") after it.
+        links = [anchor for anchor in dt.iter("a") if text_of(anchor).strip().startswith("[")]
+        for anchor in links:
+            drop(anchor)
         code = etree.SubElement(paragraph, "code")
         code.text = " ".join(text_of(dt).split())
+        code.tail = " " if links else None
+        for anchor in links:
+            anchor.tail = " " if anchor is not links[-1] else None
+            paragraph.append(anchor)
         return paragraph
     strong = etree.SubElement(paragraph, "strong")
     strong.text = dt.text

@@ -39,7 +39,7 @@ def region_structure(region: Element, links: bool = True) -> dict[str, int]:
         "links": 0,
     }
     if links:
-        counted["links"] = sum(1 for anchor in region.iter("a") if _counts_as_link(anchor))
+        counted["links"] = sum(1 for anchor in region.iter("a") if _counts_as_link(anchor) and not _in_code_block(anchor))
     return counted
 
 
@@ -65,6 +65,7 @@ def markdown_structure(markdown: str) -> dict[str, int]:
             counted["tables"] += 1
         counted["tables"] += line.count("<table")
         counted["code_blocks"] += line.count("<pre")
+        counted["list_items"] += line.count("<li")
         if "](" in line:
             code_free = _INLINE_CODE.sub("", line)
             counted["links"] += len(_LINK.findall(code_free)) - len(_IMAGE.findall(code_free))
@@ -82,6 +83,11 @@ def _counts_as_link(anchor: Element) -> bool:
     if not href or href.lower().startswith("javascript:") or is_permalink(anchor):
         return False
     return bool(text_of(anchor).strip() or anchor.find(".//img") is not None)
+
+
+def _in_code_block(element: Element) -> bool:
+    """A link inside a code block stays as its text: the code is kept verbatim."""
+    return any(ancestor.tag == "pre" for ancestor in element.iterancestors())
 
 
 def _is_layout_table(table: Element) -> bool:
