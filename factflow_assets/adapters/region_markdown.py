@@ -40,6 +40,7 @@ _ADMONITION_CLASS = re.compile(r"(?:^|\s)(?:admonition|callout|alert|markdown-al
 _ADMONITION_TITLE = re.compile(r"title|heading|label", re.IGNORECASE)
 _SIGNATURE_CLASS = re.compile(r"(?:^|\s)(?:sig|sig-object|signature)(?:\s|$)")
 _BLOCKS_IN_CELL = ".//pre | .//ul | .//ol | .//table | .//dl | .//blockquote | .//h1 | .//h2 | .//h3 | .//h4 | .//h5 | .//h6"
+_BLOCK_TAGS = frozenset({"p", "div", "pre", "ul", "ol", "dl", "table", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "section"})
 _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})")
 #: Icon fonts draw with characters of Unicode's private use area; as text they are noise.
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
@@ -69,6 +70,7 @@ def region_to_markdown(region: Element, base_url: str | None, preserve_links: bo
     _prepare_code_blocks(region)
     _prepare_admonitions(region)
     _prepare_definition_lists(region)
+    _join_item_paragraphs(region)
     kept_tables = _set_aside_tables(region)
     _separate_blockquotes(region)
     _mark_angle_brackets(region)
@@ -300,6 +302,25 @@ def _term(dt: Element) -> Element:
     for child in list(dt):
         strong.append(child)
     return paragraph
+
+
+def _join_item_paragraphs(region: Element) -> None:
+    """A list item that opens with a few inline words and then a paragraph ("`permalink`: <p>Generate
+    ...</p>") is one line of text: the paragraph joins the words instead of starting a block of its
+    own, so the item reads whole."""
+    for item in region.iter("li"):
+        paragraph = item.find("p")
+        if paragraph is None:
+            continue
+        leading = item[: item.index(paragraph)]
+        if not (item.text or "").strip() and not leading:
+            continue  # the item opens with its paragraph
+        if any(child.tag in _BLOCK_TAGS for child in leading):
+            continue
+        paragraph.tail = (" " + paragraph.tail) if paragraph.tail else None
+        if paragraph.text:
+            paragraph.text = " " + paragraph.text
+        unwrap(paragraph)
 
 
 def _set_aside_tables(region: Element) -> dict[str, str]:
