@@ -33,11 +33,25 @@ def print_summary(summary: dict, next_steps: bool = False) -> None:
     if summary["failures"]:
         rows = [(f["stage"], f["message_id"], f["error"]) for f in summary["failures"]]
         console.print(make_table(("STAGE", "MESSAGE", "ERROR"), rows, title="\nfailed messages (first 10)"))
+    for structure in summary.get("structure", []):
+        if structure["pages"]:
+            print_structure(structure)
     if next_steps:
         console.print("\nNext:")
         console.print(line(f"  factflow execution get {summary['id']}"))
         console.print("  factflow execution list")
         console.print("  factflow config validate")
+
+
+def print_structure(structure: dict) -> None:
+    """What the markdown kept of the pages' main regions, and the pages that lost some."""
+    console = stdout()
+    kept = ", ".join(f"{kind.replace('_', ' ')} {c['kept']}/{c['region']}" for kind, c in structure["kinds"].items())
+    console.print(line(f"\n{structure['stage']}: markdown kept of {structure['pages']} page(s)' main content: ", kept))
+    if structure["pages_with_losses"]:
+        rows = [(page["url"] or page["message_id"], page["lost"]) for page in structure["first_pages_with_losses"]]
+        title = f"pages whose markdown lost structure ({structure['pages_with_losses']}; first 10)"
+        console.print(make_table(("PAGE", "LOST"), rows, title=title))
 
 
 def report_run(summary: dict, output: str, extra: dict | None = None, next_steps: bool = False) -> None:

@@ -1,4 +1,7 @@
-"""html_to_markdown: the markdown keeps the page's structure and drops what is around it."""
+"""html_to_markdown: the markdown keeps the page's structure and drops what is around it.
+
+The documentation-shaped cases (region, links, code, definition lists, admonitions, tables) are in
+test_docs_markdown.py; here the fidelity fixture, the article path and the adapter."""
 
 from __future__ import annotations
 
@@ -12,11 +15,8 @@ from conftest import require_corpus
 
 from benchmarks.corpora import AEB_DEV
 from factflow_assets.adapters import Message, PermanentError, SkipMessage
-from factflow_assets.adapters.markdown_extraction import (
-    _Block,
-    _judge_by_agreement,
-    extract_markdown,
-)
+from factflow_assets.adapters.article_extraction import _Block, _judge_by_agreement
+from factflow_assets.adapters.markdown_extraction import extract_markdown
 from factflow_assets.adapters.process_pool import WorkerPool
 from tests.adapter_harness import run_adapter
 from tests.conftest import FIXTURES
@@ -30,10 +30,10 @@ def fidelity():
     return extract_markdown(FIDELITY)
 
 
-def test_headings_emphasis_and_links_are_kept_and_the_headline_becomes_the_title(fidelity):
+def test_headings_emphasis_and_links_are_kept_and_the_headline_is_the_title(fidelity):
     md = fidelity.markdown
-    assert fidelity.title == "Configuring the pump" and fidelity.language == "en"
-    assert "# Configuring the pump" not in md  # the headline is the title, not a body line
+    assert fidelity.title == "Configuring the pump" and fidelity.language == "en" and fidelity.method == "region"
+    assert md.startswith("# Configuring the pump\n")  # the h1 stays, at its level, and is the title
     assert re.search(r"^## Settings$", md, re.M) and re.search(r"^## Steps$", md, re.M) and re.search(r"^### Example$", md, re.M)
     assert "*single*" in md and "**every**" in md
     assert "[reference](/docs/reference)" in md
@@ -41,9 +41,9 @@ def test_headings_emphasis_and_links_are_kept_and_the_headline_becomes_the_title
 
 def test_a_table_is_a_gfm_table_with_its_header(fidelity):
     table = [line for line in fidelity.markdown.splitlines() if line.startswith("|")]
-    assert table[0] == "| Name | Default | Meaning |"
-    assert re.fullmatch(r"\|(-{3,}\|){3}", table[1])
-    assert table[2].startswith("| flow\\_rate | 12 |") and len(table) == 4
+    assert [cell.strip() for cell in table[0].strip("|").split("|")] == ["Name", "Default", "Meaning"]
+    assert re.fullmatch(r"\| -{3,} \| -{3,} \| -{3,} \|", table[1])
+    assert [cell.strip() for cell in table[2].strip("|").split("|")] == ["flow_rate", "12", "Litres per minute"] and len(table) == 4
 
 
 def test_nested_lists_keep_their_nesting_and_numbering(fidelity):
@@ -59,6 +59,11 @@ def test_code_blocks_are_fenced_with_the_language_the_page_marks(fidelity):
     assert "```bash\npumpctl start --config /etc/pump.yaml\n```" in md  # <div class="highlight-bash"><pre>
     assert '```json\n{"flow_rate": 12, "pressure": 2.5}\n```' in md  # <pre data-lang="json">
     assert fidelity.code_languages == ["bash", "json", "python"]
+
+
+def test_the_structure_is_counted_on_both_sides(fidelity):
+    expected = {"code_blocks": 3, "tables": 1, "headings": 4, "list_items": 6, "links": 1}
+    assert fidelity.region_counts == expected and fidelity.markdown_counts == expected
 
 
 def test_images_are_kept_and_boilerplate_is_not(fidelity):
@@ -117,6 +122,8 @@ def test_the_adapter_emits_markdown_with_title_language_hash_and_page_link():
     meta = emit.metadata
     assert meta["page_message_id"] == page.id and meta["title"] == "Configuring the pump" and meta["language"] == "en"
     assert meta["content_hash"] == hashlib.sha256(body).hexdigest() and meta["code_languages"] == ["bash", "json", "python"]
+    assert meta["extraction"] == "region" and meta["structure_lost"] is None
+    assert meta["structure"] == "code_blocks 3/3, tables 1/1, headings 4/4, list_items 6/6, links 1/1"
     # relative links and images resolve against the page's URL, so the markdown stands alone
     assert b"[reference](https://example.com/docs/reference)" in body and b"(https://example.com/img/wiring.png)" in body
 
@@ -168,20 +175,22 @@ def test_extraction_quality_on_the_gold_corpus_holds():
     assert result["pages"] == 97 and result["f1"] >= 0.95, result
 
 
-def test_a_caption_beside_its_image_is_not_taken_for_text():
-    """trafilatura's image mode keeps caption elements; the second opinion leaves them out by
-    trafilatura's own rule for captions, so the image stays and its caption line does not."""
+def test_a_caption_beside_its_image_is_not_taken_for_text_in_an_article():
+    """A page that says it is an article (og:type) and holds no code goes to boilerplate
+    detection. trafilatura's image mode keeps caption elements; the second opinion leaves them out
+    by trafilatura's own rule for captions, so the image stays and its caption line does not."""
     paragraphs = "".join(
         f"<p>The harbour council met on day {i} to discuss the extension of the old sea wall and the cost of the new stones.</p>" for i in range(8)
     )
     caption = "Workers unloading granite blocks at the north pier during the storm season"
     html = (
-        "<html><head><title>Harbour</title></head><body><article><h1>The harbour wall</h1>"
+        "<html><head><title>Harbour</title><meta property='og:type' content='article'></head><body><article><h1>The harbour wall</h1>"
         + paragraphs[: len(paragraphs) // 2]
         + f"<div class='wp-caption'><img src='/pier.jpg' alt='The north pier'><p class='wp-caption-text'>{caption}</p></div>"
         + paragraphs[len(paragraphs) // 2 :]
         + "</article></body></html>"
     )
-    md = extract_markdown(html).markdown
-    assert "![The north pier](/pier.jpg)" in md
-    assert caption not in md
+    extraction = extract_markdown(html)
+    assert extraction.method == "article"
+    assert "![The north pier](/pier.jpg)" in extraction.markdown
+    assert caption not in extraction.markdown

@@ -2,8 +2,12 @@
 
 The conversion (markdown_extraction.py) is CPU work, so it runs in worker processes and the
 stage's event loop stays free for storage and lineage I/O. The sidecar carries the page's title
-(its headline when the page has one), language, a hash of the markdown and the id of the page's
-message, so a segment's chain leads back to the page and its URL.
+(its `<h1>` when the page has one), language, a hash of the markdown and the id of the page's
+message, so a segment's chain leads back to the page and its URL. It also says how the content
+was found (`extraction`: the region the page marks, or boilerplate detection for an article) and,
+on the region path, what the region held and what the markdown kept (`structure`, and
+`structure_lost` when the markdown has fewer of a kind), so a loss is visible on the row, in the
+stage's `structure_kept` check and in `execution get`.
 """
 
 from __future__ import annotations
@@ -17,16 +21,17 @@ from resources.hashing import content_hash
 from .base import Adapter, AdapterConfig, Emit, Message, SkipMessage
 from .documents import MARKDOWN_CONTENT_TYPE
 from .process_pool import WorkerPool, default_workers
+from .structure_counts import describe_losses, describe_structure
 
 
 def extract_in_worker(html: str, url: str | None, preserve_links: bool, preserve_images: bool) -> tuple:
     """Runs in a worker process: the extraction as a plain tuple (markdown, title, language, code
-    languages), so the stage's own process never imports the extractor's libraries, not even to
-    unpickle a result."""
+    languages, how it was found, what the region held, what the markdown kept), so the stage's own
+    process never imports the extractor's libraries, not even to unpickle a result."""
     from .markdown_extraction import extract_markdown
 
-    extraction = extract_markdown(html, url, preserve_links, preserve_images)
-    return extraction.markdown, extraction.title, extraction.language, extraction.code_languages
+    e = extract_markdown(html, url, preserve_links, preserve_images)
+    return e.markdown, e.title, e.language, e.code_languages, e.method, e.region_counts, e.markdown_counts
 
 
 class HtmlToMarkdownConfig(AdapterConfig):
@@ -53,7 +58,7 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
     async def process(self, message: Message) -> list[Emit]:
         source = message.metadata
         url = source.get("final_url") or source.get("url")
-        markdown, title, language, code_languages = await self._pool.run(
+        markdown, title, language, code_languages, method, region, kept = await self._pool.run(
             extract_in_worker, message.text(), url, self.config.preserve_links, self.config.preserve_images
         )
         if not markdown.strip():
@@ -69,6 +74,9 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
                     "content_hash": content_hash(markdown.encode()),
                     "words": len(markdown.split()),
                     "code_languages": code_languages or None,
+                    "extraction": method,
+                    "structure": describe_structure(region, kept) if region else None,
+                    "structure_lost": describe_losses(region, kept) if region else None,
                 },
             )
         ]

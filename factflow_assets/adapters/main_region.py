@@ -88,6 +88,7 @@ _PERMALINK_CLASS = re.compile(r"(?:^|\s)(?:headerlink|header-link|headerLink|anc
 _WHITESPACE = re.compile(r"\s+")
 #: How much of an element's text is its opening, where its heading or title is.
 _OPENING_CHARS = 300
+_OPENING_TEXTS = 20
 
 
 def parse_html(html: str | bytes) -> Element | None:
@@ -162,16 +163,23 @@ def find_main_region(document: Element) -> Element | None:
     total = _content_chars(body)
     if total == 0:
         return None
+    marked = {id(element) for element in _MARKED(document)}
     candidates = {id(element): element for element in _MARKED(document) + _GENERATOR_CONTAINERS(document)}
     shares = {key: _content_chars(element) / total for key, element in candidates.items()}
     eligible = [element for key, element in candidates.items() if shares[key] >= MIN_SHARE and element is not body]
     if eligible:
         region = max(eligible, key=lambda element: (shares[id(element)], -_depth(element)))
         while True:
+            # what the page itself marks as its content keeps its title: a container inside it
+            # that leaves the h1 out is a part of the content, not a tighter region
+            headline = region.find(".//h1") if id(region) in marked else None
             inner = [
                 element
                 for element in eligible
-                if element is not region and _is_ancestor(region, element) and shares[id(element)] >= DESCEND_SHARE * shares[id(region)]
+                if element is not region
+                and _is_ancestor(region, element)
+                and shares[id(element)] >= DESCEND_SHARE * shares[id(region)]
+                and (headline is None or _is_ancestor(element, headline))
             ]
             if not inner:
                 return region
@@ -255,7 +263,8 @@ def _is_boilerplate(element: Element, total: int) -> bool:
             # A section's id (a box's class) is often its heading's slug: "s-document-based-search",
             # "admonition-you-can-t-share-pickles". A word the element's opening text says too is
             # the slug's, not a sign of boilerplate.
-            said = set(_WORD.findall(text_of(element)[:_OPENING_CHARS].lower()))
+            opening = " ".join(text for text, _ in zip(element.itertext(), range(_OPENING_TEXTS)))
+            said = set(_WORD.findall(opening[:_OPENING_CHARS].lower()))
             return bool(found - said)
     return False
 

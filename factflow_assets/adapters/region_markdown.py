@@ -56,6 +56,7 @@ _OPTIONS_KEPT = dict(
     list_indent_width=2,
     code_block_style="backticks",
     newline_style="backslash",
+    br_in_tables=True,
     extract_metadata=False,
     autolinks=False,
     escape_asterisks=False,
@@ -105,6 +106,8 @@ def tidy_markdown(markdown: str) -> str:
             if match and match.group("fence")[0] == fence[0] and len(match.group("fence")) >= len(fence) and not line.strip()[len(match.group("fence")) :].strip():
                 fence = None
     if fence is not None:
+        while out and not out[-1].strip():
+            out.pop()
         out.append(fence)
     text = "\n".join(out).strip("\n")
     return text + "\n" if text else ""

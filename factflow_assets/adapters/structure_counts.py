@@ -78,6 +78,29 @@ def losses(region: dict[str, int], markdown: dict[str, int]) -> dict[str, int]:
     return {kind: region[kind] - markdown[kind] for kind in KINDS if markdown.get(kind, 0) < region.get(kind, 0)}
 
 
+def describe_structure(region: dict[str, int], markdown: dict[str, int]) -> str:
+    """`code_blocks 3/3, tables 1/1, ...`: per kind, what the region held / what the markdown kept.
+    One short string, so the lineage row keeps it too (rows keep scalars)."""
+    return ", ".join(f"{kind} {region.get(kind, 0)}/{markdown.get(kind, 0)}" for kind in KINDS)
+
+
+def parse_structure(described: str) -> dict[str, tuple[int, int]]:
+    """`describe_structure`'s string read back: {kind: (region, markdown)}; unknown parts ignored."""
+    counts: dict[str, tuple[int, int]] = {}
+    for part in described.split(","):
+        kind, _, numbers = part.strip().partition(" ")
+        held, _, kept = numbers.partition("/")
+        if kind in KINDS and held.isdigit() and kept.isdigit():
+            counts[kind] = (int(held), int(kept))
+    return counts
+
+
+def describe_losses(region: dict[str, int], markdown: dict[str, int]) -> str | None:
+    """`tables 1 of 3, links 2 of 40` for the kinds the markdown has fewer of, or None."""
+    lost = losses(region, markdown)
+    return ", ".join(f"{kind} {count} of {region[kind]}" for kind, count in lost.items()) or None
+
+
 def _counts_as_link(anchor: Element) -> bool:
     href = (anchor.get("href") or "").strip()
     if not href or href.lower().startswith("javascript:") or is_permalink(anchor):

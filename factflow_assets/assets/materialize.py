@@ -199,7 +199,9 @@ class _Report:
         wanted = self.context.selected_asset_check_keys
         checks = [
             check for check in _waiting_out_an_outage(
-                lambda: stage_check_results(self.db, self.store, record.id, stage.route.name, stage.name, summary.messages_in, key),
+                lambda: stage_check_results(
+                    self.db, self.store, record.id, stage.route.name, stage.name, summary.messages_in, key, stage.adapter_type
+                ),
                 self.database_budget,
             )
             if AssetCheckKey(key, check.check_name) in wanted

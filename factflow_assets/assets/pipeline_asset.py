@@ -65,7 +65,7 @@ def build_pipeline_asset(pipeline: Pipeline) -> AssetsDefinition:
     @multi_asset(
         name=f"{pipeline.name}__stages",
         specs=[stage_spec(pipeline, stage, partitions) for stage in pipeline.stages],
-        check_specs=[spec for key in keys.values() for spec in stage_check_specs(key, partitions)],
+        check_specs=[spec for stage in pipeline.stages for spec in stage_check_specs(keys[stage.ref], partitions, stage.adapter_type)],
         can_subset=True,
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.multi_run(1),  # one run per execution, each its own operation

@@ -19,11 +19,14 @@ from resources.executions_store import ExecutionRecord
 from resources.runners_store import Runner
 
 from ..assets import tags
+from ..assets.checks import STRUCTURE_ADAPTER
 from ..assets.runs import IN_PROGRESS, RUN_STATUS, execution_runs, run_failure
 from ..config import Pipeline
 from ..engine.executions import frozen_pipeline
+from ..engine.structure_totals import structure_totals
 
 FAILURES_SHOWN = 10
+
 
 def refresh_status(db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord) -> ExecutionRecord:
     if not record.active:
@@ -94,6 +97,26 @@ def stage_progress(db: FactflowDatabase, record: ExecutionRecord, pipeline: Pipe
     return rows
 
 
+def markdown_structure(db: FactflowDatabase, record: ExecutionRecord) -> list[dict]:
+    """Per html_to_markdown stage: what the pages' main regions held and what the markdown kept,
+    by kind, and the pages that lost some (the first few)."""
+    shown = []
+    for stage in frozen_pipeline(db, record.config_hash).stages:
+        if stage.adapter_type != STRUCTURE_ADAPTER:
+            continue
+        totals = structure_totals(db, record.id, stage.route.name, stage.name)
+        shown.append(
+            {
+                "stage": f"{stage.route.name}/{stage.name}",
+                "pages": totals["pages"],
+                "kinds": {kind: {"region": held, "kept": kept} for kind, (held, kept) in totals["kinds"].items()},
+                "pages_with_losses": len(totals["pages_with_losses"]),
+                "first_pages_with_losses": totals["pages_with_losses"][:FAILURES_SHOWN],
+            }
+        )
+    return shown
+
+
 def execution_summary(db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord) -> dict:
     """Everything `execution get` shows: the record, per-route and per-stage counts, runs."""
     record = refresh_status(db, instance, record)
@@ -130,6 +153,7 @@ def execution_summary(db: FactflowDatabase, instance: DagsterInstance, record: E
             }
             for f in db.lineage_queries.failures(record.id, limit=FAILURES_SHOWN)
         ],
+        "structure": markdown_structure(db, record),
         "children": [child.id for child in db.executions.children(record.id)],
         "replays": [replay.to_dict() for replay in db.replays.involving(record.id)],
     }
