@@ -168,15 +168,15 @@ def test_an_article_page_without_code_goes_to_boilerplate_detection_and_with_cod
 
 
 def test_a_class_that_names_boilerplate_is_not_enough_when_the_element_says_otherwise():
-    words = " ".join(f"Word{i}" for i in range(200))
+    words = " ".join(f"Word{i}" for i in range(30))
     body = (
-        "<main><h1>Search</h1><div class='section' id='s-full-text-search'><h2>Full text search</h2><p>Search text.</p></div>"
+        f"<main><h1>Search</h1><div class='section' id='s-full-text-search'><h2>Full text search</h2><p>Search text. {words}</p></div>"
         f"<div class='article-body pagination-first'><p>{words}</p></div>"
         "<div class='admonition-searching-elsewhere admonition'><p class='admonition-title'>Searching elsewhere</p><p>Kept.</p></div>"
         "<div class='breadcrumbs'><a href='/'>Docs</a> » <a href='/x'>X</a></div></main>"
     )
     md = extract_markdown(page(body), PAGE).markdown
-    assert "## Full text search" in md and "Word199" in md and "Kept." in md and "Docs" not in md.replace("# Search", "")
+    assert "## Full text search" in md and "Word29" in md and "Kept." in md and "Docs" not in md.replace("# Search", "")
 
 
 def test_losses_are_described_and_read_back():

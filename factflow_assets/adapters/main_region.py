@@ -16,6 +16,7 @@ Plain lxml work with no event loop; it runs in the html_to_markdown worker proce
 from __future__ import annotations
 
 import re
+from copy import deepcopy
 
 from lxml import etree
 
@@ -163,28 +164,39 @@ def find_main_region(document: Element) -> Element | None:
     total = _content_chars(body)
     if total == 0:
         return None
-    marked = {id(element) for element in _MARKED(document)}
-    candidates = {id(element): element for element in _MARKED(document) + _GENERATOR_CONTAINERS(document)}
+    marked_elements = _MARKED(document)  # kept alive: lxml hands out the same proxies (and ids) while they are
+    marked = {id(element) for element in marked_elements}
+    candidates = {id(element): element for element in marked_elements + _GENERATOR_CONTAINERS(document)}
     shares = {key: _content_chars(element) / total for key, element in candidates.items()}
     eligible = [element for key, element in candidates.items() if shares[key] >= MIN_SHARE and element is not body]
     if eligible:
         region = max(eligible, key=lambda element: (shares[id(element)], -_depth(element)))
+        headline = region.find(".//h1")
         while True:
-            # what the page itself marks as its content keeps its title: a container inside it
-            # that leaves the h1 out is a part of the content, not a tighter region
-            headline = region.find(".//h1") if id(region) in marked else None
             inner = [
                 element
                 for element in eligible
-                if element is not region
-                and _is_ancestor(region, element)
-                and shares[id(element)] >= DESCEND_SHARE * shares[id(region)]
-                and (headline is None or _is_ancestor(element, headline))
+                if element is not region and _is_ancestor(region, element) and shares[id(element)] >= DESCEND_SHARE * shares[id(region)]
             ]
             if not inner:
-                return region
+                break
             region = max(inner, key=lambda element: (shares[id(element)], -_depth(element)))
+        if headline is not None and region.find(".//h1") is None and id(_outermost_marked(headline, marked)) in marked:
+            # the title of what the page marks as its content stays with the content
+            title = deepcopy(headline)
+            title.tail = None
+            region.insert(0, title)
+        return region
     return _region_of_h1(document, body, total)
+
+
+def _outermost_marked(element: Element, marked: set[int]) -> Element | None:
+    """The outermost element the page marks as its content (`main`, `article`, ...) around `element`."""
+    found = None
+    for ancestor in element.iterancestors():
+        if id(ancestor) in marked:
+            found = ancestor
+    return found
 
 
 def _region_of_h1(document: Element, body: Element, total: int) -> Element | None:
