@@ -135,3 +135,62 @@ def test_real_pages_give_segments_within_max_tokens_with_exact_counts(max_tokens
         assert segments, page.name
         for segment in segments:
             assert segment.tokens == count_tokens(segment.text) <= max_tokens, (page.name, segment.line_start)
+
+
+def test_code_inside_a_list_item_is_kept_whole_or_split_as_code_with_its_fences():
+    code = "\n".join(f"    value_{i} = compute({i}, scale=2)" for i in range(120))
+    item = f"- Step one runs this:\n\n  ```python\n{code.replace('    ', '  ', 1)}\n  ```\n- Step two."
+    markdown = doc("## Steps", PARAGRAPH * 3, item)
+    segments = segment_markdown(markdown, max_tokens=150, min_tokens=0)
+    assert len(segments) > 2
+    for segment in segments:
+        assert segment.tokens == count_tokens(segment.text) <= 150
+        assert segment.text.count("```") % 2 == 0, segment.text  # no fence left open, none closed twice
+    assert any(s.text.endswith("- Step two.") for s in segments)
+
+
+def test_overlap_repeats_the_end_of_the_segment_before_within_the_bound():
+    sentences = [f"Sentence number {i} says one more thing about the harbour wall." for i in range(60)]
+    markdown = doc("## Wall", "\n".join(sentences), "## Other", PARAGRAPH)
+    plain = segment_markdown(markdown, max_tokens=120, min_tokens=0)
+    overlapped = segment_markdown(markdown, max_tokens=120, min_tokens=0, overlap_tokens=30)
+    assert [s.overlap_tokens for s in plain] == [0] * len(plain)
+    wall = [s for s in overlapped if s.heading_path == ["Wall"]]
+    assert len(wall) > 2 and wall[0].overlap_tokens == 0
+    for before, after in zip(wall, wall[1:]):
+        assert 0 < after.overlap_tokens <= 30 and after.tokens == count_tokens(after.text) <= 120
+        repeated = after.text.split("\n\n")[0]  # the overlap: whole lines from the end of the one before
+        assert before.text.endswith(repeated) and count_tokens(repeated) == after.overlap_tokens
+    other = next(s for s in overlapped if s.heading_path == ["Other"])
+    assert other.overlap_tokens == 0  # no overlap across sections
+
+
+def test_a_bad_overlap_is_refused():
+    findings = validate_text(
+        "version: 1\nroutes:\n  - name: split\n    adapters:\n      - type: smart_segmenter\n        config: {max_tokens: 100, min_tokens: 10, overlap_tokens: 60}\n"
+        "init_message:\n  route: split\n  payload: {}\n",
+        "p",
+    ).errors
+    assert findings and "overlap_tokens" in findings[0].message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("max_tokens", [128, 512])
+def test_documentation_pages_give_bounded_balanced_segments_with_heading_paths(max_tokens):
+    """The docs corpus's markdown (code in lists and definitions, long tables, API references)
+    segmented: never over the bound, every fence balanced, and a heading path on nearly all."""
+    from benchmarks.docs_fidelity import SITE_ROOT, load_pages
+
+    from benchmarks.corpora import CORPORA
+
+    corpus = require_corpus(CORPORA / "docs-dev")
+    with_path = total = 0
+    for site, path, html in load_pages(corpus, None)[::3]:
+        markdown = extract_markdown(html, SITE_ROOT.format(site=site) + path).markdown
+        for segment in segment_markdown(markdown, max_tokens=max_tokens, min_tokens=max_tokens // 8, overlap_tokens=max_tokens // 8):
+            assert segment.tokens == count_tokens(segment.text) <= max_tokens, (site, path, segment.line_start)
+            fences = [line for line in segment.text.split("\n") if line.lstrip().startswith(("```", "~~~"))]
+            assert len(fences) % 2 == 0, (site, path, segment.text[:200])
+            total += 1
+            with_path += bool(segment.heading_path)
+    assert with_path >= 0.95 * total

@@ -4,9 +4,13 @@ A page's markdown is parsed (markdown-it, CommonMark with GFM tables) into top-l
 grouped into sections, one per heading. A section that fits in `max_tokens` is one segment; a
 larger one is packed block by block. A single block larger than `max_tokens` is split where its
 kind allows: a code block between lines (each part fenced again), a table between rows (each part
-with the header row again), prose between lines, then sentences, then words. Segments smaller
-than `min_tokens` (a heading with one line under it) are merged into a neighbour when the two fit.
-Each segment keeps the heading path where it starts and the lines of the page it covers.
+with the header row again), prose between lines, then sentences, then words; a code block inside
+a list item is kept whole like a line, or split as code. So every segment's fences are balanced.
+Segments smaller than `min_tokens` (a heading with one line under it) are merged into a neighbour
+when the two fit. Each segment keeps the heading path where it starts and the lines of the page it
+covers. Every segment's exact count (fence lines included) is at most `max_tokens`: a segment a join
+pushed over is cut again. With `overlap_tokens`, a segment opens with the last lines (or a whole
+code block) of the one before it in the same section, within that many tokens.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from markdown_it import MarkdownIt
 from .tokens import count_tokens, encoding
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")
+_FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _WHITESPACE = re.compile(r"(?<=\s)(?=\S)")
 
 
@@ -30,6 +35,8 @@ class Segment:
     line_start: int  # 0-based, in the page's markdown
     line_end: int  # exclusive
     tokens: int = 0
+    #: Tokens at the start of `text` that repeat the end of the segment before it.
+    overlap_tokens: int = 0
 
 
 @dataclass
@@ -59,13 +66,15 @@ def _parser() -> MarkdownIt:
     return MarkdownIt("commonmark").enable(["table", "strikethrough"]).disable(["inline", "text_join"])
 
 
-def segment_markdown(markdown: str, max_tokens: int, min_tokens: int) -> list[Segment]:
+def segment_markdown(markdown: str, max_tokens: int, min_tokens: int, overlap_tokens: int = 0) -> list[Segment]:
     """The segments of `markdown`, in order, each at most `max_tokens` tokens."""
     lines = markdown.split("\n")
+    budget = max_tokens - overlap_tokens
     pieces: list[Segment] = []
     for section in _sections(_blocks(markdown, lines)):
-        pieces.extend(_pack(section, max_tokens))
-    return _merge_small(pieces, max_tokens, min_tokens)
+        pieces.extend(_pack(section, budget))
+    segments = [fitted for segment in _merge_small(pieces, budget, min(min_tokens, budget - 1)) for fitted in _fit(segment, budget)]
+    return _with_overlap(segments, overlap_tokens, max_tokens) if overlap_tokens else segments
 
 
 def _blocks(markdown: str, lines: list[str]) -> list[_Block]:
@@ -149,22 +158,73 @@ def _split_block(block: _Block, max_tokens: int) -> list[_Block]:
         return _split_code(block, max_tokens)
     if block.kind == "table":
         return _split_table(block, max_tokens)
-    return [_Block(block.kind, text, block.line_start, block.line_end) for text in _split_text(block.text, max_tokens)]
+    return [_Block(block.kind, text, block.line_start, block.line_end) for text in _split_lines(block.text, max_tokens)]
 
 
 def _split_code(block: _Block, max_tokens: int) -> list[_Block]:
     """A fenced code block in parts between lines, each part fenced like the original."""
-    lines = block.text.split("\n")
-    opening, closing = lines[0], lines[-1]
-    if not opening.lstrip().startswith(("```", "~~~")):  # an indented code block
-        opening, closing, body = "", "", lines
-    else:
-        body = lines[1:-1] if len(lines) > 1 else []
-    overhead = count_tokens(f"{opening}\n\n{closing}")
-    return [
-        _Block("code", "\n".join(x for x in (opening, chunk, closing) if x), block.line_start, block.line_end)
-        for chunk in _pack_lines(body, max_tokens - overhead)
-    ]
+    return [_Block("code", text, block.line_start, block.line_end) for text in _split_fenced(block.text.split("\n"), max_tokens)]
+
+
+def _split_fenced(lines: list[str], budget: int) -> list[str]:
+    """Code lines (a fenced block, or an indented one) in parts, each fenced like the whole."""
+    opening = _FENCE.match(lines[0])
+    if opening is None:  # an indented code block
+        return _pack_lines(lines, budget)
+    closing_line = lines[-1] if len(lines) > 1 and _closes(lines[-1], opening) else f"{opening.group('indent')}{opening.group('fence')}"
+    body = lines[1:-1] if closing_line is lines[-1] else lines[1:]
+    overhead = count_tokens(f"{lines[0]}\n\n{closing_line}")
+    return ["\n".join((lines[0], chunk, closing_line)) for chunk in _pack_lines(body, max(budget - overhead, 1))]
+
+
+def _closes(line: str, opening: re.Match) -> bool:
+    found = _FENCE.match(line)
+    fence = opening.group("fence")
+    return bool(found) and found.group("fence")[0] == fence[0] and len(found.group("fence")) >= len(fence) and not found.group("info").strip()
+
+
+def _units(lines: list[str]) -> list[tuple[bool, list[str]]]:
+    """Lines grouped for cutting: a fenced region (code inside a list item, say) is one unit,
+    (True, its lines); every other line is a unit of its own, (False, [line])."""
+    units: list[tuple[bool, list[str]]] = []
+    index = 0
+    while index < len(lines):
+        opening = _FENCE.match(lines[index])
+        if opening is None:
+            units.append((False, [lines[index]]))
+            index += 1
+            continue
+        end = index + 1
+        while end < len(lines) and not _closes(lines[end], opening):
+            end += 1
+        units.append((True, lines[index : end + 1]))
+        index = end + 1
+    return units
+
+
+def _split_lines(text: str, budget: int) -> list[str]:
+    """Prose (with any code nested in it) cut between lines, a fenced region never cut except as
+    code, fenced again; a line too long for a part is cut at sentences, then words."""
+    budget = max(budget, 1)
+    if count_tokens(text) <= budget:
+        return [text]
+    chunks: list[str] = []
+    current: list[str] = []
+    for fenced, unit in _units(text.split("\n")):
+        joined = "\n".join(unit)
+        if count_tokens(joined) > budget:
+            if current:
+                chunks.append("\n".join(current))
+                current = []
+            chunks.extend(_split_fenced(unit, budget) if fenced else _split_text(joined, budget))
+            continue
+        if current and count_tokens("\n".join(current + unit)) > budget:
+            chunks.append("\n".join(current))
+            current = []
+        current.extend(unit)
+    if current:
+        chunks.append("\n".join(current))
+    return [chunk for chunk in (c.strip("\n") for c in chunks) if chunk.strip()]
 
 
 def _split_table(block: _Block, max_tokens: int) -> list[_Block]:
@@ -227,6 +287,41 @@ def _greedy(pieces: list[str], budget: int, glue: str) -> list[str]:
     if current:
         chunks.append(current)
     return [chunk.strip() for chunk in chunks if chunk.strip()]
+
+
+def _fit(segment: Segment, max_tokens: int) -> list[Segment]:
+    """The segment, or its parts when its exact count is over `max_tokens` (a join of parts can
+    tokenize longer than the parts did): cut again with a budget shrunk by the excess."""
+    if segment.tokens <= max_tokens:
+        return [segment]
+    budget = max_tokens - (segment.tokens - max_tokens)
+    while True:
+        parts = _split_lines(segment.text, budget)
+        counted = [count_tokens(part) for part in parts]
+        if max(counted) <= max_tokens or budget <= 1:
+            return [Segment(part, segment.heading_path, segment.line_start, segment.line_end, tokens) for part, tokens in zip(parts, counted)]
+        budget -= max(max(counted) - max_tokens, 1)
+
+
+def _with_overlap(segments: list[Segment], overlap_tokens: int, max_tokens: int) -> list[Segment]:
+    """Each segment after the first of its section opens with the end of the one before it: its
+    last lines, or its last code block whole, within `overlap_tokens` (and `max_tokens` in all)."""
+    result = [segments[0]] if segments else []
+    for before, segment in zip(segments, segments[1:]):
+        taken: list[str] = []
+        if before.heading_path == segment.heading_path:
+            for _, unit in reversed(_units(before.text.split("\n"))):
+                candidate = unit + taken
+                if count_tokens("\n".join(candidate)) > overlap_tokens:
+                    break
+                taken = candidate
+        overlap = "\n".join(taken).strip("\n")
+        text = f"{overlap}\n\n{segment.text}" if overlap.strip() else segment.text
+        tokens = count_tokens(text)
+        if tokens > max_tokens:
+            text, tokens, overlap = segment.text, segment.tokens, ""
+        result.append(Segment(text, segment.heading_path, segment.line_start, segment.line_end, tokens, count_tokens(overlap) if overlap else 0))
+    return result
 
 
 def _merge_small(pieces: list[Segment], max_tokens: int, min_tokens: int) -> list[Segment]:

@@ -26,6 +26,9 @@ from .tokens import ENCODING, encoding
 class SmartSegmenterConfig(AdapterConfig):
     max_tokens: int = Field(512, ge=16, le=32768, description=f"Largest segment, in {ENCODING} tokens.")
     min_tokens: int = Field(64, ge=0, description="Segments smaller than this merge into a neighbour when both fit.")
+    overlap_tokens: int = Field(
+        0, ge=0, description="Each segment opens with up to this many tokens from the end of the one before it in its section."
+    )
     workers: int | None = Field(None, ge=1, le=32, description="Worker processes; default: CPU count, at most 4.")
     timeout: float = Field(60.0, gt=0, le=600, description="Seconds one page may take before it fails.")
 
@@ -33,6 +36,8 @@ class SmartSegmenterConfig(AdapterConfig):
     def _min_below_max(self) -> "SmartSegmenterConfig":
         if self.min_tokens >= self.max_tokens:
             raise ValueError(f"min_tokens ({self.min_tokens}) must be smaller than max_tokens ({self.max_tokens})")
+        if self.overlap_tokens * 2 > self.max_tokens:
+            raise ValueError(f"overlap_tokens ({self.overlap_tokens}) must be at most half of max_tokens ({self.max_tokens})")
         return self
 
 
@@ -54,7 +59,8 @@ class SmartSegmenter(Adapter[SmartSegmenterConfig]):
         markdown = message.text()
         if not markdown.strip():
             raise SkipMessage("empty markdown")
-        segments = await self._pool.run(segment_markdown, markdown, self.config.max_tokens, self.config.min_tokens)
+        config = self.config
+        segments = await self._pool.run(segment_markdown, markdown, config.max_tokens, config.min_tokens, config.overlap_tokens)
         slug = slug_of(message.id) or "segment"
         source = message.metadata
         return [
@@ -74,6 +80,7 @@ class SmartSegmenter(Adapter[SmartSegmenterConfig]):
                     "line_start": segment.line_start,
                     "line_end": segment.line_end,
                     "tokens": segment.tokens,
+                    "overlap_tokens": segment.overlap_tokens or None,
                     "encoding": ENCODING,
                 },
             )
