@@ -52,7 +52,9 @@ def test_the_shipped_pipeline_loads_as_partitioned_assets_and_a_job(settings):
     assert set(job.asset_layer.executable_asset_keys) == set(keys)
     assert set(defs.resources) == {"storage", "database", "http"}
     checks = {(check.asset_key, check.name) for check in graph.asset_check_keys if check.asset_key.path[0] == "web_to_markdown"}
-    assert checks == {(k, name) for k in keys for name in ("no_failed_messages", "outputs_for_every_input")}
+    html_to_markdown = AssetKey(["web_to_markdown", "markdown_processor", "html_to_markdown"])
+    expected = {(k, name) for k in keys for name in ("no_failed_messages", "outputs_for_every_input")} | {(html_to_markdown, "structure_kept")}
+    assert checks == expected  # the structure check only where pages become markdown
     assert not list(defs.schedules or [])  # the shipped pipelines have no schedule: none is made
     rendered = defs.resolve_job_def("rendered_web_to_markdown")  # the other shipped pipeline loads too
     assert key("rendered_web_to_markdown", "rendered_scraper", "web_crawler") in set(rendered.asset_layer.executable_asset_keys)
