@@ -67,7 +67,7 @@ def resume_command(env: Environment, execution_id: str, output: str) -> None:
     """
     from factflow_assets.operations.resume import plan_resume
 
-    plan = plan_resume(env.db, env.instance, execution_id)
+    plan = plan_resume(env.db, env.store, env.instance, execution_id)
     note(f"resuming {plan.record.id}: {', '.join(str(ref) for ref in plan.stages)}")
     summary = run_plan_here(env, env.settings, plan, show_progress=output != "json")
     report_run(summary, output)

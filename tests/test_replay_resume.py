@@ -257,6 +257,19 @@ def test_cancel_stops_gracefully_and_resume_finishes(pipelines, env):
         fetched = {path_of(r) for r in scraped if r["status"] == "completed"}
         before = page_requests(site)
 
+        # what a stage before the unfinished one stored is gone: the resume refuses, changing nothing
+        expander = f"executions/{got['id']}/scrape/url_expander/"
+        saved = [(key, store.get(key), store.metadata(key)) for key in store.keys(expander)]
+        kept = {k: v for k, v in storage_of(store, got["id"]).items() if not k.startswith("scrape/url_expander/")}
+        store.delete_prefix(expander)
+        refused = run("execution", "resume", "stopped")
+        assert refused.exit_code == 1 and refused.stderr.count("\n") == 1, refused.stderr
+        assert f"cannot resume: what scrape/url_expander stored is missing: nothing is stored under {expander}" in refused.stderr
+        assert storage_of(store, got["id"]) == kept and as_json("execution", "get", "stopped")["status"] == "cancelled"
+        assert page_requests(site) == before
+        for key, body, sidecar in saved:
+            store.put(key, body, sidecar["content_type"], {k: v for k, v in sidecar.items() if k not in ("key", "size", "sha256", "content_type")})
+
         resumed = as_json("execution", "resume", "stopped")
         fetched_by_resume = page_requests(site) - before
         clean = as_json("execution", "start", "site_md", "--set", f"sitemap_url={sitemap}")

@@ -164,6 +164,20 @@ def test_a_rerun_writes_over_old_keys_and_deletes_only_what_it_did_not_write_aga
     assert sorted(k for r in current for k in r["output_keys"]) == sorted(after)
 
 
+def test_a_stage_whose_input_vanished_deletes_nothing_its_rows_name(harness, site):
+    """Without a replay superseding its rows, a stage run again over an input that lost objects
+    (a bucket emptied, a prefix deleted) must not turn the lost input into lost outputs."""
+    server = site({f"/p{i}": html_page(f"P{i}") for i in range(3)})
+    harness.run("url_expander", {"urls": [server.url(f"/p{i}") for i in range(3)]})
+    harness.run("web_scraper")
+    scraped = stage_prefix("e1", "scrape", "web_scraper")
+    before = harness.store.keys(scraped)
+    harness.store.delete_prefix(stage_prefix("e1", "scrape", "url_expander"))
+    again = harness.run("web_scraper")
+    assert (again.messages_in, again.stale_deleted) == (0, 0)
+    assert harness.store.keys(scraped) == before
+
+
 def test_a_stopped_stage_deletes_nothing(harness, site):
     server = site({f"/p{i}": html_page(f"P{i}") for i in range(3)})
     harness.run("url_expander", {"urls": [server.url(f"/p{i}") for i in range(3)]})

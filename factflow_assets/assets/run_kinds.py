@@ -32,7 +32,7 @@ from resources.storage import ObjectStore, execution_prefix
 
 from ..config import Pipeline, Stage, StageRef
 from ..engine.executions import create_execution, frozen_pipeline, replay_source
-from ..engine.replay_checks import require_stored_outputs
+from ..engine.replay_checks import require_resume_inputs, require_stored_outputs
 from ..ids import new_replay_id
 from . import tags
 
@@ -128,6 +128,9 @@ def begin(db: FactflowDatabase, store: ObjectStore, current: Pipeline, facts: Ru
         record = create_execution(
             db, current, execution_id=facts.execution_id, status="queued", origin={"kind": launched_by(facts.tags), "run_id": facts.run_id}
         )
+    if kind == RESUME:  # checked before anything changes, like a replay's input
+        resumed = frozen_pipeline(db, facts.tags.get(tags.CONFIG_HASH) or record.config_hash)
+        require_resume_inputs(db, store, record.id, _stages(resumed, facts.selected))
     if kind in (REPLAY, RESUME):  # what a killed writer left half-written goes before anything is written again
         store.remove_partials(execution_prefix(record.id))
         db.lineage.close_stale_pending(record.id, facts.run_id, "an earlier run left it unfinished")

@@ -286,9 +286,13 @@ class StageRunner:
         not write again, so the stage's prefix holds exactly its current outputs (DESIGN §5).
 
         New objects were written over the old keys (message ids are deterministic), so a replay
-        deletes only the leftovers, after the fact, instead of a whole prefix before it.
+        deletes only the leftovers, after the fact, instead of a whole prefix before it. An object
+        a current (not superseded) row still names is never stale: a replay superseded the rows of
+        what it redoes, so only a run whose input went missing could see one, and it must not
+        turn a lost input into lost outputs.
         """
-        stale = sorted(self.stored - self.kept)
+        named = {key for prior in self.prior.values() if prior.status in WITH_OUTPUTS for key in prior.output_keys}
+        stale = sorted(self.stored - self.kept - named)
         return self.store.delete_keys(stale) if stale else 0
 
     def _already_done(self, header: InputHeader) -> PriorInvocation | None:

@@ -16,16 +16,18 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance
 from resources.database import FactflowDatabase
 from resources.errors import FactflowError
 from resources.executions_store import ExecutionRecord
+from resources.storage import ObjectStore
 
 from ..assets import tags
 from ..assets.runs import execution_runs
 from ..config import Pipeline, StageRef
 from ..engine.executions import frozen_pipeline, replay_source
+from ..engine.replay_checks import require_resume_inputs
 from .launch import RunPlan
 from .status import refresh_status
 
 
-def plan_resume(db: FactflowDatabase, instance: DagsterInstance, execution: str) -> RunPlan:
+def plan_resume(db: FactflowDatabase, store: ObjectStore, instance: DagsterInstance, execution: str) -> RunPlan:
     record = refresh_status(db, instance, db.executions.resolve(execution))
     if record.active:
         raise FactflowError(f"execution {record.id} is {record.status}; only an execution that stopped can be resumed")
@@ -48,6 +50,7 @@ def plan_resume(db: FactflowDatabase, instance: DagsterInstance, execution: str)
             f"execution {record.id} is {record.status} with no failed message and every stage done: nothing to resume "
             f"(to run stages again: factflow execution replay {record.id} --from-stage STAGE)"
         )
+    require_resume_inputs(db, store, record.id, [stage for stage in pipeline.stages if stage.ref in set(remaining)])
     return RunPlan.resume(record, config_hash, tuple(remaining), last.run_id if last else None, last.root_run_id if last else None)
 
 
