@@ -1,8 +1,10 @@
 """Fetching one URL the careful way: capped size, capped redirects, total deadline, retries.
 
 Shared by the sitemap parser and the web scraper. Redirects are followed by hand so that the cap
-and the final URL are ours to record; bodies are streamed and abandoned past `max_bytes`; 429,
-5xx and timeouts are retried with exponential backoff, honouring Retry-After.
+and the final URL are ours to record; bodies are streamed, decoded a piece at a time
+(body_decoding.py: a compressed bomb costs the cap, not the machine) and abandoned past
+`max_bytes` decoded; 429, 5xx and timeouts are retried with exponential backoff, honouring
+Retry-After.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .base import PermanentError
+from .body_decoding import ACCEPT_ENCODING, CappedDecoder, DecodedTooLarge, DecodeFailed
 from .rate_limit import AimdRateLimiter
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -38,6 +41,10 @@ class ResponseTooLarge(PermanentError):
 
 class TooManyRedirects(PermanentError):
     pass
+
+
+class UndecodableBody(PermanentError):
+    """The body is not what its Content-Encoding says it is."""
 
 
 class Stalled(PermanentError):
@@ -95,15 +102,18 @@ async def _read_capped(response: httpx.Response, policy: FetchPolicy) -> bytes:
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise ResponseTooLarge(f"response of {declared} bytes exceeds the cap of {max_bytes}")
-    chunks, size = [], 0
+    chunks = []
+    decoder = CappedDecoder(response.headers.get("content-encoding"), max_bytes)
     window_start, window_bytes = time.monotonic(), 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > max_bytes:
-            raise ResponseTooLarge(f"response exceeds the cap of {max_bytes} bytes")
-        chunks.append(chunk)
+    async for raw in response.aiter_raw():
+        try:
+            chunks.append(decoder.decode(raw))
+        except DecodedTooLarge:
+            raise ResponseTooLarge(f"response exceeds the cap of {max_bytes} bytes (decoded)") from None
+        except DecodeFailed as error:
+            raise UndecodableBody(f"the body is not valid {response.headers.get('content-encoding')}: {error}") from None
         if policy.min_rate:
-            window_bytes += len(chunk)
+            window_bytes += len(raw)
             elapsed = time.monotonic() - window_start
             if elapsed >= policy.rate_window:
                 rate = window_bytes / elapsed
@@ -119,7 +129,7 @@ async def fetch_once(client: httpx.AsyncClient, url: str, policy: FetchPolicy, h
     current = url
     async with asyncio.timeout(policy.total_timeout):
         for hop in range(policy.max_redirects + 1):
-            request = client.build_request("GET", current, timeout=policy.timeout, headers=headers)
+            request = client.build_request("GET", current, timeout=policy.timeout, headers={"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})})
             response = await client.send(request, stream=True, follow_redirects=False)
             try:
                 ttfb = (time.perf_counter() - started) * 1000
