@@ -9,6 +9,8 @@ read-only) is opened read-only: every reading command works on it, a writing one
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import threading
 from pathlib import Path
@@ -22,6 +24,7 @@ from .executions_store import ExecutionStore
 from .lineage_queries import LineageQueries
 from .lineage_store import LineageStore
 from .migrate import upgrade
+from .outage import wait_out
 from .replays_store import ReplayStore
 from .retention_store import RetentionStore
 from .route_state_store import RouteStateStore
@@ -52,9 +55,41 @@ def engine_for(url: str) -> Engine:
         engine = _engines.get(url)
         if engine is None:
             engine = _create_engine(url)
-            upgrade(engine)
+            # a migration runs in one transaction: started over whole when the server drops it
+            wait_out(lambda: upgrade(engine), _outage_budget(), "migrating the factflow database")
             _engines[url] = engine
         return engine
+
+
+#: Store methods that hand out something long-lived instead of doing one call.
+_NOT_WAITED = frozenset({"writer"})
+
+
+def _wait_out_outages(store: object, budget: float) -> None:
+    """Every public method of `store`, on this instance, waiting out a database outage."""
+    for name in dir(type(store)):
+        method = getattr(store, name)
+        if name.startswith("_") or name in _NOT_WAITED or not callable(method) or inspect.isgeneratorfunction(method):
+            continue
+        setattr(store, name, _waiting(method, budget, f"the factflow database ({type(store).__name__}.{name})"))
+
+
+def _waiting(method, budget: float, what: str):
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        if kwargs.get("conn") is not None:
+            return method(*args, **kwargs)
+        return wait_out(lambda: method(*args, **kwargs), budget, what)
+
+    return call
+
+
+def _outage_budget() -> float:
+    """FACTFLOW_DATABASE_OUTAGE_SECONDS (resources/ reads no settings object: it is below them)."""
+    try:
+        return float(os.environ.get("FACTFLOW_DATABASE_OUTAGE_SECONDS") or 600)
+    except ValueError:
+        return 600.0
 
 
 def _create_engine(url: str) -> Engine:
@@ -107,7 +142,14 @@ def dispose_engines() -> None:
 
 
 class FactflowDatabase:
-    """The stores over one database."""
+    """The stores over one database.
+
+    On a server (PostgreSQL), every store call waits out a dropped or refused connection within
+    FACTFLOW_DATABASE_OUTAGE_SECONDS (resources/outage.py): each is one statement or one
+    transaction, so it is started over whole. A call given an outer transaction's `conn` is not:
+    the outer transaction is what fails, and what its caller decides about. SQLite's errors are
+    not outages (a locked file has its own busy timeout; a read-only one never heals).
+    """
 
     def __init__(self, url: str):
         self.url = url
@@ -120,6 +162,11 @@ class FactflowDatabase:
         self.route_states = RouteStateStore(self.engine)
         self.progress = StageProgressStore(self.engine)
         self.retention = RetentionStore(self.engine)
+        if self.engine.dialect.name != "sqlite":
+            budget = _outage_budget()
+            for store in (self.executions, self.lineage, self.lineage_queries, self.replays, self.runners,
+                          self.route_states, self.progress, self.retention):
+                _wait_out_outages(store, budget)
 
     def transaction(self):
         """One transaction for several stores' writes (pass the connection as their `conn`)."""

@@ -82,3 +82,64 @@ def test_a_database_outage_mid_run_loses_no_row_and_the_run_completes(tmp_path, 
     assert stderr.count("is unreachable") == 1 and stderr.count("answers again") == 1, stderr
     assert "Traceback" not in stderr
     assert not list((home / "journal").glob("*.jsonl"))  # written, then let go
+
+
+def terminate_repeatedly(admin_url: str, database: str, seconds: float, every: float = 0.5) -> int:
+    """pg_terminate_backend on every connection to `database`, every `every` seconds for
+    `seconds`: a failover, a bouncer restarting, an operator cleaning up. Returns how many."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    killed, end = 0, time.monotonic() + seconds
+    with admin.connect() as conn:
+        while time.monotonic() < end:
+            killed += conn.execute(
+                text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :name AND pid <> pg_backend_pid()"),
+                {"name": database},
+            ).scalar()
+            time.sleep(every)
+    admin.dispose()
+    return killed
+
+
+def test_connections_terminated_again_and_again_fail_nothing(tmp_path, monkeypatch, postgres_url, postgres_admin_url):
+    """Dagster's storage on the same PostgreSQL (as factflow writes its dagster.yaml): the run's
+    own reads and event writes, and factflow's, wait out connections the server keeps dropping."""
+    home = tmp_path / "home"
+    pipelines = tmp_path / "pipelines"
+    pipelines.mkdir()
+    (pipelines / "site_md.yaml").write_text(PIPELINE.format(max_tokens=512, content_types="[text/html]"))
+    for name, value in {"FACTFLOW_HOME": str(home), "FACTFLOW_PIPELINES_DIR": str(pipelines), "FACTFLOW_DATABASE_URL": postgres_url}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("DAGSTER_HOME", "FACTFLOW_STORAGE_URI"):
+        monkeypatch.delenv(name, raising=False)
+    db = FactflowDatabase(postgres_url)
+    database = postgres_url.rsplit("/", 1)[1]
+    killed = []
+
+    with demo_site(latency=0.5) as site:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "execution", "start", "site_md", "--set", f"sitemap_url={site.url('/sitemap_index.xml')}", "--tag", "storm"],
+            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            wait_for(scraping_midway(db, "storm"), what="the scraper midway", process=process)
+            storm = threading.Thread(target=lambda: killed.append(terminate_repeatedly(postgres_admin_url, database, 15.0)))
+            storm.start()
+            storm.join()
+            assert process.wait(timeout=240) == 0, process.stdout.read() + process.stderr.read()
+        finally:
+            if process.poll() is None:
+                process.kill()
+        stderr = process.stderr.read()
+    dispose_engines()
+
+    assert killed[0] > 10  # the storm hit the run's connections
+    db = FactflowDatabase(postgres_url)
+    got = as_json("execution", "get", "storm")
+    assert got["status"] == "completed" and got["runs"][0]["status"] == "SUCCESS"
+    everything = rows(db, got["id"])
+    assert not [r for r in everything if r["status"] in ("pending", "cancelled")]
+    store = ObjectStore((home / "storage").as_uri())
+    written = {key.split(f"executions/{got['id']}/", 1)[1] for r in everything if r["status"] == "completed" and not r["superseded"] for key in r["output_keys"]}
+    assert set(storage_of(store, got["id"])) == written
+    assert {s["stage"]: s["completed"] for s in got["stages"]}["smart_segmenter"] == PAGES
+    assert "Traceback" not in stderr and "[SQL:" not in stderr, stderr

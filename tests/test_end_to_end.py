@@ -116,6 +116,7 @@ def test_an_execution_stores_every_message_with_sidecar_and_lineage(factflow_hom
     assert stage_checks(execution_id) == {
         **{(stage, check): True for stage in counts for check in ("no_failed_messages", "outputs_for_every_input")},
         ("web_scraper", "no_failed_messages"): False,  # the two broken links
+        ("html_to_markdown", "structure_kept"): True,  # every page's markdown kept its region's structure
     }
 
     listed = json.loads(invoke("execution", "list", "--output", "json").stdout)

@@ -279,3 +279,30 @@ def test_cancel_stops_gracefully_and_resume_finishes(pipelines, env):
     assert sum(fetched_by_resume.values()) == PAGES + BROKEN - len(fetched)  # the rest once each
     assert storage_of(store, resumed["id"]) == storage_of(store, clean["id"])
     assert run("execution", "cancel", "stopped").exit_code == 1  # not running: nothing to cancel
+
+
+def test_resume_takes_again_messages_a_dying_run_left_cancelled_after_its_stage_materialised(pipelines, env):
+    """A run killed by its database (connections dropped) can close rows `cancelled` for pages it
+    had in fact stored, while Dagster says the stage materialised: resume still sees them."""
+    from sqlalchemy import update
+
+    from resources.db_schema import lineage
+
+    db, store = env
+    with demo_site() as site:
+        done = as_json("execution", "start", "site_md", "--set", f"sitemap_url={site.url('/sitemap_index.xml')}", "--tag", "cut")
+        before = storage_of(store, done["id"])
+        cut = [r for r in rows(db, done["id"], "html_to_markdown") if r["status"] == "completed"][:2]
+        failed = [r["id"] for r in rows(db, done["id"]) if r["status"] == "failed"]
+        with db.engine.begin() as conn:
+            conn.execute(update(lineage).where(lineage.c.id.in_([r["id"] for r in cut])).values(status="cancelled"))
+            # the broken links' failures out of the way, so that only the cancelled rows are left to resume
+            conn.execute(update(lineage).where(lineage.c.id.in_(failed)).values(superseded=True))
+        requests = page_requests(site)
+        resumed = as_json("execution", "resume", "cut")
+        assert page_requests(site) == requests  # the pages are stored: nothing is fetched
+    assert resumed["status"] == "completed" and resumed["runs"][0]["kind"] == "resume"
+    for row in cut:
+        again = [r for r in rows(db, done["id"], "html_to_markdown") if r["message_id"] == row["message_id"] and not r["superseded"]]
+        assert [(r["status"], r["attempt"]) for r in again] == [("completed", row["attempt"] + 1)]
+    assert storage_of(store, done["id"]) == before

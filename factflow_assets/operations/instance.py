@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 
 from dagster import DagsterInstance
+from sqlalchemy import event, exc
+from sqlalchemy.pool import Pool
 
 from ..assets.dagster_private import LOCATION_MODULE, LOCATION_NAME
 from ..settings import Settings, shipped
@@ -29,13 +31,22 @@ WORKSPACE_YAML = f"""{{mark}}load_from:
       location_name: {LOCATION_NAME}
 """
 GENERATED_MARK = "# Written by factflow from its dagster.yaml; replace this line to keep your own edits.\n"
-POSTGRES_STORAGE = """
-# FACTFLOW_DATABASE_URL is PostgreSQL: Dagster's storage lives on the same server.
-storage:
-  postgres:
+#: dagster-postgres' storages, as subclasses that wait out a dropped connection
+#: (assets/dagster_storage.py).
+POSTGRES_STORAGE = "\n# FACTFLOW_DATABASE_URL is PostgreSQL: Dagster's storage lives on the same server.\n" + "".join(
+    f"""{section}:
+  module: factflow_assets.assets.dagster_storage
+  class: {cls}
+  config:
     postgres_url:
       env: FACTFLOW_DATABASE_URL
 """
+    for section, cls in (
+        ("run_storage", "WaitingRunStorage"),
+        ("event_log_storage", "WaitingEventLogStorage"),
+        ("schedule_storage", "WaitingScheduleStorage"),
+    )
+)
 #: Pooled connections for a process that runs stages in process (DAGSTER-NOTES: a PostgreSQL
 #: connection per call costs ~1 s per run): statement timeout off (0), recycle after an hour.
 POOL = {"statement_timeout": 0, "pool_recycle": 3600, "max_overflow": 10}
@@ -70,5 +81,28 @@ def dagster_instance(settings: Settings) -> DagsterInstance:
     ensure_dagster_home(settings)
     instance = DagsterInstance.get()
     if settings.uses_postgres:
+        ping_pooled_connections()
         instance.optimize_for_webserver(**POOL)
     return instance
+
+
+def ping_pooled_connections() -> None:
+    """Every pooled PostgreSQL connection is pinged as it is checked out, and replaced when the
+    server dropped it (SQLAlchemy's pessimistic disconnect handling, on the Pool class: Dagster's
+    pooled engines take no `pool_pre_ping`). A connection the server terminated (a restart, a
+    failover, an operator's pg_terminate_backend) then costs a reconnect instead of failing the
+    run's next read or event write."""
+    if not event.contains(Pool, "checkout", _ping_on_checkout):
+        event.listen(Pool, "checkout", _ping_on_checkout)
+
+
+def _ping_on_checkout(dbapi_connection, connection_record, connection_proxy) -> None:
+    if type(dbapi_connection).__module__.partition(".")[0] != "psycopg2":
+        return
+    try:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        if not dbapi_connection.autocommit:
+            dbapi_connection.rollback()
+    except Exception as error:  # any failure of a liveness probe means: use another connection
+        raise exc.DisconnectionError(str(error)) from error

@@ -27,6 +27,10 @@ from .launch import RunPlan
 from .status import refresh_status
 
 
+#: Current lineage statuses of a message a resume takes again.
+UNFINISHED = frozenset({"failed", "cancelled", "pending"})
+
+
 def plan_resume(db: FactflowDatabase, store: ObjectStore, instance: DagsterInstance, execution: str) -> RunPlan:
     record = refresh_status(db, instance, db.executions.resolve(execution))
     if record.active:
@@ -40,14 +44,16 @@ def plan_resume(db: FactflowDatabase, store: ObjectStore, instance: DagsterInsta
     else:
         selected = [ref for ref in (_ref(key) for key in last.asset_selection) if ref is not None]
     done = _materialized(instance, last.run_id) if last else set()
-    with_failures = {StageRef(row["route"], row["stage"]) for row in db.lineage.stage_counts(record.id) if row["status"] == "failed"}
-    unfinished = {ref for ref in selected if ref not in done} | with_failures
+    # a stage with a message that failed, or that a dying run left cancelled or pending (its
+    # Dagster materialisation may still say the stage was done) runs again
+    with_unfinished = {StageRef(row["route"], row["stage"]) for row in db.lineage.stage_counts(record.id) if row["status"] in UNFINISHED}
+    unfinished = {ref for ref in selected if ref not in done} | with_unfinished
     # a stage fed by one that runs again runs again too: it must see what that one stores now
     stages = execution_stages(pipeline, record)
     remaining = [stage.ref for stage in stages if any(stage.ref in {s.ref for s in pipeline.downstream_of(ref)} for ref in unfinished)]
     if not remaining:
         raise FactflowError(
-            f"execution {record.id} is {record.status} with no failed message and every stage done: nothing to resume "
+            f"execution {record.id} is {record.status} with no failed or unfinished message and every stage done: nothing to resume "
             f"(to run stages again: factflow execution replay {record.id} --from-stage STAGE)"
         )
     require_resume_inputs(db, store, record.id, [stage for stage in pipeline.stages if stage.ref in set(remaining)])

@@ -1,0 +1,63 @@
+"""Waiting out a database outage: a call tried again, with backoff, while it fails the way an
+unreachable or restarting server makes it fail, within a budget of seconds.
+
+What counts as an outage: the server refused or dropped the connection (SQLAlchemy's
+`OperationalError` and `InterfaceError`, the driver's own, or any error SQLAlchemy marked as a
+lost connection). A constraint violation or a bad statement is not: it is raised at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+T = TypeVar("T")
+log = logging.getLogger("factflow.outage")
+
+FIRST_DELAY = 0.2
+MAX_DELAY = 5.0
+#: A blip shorter than this (a dropped connection replaced at once) is not worth a line.
+QUIET_SECONDS = 2.0
+_inside = threading.local()
+
+
+def is_outage(error: BaseException) -> bool:
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return True
+    if isinstance(error, DBAPIError):
+        return bool(error.connection_invalidated)
+    driver = type(error).__module__.partition(".")[0]
+    return driver in ("psycopg2", "psycopg") and type(error).__name__ in ("OperationalError", "InterfaceError")
+
+
+def wait_out(call: Callable[[], T], budget: float, what: str = "a database call") -> T:
+    """`call()`, tried again while it fails with an outage, until `budget` seconds have passed.
+
+    A call made inside another one being waited out is not retried on its own: the outer one
+    tries the whole again, so nested calls never multiply the budget."""
+    if getattr(_inside, "active", False):
+        return call()
+    _inside.active = True
+    try:
+        started, delay, said = time.monotonic(), FIRST_DELAY, False
+        while True:
+            try:
+                result = call()
+                if said:
+                    log.warning("%s works again after %.1f s", what, time.monotonic() - started)
+                return result
+            except Exception as error:  # noqa: BLE001 - sorted by is_outage below
+                if not is_outage(error) or time.monotonic() - started + delay > budget:
+                    raise
+                if not said and time.monotonic() - started >= QUIET_SECONDS:
+                    log.warning("%s failing (%s); trying again for up to %.0f s", what, str(error).strip().splitlines()[0][:200], budget)
+                    said = True
+                time.sleep(delay)
+                delay = min(delay * 2, MAX_DELAY)
+    finally:
+        _inside.active = False
