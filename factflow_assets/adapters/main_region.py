@@ -27,31 +27,41 @@ _MARKED = etree.XPath(
     "//main | //*[@role='main'] | //article | //*[contains(concat(' ', normalize-space(@itemprop), ' '), ' articleBody ')]"
     " | //*[contains(concat(' ', normalize-space(@itemprop), ' '), ' mainContentOfPage ')]"
 )
-_GENERATOR_CONTAINERS = etree.XPath(
-    "|".join(
-        f"//*[contains(concat(' ', normalize-space(@class), ' '), ' {name} ')]"
-        for name in (
-            "body",  # Sphinx (classic, alabaster, pydoctheme): div.body
-            "rst-content",  # Read the Docs theme
-            "bd-article",  # PyData Sphinx theme
-            "md-content",  # MkDocs Material
-            "theme-doc-markdown",  # Docusaurus
-            "markdown-body",  # GitHub-style renderers
-            "markdown-section",  # Docsify
-            "vp-doc",  # VitePress
-            "sl-markdown-content",  # Starlight
-            "content",  # Hugo themes, mdBook's wrapper, Jekyll themes
-            "main-content",
-            "post-content",
-            "entry-content",
-            "article-body",
-            "page-content",
-            "documentation",
-        )
-    )
-    + "|"
-    + "|".join(f"//*[@id='{name}']" for name in ("apicontent", "docs-content", "main-content", "maincontent", "main", "content", "article"))
+#: The containers common documentation generators write, by class and by id.
+_CONTAINER_CLASSES = frozenset(
+    {
+        "body",  # Sphinx (classic, alabaster, pydoctheme): div.body
+        "rst-content",  # Read the Docs theme
+        "bd-article",  # PyData Sphinx theme
+        "md-content",  # MkDocs Material
+        "theme-doc-markdown",  # Docusaurus
+        "markdown-body",  # GitHub-style renderers
+        "markdown-section",  # Docsify
+        "vp-doc",  # VitePress
+        "sl-markdown-content",  # Starlight
+        "content",  # Hugo themes, mdBook's wrapper, Jekyll themes
+        "main-content",
+        "post-content",
+        "entry-content",
+        "article-body",
+        "page-content",
+        "documentation",
+    }
 )
+_CONTAINER_IDS = frozenset({"apicontent", "docs-content", "main-content", "maincontent", "main", "content", "article"})
+_NAMED = etree.XPath("//*[@class or @id]")
+
+
+def _generator_containers(document: Element) -> list[Element]:
+    """Elements whose class or id is a documentation generator's content container (one pass
+    in Python: sixteen `contains(concat(...))` XPath scans cost a large page 150 ms)."""
+    return [
+        element
+        for element in _NAMED(document)
+        if element.get("id") in _CONTAINER_IDS or not _CONTAINER_CLASSES.isdisjoint((element.get("class") or "").split())
+    ]
+
+
 #: A marked element must hold at least this share of the page's own text (text outside links) to
 #: be the main region: a `<main>` around a hero banner, or one teaser `<article>` of a listing, is
 #: not the page's content.
@@ -166,8 +176,8 @@ def find_main_region(document: Element) -> Element | None:
         return None
     marked_elements = _MARKED(document)  # kept alive: lxml hands out the same proxies (and ids) while they are
     marked = {id(element) for element in marked_elements}
-    candidates = {id(element): element for element in marked_elements + _GENERATOR_CONTAINERS(document)}
-    shares = {key: _content_chars(element) / total for key, element in candidates.items()}
+    candidates = {id(element): element for element in marked_elements + _generator_containers(document)}
+    shares = {key: chars / total for key, chars in _content_chars_of(candidates, document).items()}
     eligible = [element for key, element in candidates.items() if shares[key] >= MIN_SHARE and element is not body]
     if eligible:
         region = max(eligible, key=lambda element: (shares[id(element)], -_depth(element)))
@@ -264,14 +274,18 @@ def _is_boilerplate(element: Element, total: int) -> bool:
         return True
     if tag in _NAMED_CONTAINERS:
         names = f"{element.get('class') or ''} {element.get('id') or ''}".split()
+        if not names:
+            return False
         found = {match.group(1).lower() for name in names for match in _BOILERPLATE_NAME.finditer(name)}
+        if not found:
+            return False
         if any(_CONTENT_NAME.search(name) and not _BOILERPLATE_NAME.search(name) for name in names):
             return False  # "article-body pagination-first": the element says it is the content too
-        if found and any(_CONTENT_NAME.search(name) for name in names) and _content_chars(element) >= MIXED_NAME_SHARE * total:
+        if any(_CONTENT_NAME.search(name) for name in names) and _content_chars(element) >= MIXED_NAME_SHARE * total:
             return False  # "content-with-sidebar-wrp" but "sidebar-content": the size tells
-        if found and _HOLDS_CONTENT(element):
+        if _HOLDS_CONTENT(element):
             return False  # "content-with-sidebar-wrp" around the page's article or its title
-        if found and not _inside_code(element):
+        if not _inside_code(element):
             # A section's id (a box's class) is often its heading's slug: "s-document-based-search",
             # "admonition-you-can-t-share-pickles". A word the element's opening text says too is
             # the slug's, not a sign of boilerplate.
@@ -293,6 +307,19 @@ def _content_chars(element: Element) -> int:
     """Characters of text outside links, whitespace left out: what a reader reads, not what
     they click."""
     return _chars(text_of(element)) - sum(_chars(text_of(anchor)) for anchor in element.iter("a"))
+
+
+def _content_chars_of(elements: dict[int, Element], document: Element) -> dict[int, int]:
+    """`_content_chars` of several elements at once: each link's text is measured once and taken
+    from every element it sits in (a large page has thousands of links and several candidates)."""
+    link_chars = dict.fromkeys(elements, 0)
+    for anchor in document.iter("a"):
+        holders = [ancestor for ancestor in anchor.iterancestors() if id(ancestor) in link_chars]
+        if holders:
+            chars = _chars(text_of(anchor))
+            for holder in holders:
+                link_chars[id(holder)] += chars
+    return {key: _chars(text_of(element)) - link_chars[key] for key, element in elements.items()}
 
 
 def _link_share(element: Element) -> float:

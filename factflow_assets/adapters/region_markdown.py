@@ -29,10 +29,8 @@ from .main_region import Element, drop, text_of, unwrap
 
 _LANGUAGE_CLASS = re.compile(r"(?:^|\s)(?:language|lang|highlight-source|highlight|brush:)-?\s*([A-Za-z0-9_+#.-]+)")
 _NO_LANGUAGE = frozenset({"none", "text", "plain", "plaintext", "nohighlight", "default", "txt", "output"})
-_LINE_NUMBERS = etree.XPath(
-    ".//*[contains(concat(' ', normalize-space(@class), ' '), ' linenos ') or contains(concat(' ', normalize-space(@class), ' '), ' lineno ')"
-    " or contains(concat(' ', normalize-space(@class), ' '), ' line-numbers-rows ') or contains(concat(' ', normalize-space(@class), ' '), ' gutter ')]"
-)
+#: Classes of a code block's line-number gutter (Pygments, Prism, highlight.js plugins).
+_LINE_NUMBER_CLASSES = frozenset({"linenos", "lineno", "line-numbers-rows", "gutter"})
 _ADMONITION_KINDS = ("note", "warning", "tip", "caution", "important", "danger", "attention", "hint", "error", "seealso", "info", "todo", "example", "success", "question", "failure", "bug", "quote", "abstract")
 _ADMONITION_CLASS = re.compile(r"(?:^|\s)(?:admonition|callout|alert|markdown-alert|theme-admonition|notice|admonitionblock|(?:" + "|".join(_ADMONITION_KINDS) + r"))(?:\s|$)")
 #: The element that holds an admonition's label says so in its class (Sphinx's `admonition-title`,
@@ -132,10 +130,13 @@ def _mark_angle_brackets(region: Element) -> None:
     """Text such as `<Object>` or `<T>` is text, but in markdown it would read as an HTML tag and
     vanish when rendered: outside code its `<` is escaped."""
     for element in region.iter(etree.Element):
+        text_has, tail_has = "<" in (element.text or ""), "<" in (element.tail or "")
+        if not (text_has or tail_has):
+            continue
         parent_in_code = any(ancestor.tag in ("pre", "code") for ancestor in element.iterancestors())
-        if element.text and "<" in element.text and not parent_in_code and element.tag not in ("pre", "code"):
+        if text_has and not parent_in_code and element.tag not in ("pre", "code"):
             element.text = _TAG_LIKE.sub(_ESCAPE_MARK + "<", element.text)
-        if element.tail and "<" in element.tail and not parent_in_code:
+        if tail_has and not parent_in_code:
             element.tail = _TAG_LIKE.sub(_ESCAPE_MARK + "<", element.tail)
 
 
@@ -181,7 +182,7 @@ def _prepare_code_blocks(region: Element) -> None:
         if any(ancestor.tag == "pre" for ancestor in pre.iterancestors()):
             continue
         language = _code_language(pre)
-        for gutter in _LINE_NUMBERS(pre):
+        for gutter in [e for e in pre.iter() if e.get("class") and not _LINE_NUMBER_CLASSES.isdisjoint(e.get("class").split())]:
             drop(gutter)
         for br in pre.iter("br"):
             br.tail = "\n" + (br.tail or "")
