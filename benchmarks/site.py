@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+import lxml.html
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.corpora import AEB_DEV  # noqa: E402
@@ -51,18 +53,27 @@ def _numbered(article: bytes, index: int) -> bytes:
     return re.sub(rb"(<h1[^>]*>)", lambda m: m[1] + f"Page {index}: ".encode(), article, count=1, flags=re.I)
 
 
-_BODY = re.compile(r"<body[^>]*>(?P<inner>.*)</body>", re.S | re.I)
 #: What a single-page app's shell does: fetch the content, write it into the page (by absolute URL:
 #: some pages carry a <base href> of their original site).
 _LOADER = '<div id="app">Loading…</div><script>fetch(location.origin + location.pathname + ".json").then(r => r.json()).then(d => { document.body.innerHTML = d.body; });</script>'
 
 
 def script_rendered(page: bytes) -> tuple[bytes, bytes]:
-    """`page` as a script-rendered shell (UTF-8 HTML) and the JSON its script fetches."""
-    html = decode_html(page, "text/html")
-    body = _BODY.search(html)
-    inner = body["inner"] if body else html
-    shell = (html[: body.start("inner")] + _LOADER + html[body.end("inner") :]) if body else f"<html><body>{_LOADER}</body></html>"
+    """`page` as a script-rendered shell (UTF-8 HTML) and the JSON its script fetches.
+
+    Split by a parser, not a pattern: a "<body>" inside a script of the head, or an IE
+    conditional comment holding another <body>, is not where the body is."""
+    document = lxml.html.document_fromstring(decode_html(page, "text/html"))
+    body = document.find("body")
+    if body is None:
+        body = lxml.html.Element("body")
+        document.append(body)
+    inner = (body.text or "") + "".join(lxml.html.tostring(child, encoding="unicode") for child in body)
+    for child in list(body):
+        body.remove(child)
+    body.text = None
+    body.extend(lxml.html.fragments_fromstring(_LOADER))
+    shell = "<!DOCTYPE html>\n" + lxml.html.tostring(document, encoding="unicode")
     return shell.encode("utf-8"), json.dumps({"body": inner}).encode("utf-8")
 
 

@@ -210,3 +210,18 @@ def _state(pid: int) -> str:
     except OSError:
         return "gone"
     return stat[stat.rindex(")") + 2]
+
+
+def test_a_page_whose_script_sends_the_browser_where_nothing_answers_fails_with_that_cause(site):
+    """Chromium's "This site can't be reached" page is not the page's content: a page that sends
+    the browser somewhere that cannot be fetched (here: to https on a server speaking http) fails,
+    naming where it went; one sent to a page that answers is read there."""
+    upgrade = "if (location.protocol !== 'https:') { location.href = location.href.replace(/^http:/, 'https:'); }"
+    elsewhere = "if (location.pathname === '/moved') { location.href = '/here'; }"
+    server = site({"/up": shell(upgrade), "/moved": shell(elsewhere), "/here": html_page("Here", "<main><h1>Here</h1><p>Arrived.</p></main>")})
+    with pytest.raises(PermanentError) as failed:
+        crawl(server.url("/up"))
+    sent_to = server.url("/up").replace("http:", "https:")
+    assert str(failed.value) == f"{server.url('/up')} could not be rendered: its script sent the browser to {sent_to}, which could not be fetched"
+    (moved,) = crawl(server.url("/moved"))
+    assert b"Arrived." in moved.body and moved.metadata["final_url"] == server.url("/here")

@@ -106,7 +106,9 @@ class WebCrawler(WebScraper):
         metadata = fetch_metadata(url, result)
         if "html" not in result.content_type.lower():  # nothing to render: stored as web_scraper stores it
             return [Emit(body=result.body, content_type=result.content_type, metadata={**metadata, "rendered": False})]
-        html, requests = await self._render(result)
+        html, requests, rendered_url = await self._render(result)
+        if rendered_url != result.final_url:  # its script took the browser to another page, which was read
+            metadata["final_url"] = rendered_url
         metadata.update(rendered=True, requests=requests["fetched"], refused_requests=requests["refused"],
                         failed_requests=requests["failed"], blocked_requests=requests["blocked"])
         return [Emit(body=html.encode("utf-8"), content_type="text/html; charset=utf-8", metadata=metadata)]
@@ -125,8 +127,9 @@ class WebCrawler(WebScraper):
                 )
             return self._browser
 
-    async def _render(self, document: FetchResult) -> tuple[str, Counter]:
-        """The page's DOM after its scripts ran, and what its requests came to."""
+    async def _render(self, document: FetchResult) -> tuple[str, Counter, str]:
+        """The page's DOM after its scripts ran, what its requests came to, and the URL the
+        browser ended on (a script may send it elsewhere: that page is then the one read)."""
         from playwright.async_api import Error as PlaywrightError
         from playwright.async_api import TimeoutError as PlaywrightTimeout
 
@@ -140,12 +143,15 @@ class WebCrawler(WebScraper):
             reusable = False
             try:
                 served: list[bool] = []
+                navigations: list[str] = []
 
                 async def route(route, request) -> None:
                     if not served and request.is_navigation_request() and request.frame == page.main_frame:
                         served.append(True)  # the page itself, as fetched
                         await route.fulfill(status=document.status, headers=_headers(document.headers), body=document.body)
                     else:
+                        if request.is_navigation_request() and request.frame == page.main_frame:
+                            navigations.append(request.url)  # its script sends the browser elsewhere: followed
                         await self._subresource(route, request, requests)
 
                 await page.route("**/*", route)
@@ -157,9 +163,12 @@ class WebCrawler(WebScraper):
                         pass  # a page that never goes quiet (polling, analytics) is taken as it is by then
                 if self.config.wait_for_selector:
                     await page.wait_for_selector(self.config.wait_for_selector, state="attached")
+                if page.url.startswith("chrome-error:"):  # Chromium's "This site can't be reached" is no content
+                    where = f"its script sent the browser to {navigations[-1]}, which" if navigations else "it"
+                    raise PermanentError(f"{document.final_url} could not be rendered: {where} could not be fetched")
                 html = await page.content()
                 reusable = True
-                return html, requests
+                return html, requests, page.url
             except PlaywrightTimeout:
                 raise PermanentError(_timeout_cause(self.config, document.final_url)) from None
             except PlaywrightError as error:
