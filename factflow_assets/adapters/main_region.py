@@ -81,9 +81,12 @@ _BOILERPLATE_WORDS = (
     "|toc|table-of-contents|skip-link|skiplink|skip|edit-this-page|edit-page|editlink|edit-link|feedback|share|sharing"
     "|social|cookie|cookies|newsletter|related|advert|advertisement|ads|sponsor|banner|announcement|footer|masthead"
     "|search|searchbox|rating|helpful|copy-button|clipboard|comments|comment-list|subscribe|popup|modal"
+    "|aside|recent|popular|trending|widget|widgets|promo|teaser|teasers|tagcloud|signup"
 )
 _BOILERPLATE_NAME = re.compile(rf"(?:^|[-_])({_BOILERPLATE_WORDS})(?=$|[-_])", re.IGNORECASE)
 _WORD = re.compile(r"[a-z0-9]+")
+#: "recentNews", "asideL": a camel-cased name's words, split like "recent-news".
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _HOLDS_CONTENT = etree.XPath("boolean(.//main | .//article | .//*[@role='main'] | .//h1)")
 #: Words of a class or id that name the content itself.
 _CONTENT_NAME = re.compile(r"(?:^|[-_])(?:article|content|main|body|entry|post|story|text|prose|markdown|document)(?:$|[-_])", re.IGNORECASE)
@@ -273,7 +276,7 @@ def _is_boilerplate(element: Element, total: int) -> bool:
     if tag == "aside" and _link_share(element) >= 0.5:
         return True
     if tag in _NAMED_CONTAINERS:
-        names = f"{element.get('class') or ''} {element.get('id') or ''}".split()
+        names = [_CAMEL.sub("-", name) for name in f"{element.get('class') or ''} {element.get('id') or ''}".split()]
         if not names:
             return False
         found = {match.group(1).lower() for name in names for match in _BOILERPLATE_NAME.finditer(name)}

@@ -43,6 +43,9 @@ _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})")
 #: Icon fonts draw with characters of Unicode's private use area; as text they are noise.
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 _SEPARATOR = "FACTFLOWSEPARATOR"
+#: An image's alt text that is a file's name: no space, and an image extension, or words joined
+#: by "_" or "-" with a digit among them.
+_FILE_NAME = re.compile(r"^(?:\S+\.(?:png|jpe?g|gif|svg|webp|avif|bmp)|(?=\S*\d)(?=\S*[_-])[\w.-]+)$", re.IGNORECASE)
 #: Stands for a backslash the markdown needs (the converter would escape a real one).
 _ESCAPE_MARK = "\ue000"
 _TAG_LIKE = re.compile(r"<(?=[A-Za-z/!?])")
@@ -154,6 +157,10 @@ def _resolve_links(region: Element, base_url: str | None, preserve_links: bool, 
         source = (image.get("src") or image.get("data-src") or "").strip()
         if base_url and source and not source.startswith("data:"):
             image.set("src", _join(base_url, source))
+        if _FILE_NAME.match((image.get("alt") or "").strip()):
+            image.set("alt", "")  # "IMG_2041-final.jpg", "dp3_1_en": a file's name says nothing of the picture
+        if image.get("title") and image.get("title") == image.get("alt"):
+            del image.attrib["title"]
         for attribute in ("srcset", "sizes", "loading", "decoding"):
             image.attrib.pop(attribute, None)
 
