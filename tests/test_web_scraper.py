@@ -137,6 +137,21 @@ def test_robots_txt_disallow_skips_and_crawl_delay_paces(site):
     assert outcomes[1][0].metadata["status"] == 200 and outcomes[2][0].metadata["status"] == 200
 
 
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_a_robots_txt_over_the_cap_is_read_as_far_as_the_cap(site, encoding):
+    """RFC 9309: a crawler parses at least the first 500 KiB. A 700 KiB robots.txt whose first
+    group disallows everything still disallows everything (it was ignored whole)."""
+    import gzip
+
+    text = b"User-agent: *\nDisallow: /\n" + b"".join(b"# padding line %06d of a very long robots.txt\n" % i for i in range(16000))
+    assert len(text) > 700 * 1024
+    body, headers = (gzip.compress(text), {"Content-Encoding": "gzip"}) if encoding == "gzip" else (text, {})
+    server = site({"/robots.txt": Resource(body, content_type="text/plain", headers=headers), "/a": html_page("a")})
+    outcomes = run_adapter("web_scraper", None, FAST, messages=[json_message({"url": server.url("/a")})])
+    assert isinstance(outcomes[0], SkipMessage) and "robots.txt" in str(outcomes[0])
+    assert server.requests["/a"] == 0
+
+
 def test_a_robots_txt_redirect_loop_counts_as_unavailable_and_allows(site):
     server = site({"/robots.txt": Resource(status=302, headers={"Location": "/robots.txt"}), "/a": html_page("a")})
     (emit,) = scrape(server.url("/a"))

@@ -20,7 +20,11 @@ ACCEPT_ENCODING = "gzip, deflate, br"
 
 
 class DecodedTooLarge(Exception):
-    """The decoded body would pass the cap."""
+    """The decoded body would pass the cap; `partial` holds what the chunk decoded to within it."""
+
+    def __init__(self, partial: bytes = b""):
+        super().__init__("the decoded body passes the cap")
+        self.partial = partial
 
 
 class DecodeFailed(Exception):
@@ -43,7 +47,7 @@ class _Zlib:
             raise DecodeFailed(str(error)) from error
         self._first = False
         if len(out) > room or self._object.unconsumed_tail:
-            raise DecodedTooLarge
+            raise DecodedTooLarge(out[:room])
         return out
 
 
@@ -57,14 +61,14 @@ class _Brotli:
         except brotli.error as error:
             raise DecodeFailed(str(error)) from error
         if len(out) > room or not self._object.can_accept_more_data():
-            raise DecodedTooLarge
+            raise DecodedTooLarge(out[:room])
         return out
 
 
 class _Identity:
     def decode(self, data: bytes, room: int) -> bytes:
         if len(data) > room:
-            raise DecodedTooLarge
+            raise DecodedTooLarge(data[:room])
         return data
 
 
@@ -87,8 +91,20 @@ class CappedDecoder:
         self.size = 0
 
     def decode(self, chunk: bytes) -> bytes:
+        """The chunk decoded; DecodedTooLarge past the cap, its `partial` what still fitted (the
+        last decoder's; a chain of several gives up without one)."""
         room = self.max_bytes - self.size
-        for decoder in self._chain:
-            chunk = decoder.decode(chunk, room)
+        for position, decoder in enumerate(self._chain):
+            try:
+                chunk = decoder.decode(chunk, room)
+            except DecodedTooLarge as error:
+                if position < len(self._chain) - 1:
+                    raise DecodedTooLarge() from None
+                self._partial = error.partial
+                raise
         self.size += len(chunk)
         return chunk
+
+    def rest(self) -> bytes:
+        """What the chunk that passed the cap decoded to within it (for a body kept truncated)."""
+        return getattr(self, "_partial", b"")

@@ -67,6 +67,7 @@ class FetchPolicy:
     deadline: float | None = None  # seconds for every attempt at one URL together; None: no limit
     min_rate: float = 0.0  # bytes a second below which a body that trickles for `rate_window` is given up
     rate_window: float = 30.0
+    truncate: bool = False  # past max_bytes: keep the first max_bytes (robots.txt) instead of failing
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ async def _read_capped(response: httpx.Response, policy: FetchPolicy) -> bytes:
     """The body, within the size cap, given up when it trickles in below the minimum rate."""
     max_bytes = policy.max_bytes
     declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+    if declared and declared.isdigit() and int(declared) > max_bytes and not policy.truncate:
         raise ResponseTooLarge(f"response of {declared} bytes exceeds the cap of {max_bytes}")
     chunks = []
     decoder = CappedDecoder(response.headers.get("content-encoding"), max_bytes)
@@ -109,6 +110,8 @@ async def _read_capped(response: httpx.Response, policy: FetchPolicy) -> bytes:
         try:
             chunks.append(decoder.decode(raw))
         except DecodedTooLarge:
+            if policy.truncate:
+                return b"".join(chunks) + decoder.rest()
             raise ResponseTooLarge(f"response exceeds the cap of {max_bytes} bytes (decoded)") from None
         except DecodeFailed as error:
             raise UndecodableBody(f"the body is not valid {response.headers.get('content-encoding')}: {error}") from None

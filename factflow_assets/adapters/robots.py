@@ -1,7 +1,8 @@
 """robots.txt rules per origin, fetched once and cached for the stage run (RFC 9309).
 
-A missing or unavailable robots.txt (4xx, too many redirects, too large to read) allows
-everything. An unreachable one (5xx after retries, a network error, a timeout) means the crawler
+A missing or unavailable robots.txt (4xx, too many redirects) allows everything. A large one is
+read as far as its first 512 KiB (RFC 9309 asks crawlers to parse at least the first 500 KiB),
+cut at its last whole line, so its first groups still hold. An unreachable one (5xx after retries, a network error, a timeout) means the crawler
 must hold back, as the RFC asks, so a struggling server is not crawled harder: every page of that
 origin then fails with `RobotsUnreachable`, whose message names the real cause. To the operator
 that is a failure (the page was not fetched and nothing says why otherwise), never a skip.
@@ -28,7 +29,7 @@ from .http_fetch import (
 
 _ALLOW_ALL = Protego.parse("")
 
-ROBOTS_POLICY = FetchPolicy(timeout=10, total_timeout=30, max_bytes=512 * 1024, retries=1, backoff=0.5)
+ROBOTS_POLICY = FetchPolicy(timeout=10, total_timeout=30, max_bytes=512 * 1024, retries=1, backoff=0.5, truncate=True)
 
 
 class RobotsUnreachable(PermanentError):
@@ -57,7 +58,10 @@ async def fetch_robots(client: httpx.AsyncClient, origin: str, policy: FetchPoli
         return _ALLOW_ALL
     except (httpx.HTTPError, TimeoutError) as error:
         raise RobotsUnreachable(origin, f"{type(error).__name__}: {error_text(error)}") from error
-    return Protego.parse(result.body.decode("utf-8", errors="replace"))
+    body = result.body
+    if len(body) >= policy.max_bytes and b"\n" in body:  # cut short: the last line may be half a rule
+        body = body[: body.rindex(b"\n") + 1]
+    return Protego.parse(body.decode("utf-8", errors="replace"))
 
 
 class RobotsCache:
