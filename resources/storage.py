@@ -373,3 +373,34 @@ def _modified(info: dict) -> datetime | None:
         return datetime.fromtimestamp(value, timezone.utc)
     return value if isinstance(value, datetime) else None
 
+
+
+#: Error classes of the S3 stack (botocore, aiobotocore, aiohttp, urllib3) that say the endpoint
+#: could not be reached or dropped the request: a storage outage, not a wrong key.
+_TRANSIENT_NAMES = frozenset(
+    {
+        "EndpointConnectionError", "ConnectionClosedError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectTimeout",
+        "HTTPClientError", "ProxyConnectionError", "ResponseStreamingError", "ClientConnectorError", "ClientConnectionError",
+        "ServerDisconnectedError", "ClientOSError", "ServerTimeoutError", "ClientPayloadError",
+    }
+)
+_S3_STACK = ("botocore", "aiobotocore", "aiohttp", "urllib3", "s3fs")
+
+
+def is_storage_fault(error: BaseException) -> bool:
+    """Whether `error` is object storage failing for a while (a full disk, a bucket unreachable,
+    a connection dropped, the service asking to slow down), which is waited out, rather than an
+    answer (an object that is not there), which is not."""
+    if isinstance(error, (FileNotFoundError, NotFoundError, IsADirectoryError, NotADirectoryError, InvalidKeyError)):
+        return False
+    if isinstance(error, (OSError, TimeoutError)):
+        return True
+    for cls in type(error).__mro__:
+        if cls.__module__.partition(".")[0] in _S3_STACK and cls.__name__ in _TRANSIENT_NAMES:
+            return True
+    response = getattr(error, "response", None)  # botocore's ClientError: a 5xx or a throttle is passing
+    if isinstance(response, dict):
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0
+        code = (response.get("Error") or {}).get("Code", "")
+        return status >= 500 or code in ("SlowDown", "Throttling", "RequestTimeout", "RequestTimeTooSkewed")
+    return False

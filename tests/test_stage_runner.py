@@ -354,3 +354,42 @@ def test_the_database_away_for_a_moment_loses_no_lineage_row(harness, monkeypatc
     assert outage["left"] == 0 and summary.messages_out == 2
     (row,) = harness.rows("url_expander")
     assert row["status"] == "completed" and row["output_count"] == 2
+
+
+def test_an_unreachable_bucket_is_waited_out_on_reads_and_writes(harness, monkeypatch):
+    """S3 unreachable for two seconds (botocore's EndpointConnectionError, which is no OSError):
+    reading inputs and writing outputs wait, within the storage budget; nothing fails."""
+    from botocore.exceptions import EndpointConnectionError
+
+    urls = [f"http://example.com/{n}" for n in range(6)]
+    harness.run("url_expander", {"urls": urls})
+    real_put, real_metadata, healed_at = ObjectStore.put, ObjectStore.metadata, time.monotonic() + 2.0
+
+    def away(real):
+        def call(store, *args):
+            if time.monotonic() < healed_at:
+                raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9/bucket")
+            return real(store, *args)
+
+        return call
+
+    monkeypatch.setattr(ObjectStore, "put", away(real_put))
+    monkeypatch.setattr(ObjectStore, "metadata", away(real_metadata))
+    summary = run_flaky_in_place_of_the_scraper(harness, monkeypatch, storage_seconds=30)
+    assert (summary.messages_out, summary.failed) == (6, 0)
+
+
+def test_what_counts_as_storage_failing_and_what_as_an_answer():
+    from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
+
+    from resources.errors import NotFoundError
+    from resources.storage import is_storage_fault
+
+    def client_error(status, code):
+        return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
+
+    for fault in (OSError(28, "No space left on device"), TimeoutError(), EndpointConnectionError(endpoint_url="http://x"),
+                  ConnectTimeoutError(endpoint_url="http://x"), client_error(503, "SlowDown"), client_error(500, "InternalError")):
+        assert is_storage_fault(fault), fault
+    for answer in (FileNotFoundError("gone"), NotFoundError("no object"), client_error(403, "AccessDenied"), ValueError("bad")):
+        assert not is_storage_fault(answer), answer

@@ -37,6 +37,7 @@ from resources.statuses import DONE_STATUSES, WITH_OUTPUTS
 from resources.storage import (
     CORE_SIDECAR_FIELDS,
     ObjectStore,
+    is_storage_fault,
     message_key,
     stage_prefix,
 )
@@ -157,7 +158,7 @@ class StageServices:
     io: Executor  # blocking storage and database calls run here, off the event loop
     writer: LineageWriter
     budgets: FaultBudgets = field(default_factory=FaultBudgets)
-    storage_notice: FaultNotice = field(default_factory=lambda: FaultNotice("object storage writes"))
+    storage_notice: FaultNotice = field(default_factory=lambda: FaultNotice("object storage"))
     network: NetworkPolicy | None = None
     #: The execution an incremental execution compares with (`execution start --since`): what it
     #: stored for an input that has not changed is carried over instead of made again.
@@ -311,7 +312,7 @@ class StageRunner:
         self.summary.messages_in += 1
         ref = item.ref
         try:
-            header = item.header or await self._object_io(self.inputs.reader.describe, ref)
+            header = item.header or await self._storage(self.inputs.reader.describe, ref)
         except Exception as error:  # an unreadable input is a failed row too, not a crashed stage
             header = InputHeader(ref.rsplit("/", 1)[-1], None, "application/octet-stream", None)
             row_id = new_lineage_id()
@@ -343,7 +344,7 @@ class StageRunner:
             if before is not None and not self.stage.adapter_class.asks_source and before.input_hash == header.input_hash:
                 carried = "its input is what the baseline had"  # nothing runs, not even its input is read
             else:
-                body = item.body if item.body is not None else await self._object_io(self.inputs.reader.body, ref)
+                body = item.body if item.body is not None else await self._storage(self.inputs.reader.body, ref)
                 baseline_sidecar = await self._baseline_sidecar(before)
                 message = Message(header.message_id, body, header.content_type, header.metadata, baseline=baseline_sidecar)
                 try:
@@ -404,7 +405,7 @@ class StageRunner:
         if before is None or not self.stage.adapter_class.asks_source or len(before.output_keys) != 1:
             return None
         try:
-            return await self._object_io(self.store.metadata, before.output_keys[0])
+            return await self._storage(self.store.metadata, before.output_keys[0])
         except NotFoundError:
             return None
 
@@ -516,18 +517,22 @@ class StageRunner:
         return list(await asyncio.gather(*(self._put(key, *value) for key, value in writes.items())))
 
     async def _put(self, key: str, body: bytes, content_type: str, metadata: dict) -> tuple[dict, bytes]:
-        """Write one object, retrying a failing storage (a full disk, an unreachable bucket) with
-        backoff for the storage budget: the stage waits meanwhile instead of failing its messages.
-        Past the budget the message fails with the storage's error."""
+        return await self._storage(self.store.put, key, body, content_type, metadata), body
+
+    async def _storage(self, fn: Callable, *args) -> Any:
+        """An object read or write, waiting out a failing storage (a full disk, an unreachable
+        bucket, a dropped connection: `is_storage_fault`) with backoff for the storage budget: the
+        stage waits meanwhile instead of failing its messages. Past the budget, or on an answer
+        such as a missing object, the message fails with the storage's error."""
         budget = self.services.budgets.storage_seconds
         started, delay = time.monotonic(), STORAGE_RETRY_DELAYS[0]
         while True:
             try:
-                sidecar = await self._object_io(self.store.put, key, body, content_type, metadata)
+                result = await self._object_io(fn, *args)
                 self.services.storage_notice.worked()
-                return sidecar, body
-            except OSError as error:
-                if time.monotonic() - started + delay > budget:
+                return result
+            except Exception as error:
+                if not is_storage_fault(error) or time.monotonic() - started + delay > budget:
                     raise
                 self.services.storage_notice.failed(error, budget)
                 await asyncio.sleep(delay)
