@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from factflow_assets.config import CODES, validate_file, validate_text
+from factflow_assets.config import CODES, validate_directory, validate_file, validate_text
 from factflow_assets.settings import PROJECT_ROOT
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +65,22 @@ def test_E003_unreadable_file(tmp_path):
     path = tmp_path / "latin.yaml"
     path.write_bytes("version: 1 # caf\xe9".encode("latin-1"))
     assert [f.code for f in validate_file(path).findings] == ["E003"]
+
+
+def test_E007_a_document_nested_hundreds_deep_is_a_finding_not_a_crash(tmp_path):
+    """1.2 KB of brackets used to exhaust Python's stack (RecursionError, no code, no JSON) and,
+    in the pipelines directory, take the whole code location down."""
+    flow = "version: 1\nroutes: " + "[" * 600 + "]" * 600 + "\n"
+    block = "version: 1\nroutes:\n" + "".join("  " * i + "- a:\n" for i in range(1, 300))
+    assert findings(flow) == [("E007", "", 2)]
+    assert codes(block) == ["E007"]
+    assert codes("version: 1\nroutes: " + "[" * 60 + "]" * 60 + "\n") != ["E007"]  # deep, but within the bound
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "deep.yaml").write_text(flow)
+    (folder / "ok.yaml").write_text((PROJECT_ROOT / "pipelines" / "web_to_markdown.yaml").read_text())
+    results = {Path(r.source).name: r for r in validate_directory(folder)}
+    assert results["ok.yaml"].valid and [f.code for f in results["deep.yaml"].findings] == ["E007"]
 
 
 def test_E004_duplicate_keys_are_reported_not_silently_merged():

@@ -15,6 +15,7 @@ CODES = {
     "E004": "duplicate key in a mapping",
     "E005": "file over the size cap",
     "E006": "aliases expand the document beyond the budget",
+    "E007": "the document is nested too deep",
     "E101": "wrong structure (a mapping or list was expected)",
     "E102": "duplicate route name",
     "E103": "unknown adapter type",

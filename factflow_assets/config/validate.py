@@ -48,6 +48,9 @@ MAX_FILE_BYTES = 1024 * 1024
 #: Nodes the document may have once every alias is expanded (E006): a pipeline has hundreds; a
 #: "billion laughs" of nine levels of nine aliases has nine to the ninth.
 MAX_EXPANDED_NODES = 100_000
+#: How deep mappings and lists may nest. A pipeline needs six; PyYAML composes recursively, and a
+#: few hundred levels (1.2 KB of brackets) exhaust Python's stack before any rule is checked.
+MAX_DEPTH = 64
 
 
 def validate_file(path: Path) -> ValidationResult:
@@ -62,11 +65,22 @@ def validate_file(path: Path) -> ValidationResult:
 
 
 def validate_text(text: str, pipeline_name: str, source: str = "<text>") -> ValidationResult:
+    try:
+        return _validate_text(text, pipeline_name, source)
+    except RecursionError:  # nested past what any check foresaw: still a finding, never a crash
+        return ValidationResult(source, [Finding("E007", "the document is nested too deep to read")])
+
+
+def _validate_text(text: str, pipeline_name: str, source: str) -> ValidationResult:
     result = ValidationResult(source)
     if len(text) > MAX_FILE_BYTES:
         result.findings.append(Finding("E005", f"the text has {len(text):,} characters; a pipeline YAML may have at most {MAX_FILE_BYTES:,}"))
         return result
     try:
+        too_deep = _too_deep(text)
+        if too_deep is not None:
+            result.findings.append(too_deep)
+            return result
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         expanded = _expanded_nodes(root, {}, set())
         if expanded > MAX_EXPANDED_NODES:
@@ -102,6 +116,21 @@ def validate_text(text: str, pipeline_name: str, source: str = "<text>") -> Vali
 
 
 # --- pass 1: YAML ---------------------------------------------------------------------------
+
+
+def _too_deep(text: str) -> Finding | None:
+    """E007 at the line where nesting passes MAX_DEPTH, read from the token stream (PyYAML's
+    scanner is a loop, unlike its composer)."""
+    depth = 0
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken, yaml.BlockSequenceStartToken, yaml.BlockMappingStartToken)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = token.start_mark
+                return Finding("E007", f"mappings and lists nest more than {MAX_DEPTH} levels deep", line=mark.line + 1, column=mark.column + 1)
+        elif isinstance(token, (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)):
+            depth -= 1
+    return None
 
 
 def _expanded_nodes(node, sizes: dict[int, int], open_nodes: set[int]) -> int:

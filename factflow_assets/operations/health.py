@@ -170,7 +170,8 @@ def check_health(settings: Settings) -> HealthReport:
         if invalid:
             first = invalid[0].errors[0]
             raise Degraded(
-                f"{len(invalid)} of {len(pipelines)} pipeline(s) invalid, first {invalid[0].source}: {first.code} at {first.path}: {first.message}"
+                f"{len(invalid)} of {len(pipelines)} pipeline(s) invalid, first {invalid[0].source}: {first.code} "
+                f"at {first.path or 'the document'}{f' (line {first.line})' if first.line else ''}: {first.message}"
             )
         return f"{len(pipelines)} pipeline(s), all valid"
 
