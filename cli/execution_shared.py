@@ -69,7 +69,7 @@ def warn_paused_routes(env: Environment, record) -> None:
     from factflow_assets.engine.executions import frozen_pipeline
     from factflow_assets.operations.routes import paused_routes
 
-    waiting = [route for route in frozen_pipeline(env.db, record.config_hash).route_names() if route in paused_routes(env.db)]
+    waiting = [route for route in frozen_pipeline(env.db, record.config_hash, record.pipeline).route_names() if route in paused_routes(env.db)]
     for route in waiting:
         note(f"route {route} is paused: its stages will wait until `factflow pipeline resume {route}`")
 

@@ -34,7 +34,7 @@ def check_scope(env: Environment, record, *, route: str | None = None, stage: st
 def _pipeline(env: Environment, record):
     from factflow_assets.engine.executions import frozen_pipeline
 
-    return frozen_pipeline(env.db, record.config_hash)
+    return frozen_pipeline(env.db, record.config_hash, record.pipeline)
 
 
 def lineage_row(env: Environment, text: str, execution: str | None = None) -> dict[str, Any]:

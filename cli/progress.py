@@ -43,7 +43,7 @@ def live_progress(env, execution_id: str, enabled: bool = True):
     from factflow_assets.operations.status import stage_progress
 
     record = env.db.executions.get(execution_id)
-    pipeline = frozen_pipeline(env.db, record.config_hash)  # once, not at every refresh
+    pipeline = frozen_pipeline(env.db, record.config_hash, record.pipeline)  # once, not at every refresh
 
     def render():
         paused = frozenset(route for route, state in env.db.route_states.all().items() if state.state == "paused")

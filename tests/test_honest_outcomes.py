@@ -56,3 +56,22 @@ def test_pages_whose_robots_txt_cannot_be_read_fail_naming_the_cause(pipelines, 
     assert {r["error_class"] for r in scraped} == {"RobotsUnreachable"}
     assert all("could not be fetched (HTTP 503" in r["error_message"] for r in scraped)
     assert all(server.requests[f"/p{i}"] == 0 for i in range(3))  # RFC 9309: nothing crawled
+
+
+def test_a_pipeline_copied_under_another_name_runs_as_itself(pipelines, env, tmp_path):
+    """The same YAML under two file names has one config hash: the copy runs as its own pipeline
+    (its job, its partitions), not as the one first frozen with that hash."""
+    import os
+    from pathlib import Path
+
+    from factflow_assets.demo.site import demo_site
+
+    folder = Path(os.environ["FACTFLOW_PIPELINES_DIR"])
+    (folder / "docs_site.yaml").write_text((folder / "site_md.yaml").read_text())
+    with demo_site() as site:
+        sitemap = site.url("/sitemap_index.xml")
+        first = as_json("execution", "start", "site_md", "--set", f"sitemap_url={sitemap}")
+        copy = as_json("execution", "start", "docs_site", "--set", f"sitemap_url={sitemap}")
+    assert first["status"] == copy["status"] == "completed" and first["config_hash"] == copy["config_hash"]
+    assert copy["pipeline"] == "docs_site" and as_json("execution", "get", copy["id"])["pipeline"] == "docs_site"
+    assert [e["status"] for e in as_json("execution", "list")] == ["completed", "completed"]  # no queued leftover

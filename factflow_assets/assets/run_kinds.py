@@ -129,7 +129,7 @@ def begin(db: FactflowDatabase, store: ObjectStore, current: Pipeline, facts: Ru
             db, current, execution_id=facts.execution_id, status="queued", origin={"kind": launched_by(facts.tags), "run_id": facts.run_id}
         )
     if kind == RESUME:  # checked before anything changes, like a replay's input
-        resumed = frozen_pipeline(db, facts.tags.get(tags.CONFIG_HASH) or record.config_hash)
+        resumed = frozen_pipeline(db, facts.tags.get(tags.CONFIG_HASH) or record.config_hash, record.pipeline)
         require_resume_inputs(db, store, record.id, _stages(resumed, facts.selected))
     if kind in (REPLAY, RESUME):  # what a killed writer left half-written goes before anything is written again
         store.remove_partials(execution_prefix(record.id))
@@ -137,7 +137,7 @@ def begin(db: FactflowDatabase, store: ObjectStore, current: Pipeline, facts: Ru
     if kind == REPLAY:
         operation = _begin_replay(db, store, current, record, facts)
     else:
-        pipeline = frozen_pipeline(db, facts.tags.get(tags.CONFIG_HASH) or record.config_hash)
+        pipeline = frozen_pipeline(db, facts.tags.get(tags.CONFIG_HASH) or record.config_hash, record.pipeline)
         operation = Operation(kind, record, pipeline, _stages(pipeline, facts.selected))
     db.executions.set_status(record.id, "running", run_id=facts.run_id)
     return operation

@@ -80,10 +80,12 @@ def _parse_frozen(name: str, text: str) -> Pipeline:
     return require_valid(validate_text(text, pipeline_name=name, source=f"frozen config of {name}"))
 
 
-def frozen_pipeline(db: FactflowDatabase, config_hash: str) -> Pipeline:
-    """The pipeline exactly as an execution (or a replay) froze it."""
-    name, text = db.executions.config(config_hash)
-    return _parse_frozen(name, text)
+def frozen_pipeline(db: FactflowDatabase, config_hash: str, name: str | None = None) -> Pipeline:
+    """The pipeline exactly as an execution (or a replay) froze it, named `name` (the execution's
+    pipeline): the same YAML copied under another file name has the same hash, and the first name
+    it was frozen under is not the one this execution runs as."""
+    frozen_name, text = db.executions.config(config_hash)
+    return _parse_frozen(name or frozen_name, text)
 
 
 @dataclass(frozen=True)

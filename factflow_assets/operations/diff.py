@@ -41,7 +41,7 @@ class Diff:
 def pages_of(db: FactflowDatabase, record: ExecutionRecord) -> dict[str, tuple[str, str]]:
     """{url: (message id, content hash)} of every page the execution fetched (its page-fetching
     stages' current rows that stored something; a carried-over page counts as fetched)."""
-    pipeline = frozen_pipeline(db, record.config_hash)
+    pipeline = frozen_pipeline(db, record.config_hash, record.pipeline)
     stages = [(s.route.name, s.name) for s in pipeline.stages if s.adapter_class.fetches_pages]
     found = {}
     for row in db.lineage_queries.current_outputs(record.id, stages, WITH_OUTPUTS):

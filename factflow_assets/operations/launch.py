@@ -104,7 +104,7 @@ def prepare_execution(
 def run_in_process(settings: Settings, db: FactflowDatabase, instance: DagsterInstance, plan: RunPlan) -> ExecutionRecord:
     """Materialise the plan's stages in this process; return the finished record."""
     record = plan.record
-    pipeline = frozen_pipeline(db, plan.config_hash)
+    pipeline = frozen_pipeline(db, plan.config_hash, record.pipeline)
     job = definitions_of([pipeline], settings).resolve_job_def(record.pipeline)
     if not instance.has_dynamic_partition(pipeline.name, record.id):  # removed in the UI since: the run needs it
         instance.add_dynamic_partitions(pipeline.name, [record.id])

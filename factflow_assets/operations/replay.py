@@ -60,7 +60,7 @@ def plan_replay(settings: Settings, db: FactflowDatabase, store: ObjectStore, in
     record = refresh_status(db, instance, db.executions.resolve(request.execution))
     if record.active:
         raise FactflowError(f"execution {record.id} is {record.status}; wait for it or cancel it before replaying")
-    frozen = frozen_pipeline(db, record.config_hash)
+    frozen = frozen_pipeline(db, record.config_hash, record.pipeline)
     source = frozen.find_stage(request.from_stage)
     if request.to_route:
         return _plan_into_route(settings, db, store, instance, record, frozen, source, request)

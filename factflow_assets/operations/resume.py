@@ -38,7 +38,7 @@ def plan_resume(db: FactflowDatabase, store: ObjectStore, instance: DagsterInsta
     runs = execution_runs(instance, record.id, limit=1)
     last = runs[0].dagster_run if runs else None
     config_hash = last.tags.get(tags.CONFIG_HASH, record.config_hash) if last else record.config_hash
-    pipeline = frozen_pipeline(db, config_hash)
+    pipeline = frozen_pipeline(db, config_hash, record.pipeline)
     if last is None or not last.asset_selection:
         selected = [stage.ref for stage in execution_stages(pipeline, record)]
     else:

@@ -51,7 +51,7 @@ def known_routes(settings: Settings, db: FactflowDatabase) -> set[str]:
     """Route ids of every valid pipeline in the pipelines directory and of every active execution."""
     routes = {route for result in validate_directory(settings.pipelines_dir) if result.valid for route in result.pipeline.route_names()}
     for record in db.executions.active():
-        routes.update(frozen_pipeline(db, record.config_hash).route_names())
+        routes.update(frozen_pipeline(db, record.config_hash, record.pipeline).route_names())
     return routes
 
 
@@ -62,7 +62,7 @@ def set_route_state(settings: Settings, db: FactflowDatabase, route: str, state:
         listing = ", ".join(sorted(known)) or "none"
         raise NotFoundError(f"no pipeline has a route {route!r} (routes: {listing})")
     db.route_states.set(route, state)
-    affected = [r.id for r in db.executions.active() if route in frozen_pipeline(db, r.config_hash).route_names()]
+    affected = [r.id for r in db.executions.active() if route in frozen_pipeline(db, r.config_hash, r.pipeline).route_names()]
     return RouteChange(route, state, affected)
 
 
@@ -93,7 +93,7 @@ def active_routes(db: FactflowDatabase, instance: "DagsterInstance") -> list[Rou
         record = refresh_status(db, instance, record)
         if not record.active:
             continue
-        pipeline = frozen_pipeline(db, record.config_hash)
+        pipeline = frozen_pipeline(db, record.config_hash, record.pipeline)
         waiting: dict[str, int] = {}
         for progress in db.progress.of_execution(record.id):
             if progress.dagster_run_id == record.dagster_run_id:

@@ -76,7 +76,7 @@ def mark_interrupted(db: FactflowDatabase, instance: DagsterInstance, record: Ex
 
 def stage_progress(db: FactflowDatabase, record: ExecutionRecord, pipeline: Pipeline | None = None) -> list[dict]:
     """Per stage, in run order: lineage rows by status (done, failed, skipped, in flight)."""
-    pipeline = pipeline or frozen_pipeline(db, record.config_hash)
+    pipeline = pipeline or frozen_pipeline(db, record.config_hash, record.pipeline)
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for row in db.lineage.stage_counts(record.id):
         counts.setdefault((row["route"], row["stage"]), {})[row["status"]] = row["count"]
@@ -101,7 +101,7 @@ def markdown_structure(db: FactflowDatabase, record: ExecutionRecord) -> list[di
     """Per html_to_markdown stage: what the pages' main regions held and what the markdown kept,
     by kind, and the pages that lost some (the first few)."""
     shown = []
-    for stage in frozen_pipeline(db, record.config_hash).stages:
+    for stage in frozen_pipeline(db, record.config_hash, record.pipeline).stages:
         if stage.adapter_type != STRUCTURE_ADAPTER:
             continue
         totals = structure_totals(db, record.id, stage.route.name, stage.name)
