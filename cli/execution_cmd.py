@@ -53,7 +53,7 @@ def run_here(env: Environment, settings, request, show_progress: bool) -> dict:
 
     from factflow_assets.operations.launch import RunPlan, prepare_execution
 
-    record = prepare_execution(settings, env.db, env.instance, request, note)
+    record = prepare_execution(settings, env.db, env.instance, request, note, runs_here=True)
     return run_plan_here(env, settings, RunPlan.start(record), show_progress)
 
 

@@ -81,11 +81,18 @@ class RunPlan:
 
 
 def prepare_execution(
-    settings: Settings, db: FactflowDatabase, instance: DagsterInstance, request: StartRequest, note: Callable[[str], None] = lambda _: None
+    settings: Settings,
+    db: FactflowDatabase,
+    instance: DagsterInstance,
+    request: StartRequest,
+    note: Callable[[str], None] = lambda _: None,
+    runs_here: bool = False,
 ) -> ExecutionRecord:
     """Validate the pipeline, record the execution with its frozen config, add its partition.
     With `since` (or `incremental:` in the YAML) its baseline is found first; `note` hears when
-    `latest` finds none (a full crawl)."""
+    `latest` finds none (a full crawl). `runs_here`: this process will run it, and says so at
+    once (the runner row), so that if it dies before its run even exists the execution reads
+    `interrupted`, not `queued` for ever."""
     pipeline = load_pipeline(settings.pipelines_dir, request.pipeline)
     origin = {"kind": "start"}
     since = request.since or pipeline.spec.incremental
@@ -97,6 +104,8 @@ def prepare_execution(
         else:
             origin["since"] = baseline.id
     record = create_execution(db, pipeline, overrides=request.overrides, tag=request.tag, status="queued", origin=origin)
+    if runs_here:
+        db.runners.beat(record.id, None)
     instance.add_dynamic_partitions(pipeline.name, [record.id])
     return record
 

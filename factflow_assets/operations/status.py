@@ -11,7 +11,7 @@ closed as the interrupted attempt and the Dagster run is marked failed, so the U
 
 from __future__ import annotations
 
-from dagster import DagsterInstance, RunRecord
+from dagster import DagsterInstance, DagsterRunStatus, RunRecord
 
 from resources.clock import as_utc
 from resources.database import FactflowDatabase
@@ -34,9 +34,11 @@ def refresh_status(db: FactflowDatabase, instance: DagsterInstance, record: Exec
     runs = execution_runs(instance, record.id, limit=1)
     newest = runs[0] if runs else None
     runner = db.runners.get(record.id)
-    if runner is not None and record.status == "running" and _speaks_for(runner, newest):
+    if runner is not None and record.status in ("running", "queued") and _speaks_for(runner, newest):
+        # a process that runs the execution here claimed it (at once when it created it) and its
+        # run, which it executes itself: NOT_STARTED means it has yet to, not that a queue holds it
         claimed_run_exists = newest is not None and newest.dagster_run.run_id == runner.dagster_run_id
-        if not claimed_run_exists or newest.dagster_run.status in IN_PROGRESS:
+        if not claimed_run_exists or newest.dagster_run.status in IN_PROGRESS | {DagsterRunStatus.NOT_STARTED}:
             reason = runner.gone_because()
             if reason:
                 return mark_interrupted(db, instance, record, runner.dagster_run_id, reason)
@@ -66,7 +68,7 @@ def mark_interrupted(db: FactflowDatabase, instance: DagsterInstance, record: Ex
     if run_id:
         db.lineage.close_interrupted(record.id, run_id, f"the run stopped before this message finished: {reason}")
         run = instance.get_run_by_id(run_id)
-        if run is not None and run.status in IN_PROGRESS:
+        if run is not None and (run.status in IN_PROGRESS or run.status == DagsterRunStatus.NOT_STARTED):
             instance.report_run_failed(run, message=f"factflow: the run was interrupted: {reason}")
     db.executions.set_status(
         record.id, "interrupted", run_id=run_id, error=f"the run was interrupted: {reason}; resume it with: factflow execution resume {record.id}"
