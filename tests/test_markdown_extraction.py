@@ -194,3 +194,20 @@ def test_a_caption_beside_its_image_is_not_taken_for_text_in_an_article():
     assert extraction.method == "article"
     assert "![The north pier](/pier.jpg)" in extraction.markdown
     assert caption not in extraction.markdown
+
+
+def test_a_helper_whose_parent_died_before_it_set_the_signal_exits_at_once():
+    """The forkserver's first ~0.3 s (Python starting) come before it can ask to die with its
+    parent: killed then, the parent left it behind. Named a parent that is not its own, it exits."""
+    import subprocess
+    import sys
+
+    from factflow_assets.adapters.worker_lifetime import FORKSERVER_PARENT
+
+    probe = "import factflow_assets.adapters.worker_lifetime; print('still here')"
+    orphan = subprocess.run([sys.executable, "-c", probe], env={**os.environ, FORKSERVER_PARENT: "1"}, capture_output=True, text=True)
+    assert orphan.returncode == 0 and orphan.stdout == ""
+    own = subprocess.run([sys.executable, "-c", probe], env={**os.environ, FORKSERVER_PARENT: str(os.getpid())}, capture_output=True, text=True)
+    assert own.stdout == "still here\n"
+    unrelated = subprocess.run([sys.executable, "-c", probe], env={k: v for k, v in os.environ.items() if k != FORKSERVER_PARENT}, capture_output=True, text=True)
+    assert unrelated.stdout == "still here\n"  # imported elsewhere, it is nobody's helper

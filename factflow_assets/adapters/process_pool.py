@@ -23,7 +23,7 @@ from multiprocessing import forkserver
 from typing import Any, Callable
 
 from .base import PermanentError
-from .worker_lifetime import die_with_parent
+from .worker_lifetime import FORKSERVER_PARENT, die_with_parent, worker_parent
 
 DEFAULT_MAX_WORKERS = 4
 STARTUP_TIMEOUT = 300.0  # seconds for the workers to start, whatever the per-message timeout
@@ -51,14 +51,18 @@ def start_forkserver(preload: list[str]) -> None:
     that are ready at once. Starting it is a matter of milliseconds here; the imports happen there.
     """
     _ask_preload(preload)
-    forkserver.ensure_running()
+    os.environ[FORKSERVER_PARENT] = str(os.getpid())  # for the forkserver only, while it starts
+    try:
+        forkserver.ensure_running()
+    finally:
+        os.environ.pop(FORKSERVER_PARENT, None)
 
 
 def _start_worker(initializer: Callable[[], Any] | None) -> None:
     """In each new worker: die with the forkserver (so with the run), its own set-up, then freeze
     what the imports and the set-up made, so the collector no longer walks those objects on every
     full collection during the pages' work."""
-    die_with_parent()
+    die_with_parent(worker_parent())
     if initializer is not None:
         initializer()
     gc.freeze()
@@ -69,7 +73,7 @@ class WorkerPool:
         self.workers = workers
         self.timeout = timeout
         self._context = multiprocessing.get_context("forkserver")
-        _ask_preload(preload)
+        start_forkserver(preload)  # started here, not by the executor, so that it knows its parent
         self._initializer = initializer  # run once in each worker as it starts (load a tokenizer, ...)
         self._slots = asyncio.Semaphore(workers)
         self._executor = self._new_executor()
