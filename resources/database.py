@@ -56,7 +56,7 @@ def engine_for(url: str) -> Engine:
         if engine is None:
             engine = _create_engine(url)
             # a migration runs in one transaction: started over whole when the server drops it
-            wait_out(lambda: upgrade(engine), _outage_budget(), "migrating the factflow database")
+            wait_out(lambda: upgrade(engine), what="migrating the factflow database")
             _engines[url] = engine
         return engine
 
@@ -65,31 +65,24 @@ def engine_for(url: str) -> Engine:
 _NOT_WAITED = frozenset({"writer"})
 
 
-def _wait_out_outages(store: object, budget: float) -> None:
-    """Every public method of `store`, on this instance, waiting out a database outage."""
+def _wait_out_outages(store: object) -> None:
+    """Every public method of `store`, on this instance, waiting out a database outage (as long
+    as `outage.budget()` says: a command's few seconds, or a run's budget)."""
     for name in dir(type(store)):
         method = getattr(store, name)
         if name.startswith("_") or name in _NOT_WAITED or not callable(method) or inspect.isgeneratorfunction(method):
             continue
-        setattr(store, name, _waiting(method, budget, f"the factflow database ({type(store).__name__}.{name})"))
+        setattr(store, name, _waiting(method, f"the factflow database ({type(store).__name__}.{name})"))
 
 
-def _waiting(method, budget: float, what: str):
+def _waiting(method, what: str):
     @functools.wraps(method)
     def call(*args, **kwargs):
         if kwargs.get("conn") is not None:
             return method(*args, **kwargs)
-        return wait_out(lambda: method(*args, **kwargs), budget, what)
+        return wait_out(lambda: method(*args, **kwargs), what=what)
 
     return call
-
-
-def _outage_budget() -> float:
-    """FACTFLOW_DATABASE_OUTAGE_SECONDS (resources/ reads no settings object: it is below them)."""
-    try:
-        return float(os.environ.get("FACTFLOW_DATABASE_OUTAGE_SECONDS") or 600)
-    except ValueError:
-        return 600.0
 
 
 def _create_engine(url: str) -> Engine:
@@ -144,9 +137,9 @@ def dispose_engines() -> None:
 class FactflowDatabase:
     """The stores over one database.
 
-    On a server (PostgreSQL), every store call waits out a dropped or refused connection within
-    FACTFLOW_DATABASE_OUTAGE_SECONDS (resources/outage.py): each is one statement or one
-    transaction, so it is started over whole. A call given an outer transaction's `conn` is not:
+    On a server (PostgreSQL), every store call waits out a dropped or refused connection
+    (resources/outage.py: a few seconds for a command, FACTFLOW_DATABASE_OUTAGE_SECONDS while a
+    run runs): each is one statement or one transaction, so it is started over whole. A call given an outer transaction's `conn` is not:
     the outer transaction is what fails, and what its caller decides about. SQLite's errors are
     not outages (a locked file has its own busy timeout; a read-only one never heals).
     """
@@ -163,10 +156,9 @@ class FactflowDatabase:
         self.progress = StageProgressStore(self.engine)
         self.retention = RetentionStore(self.engine)
         if self.engine.dialect.name != "sqlite":
-            budget = _outage_budget()
             for store in (self.executions, self.lineage, self.lineage_queries, self.replays, self.runners,
                           self.route_states, self.progress, self.retention):
-                _wait_out_outages(store, budget)
+                _wait_out_outages(store)
 
     def transaction(self):
         """One transaction for several stores' writes (pass the connection as their `conn`)."""

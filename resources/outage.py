@@ -4,6 +4,11 @@ unreachable or restarting server makes it fail, within a budget of seconds.
 What counts as an outage: the server refused or dropped the connection (SQLAlchemy's
 `OperationalError` and `InterfaceError`, the driver's own, or any error SQLAlchemy marked as a
 lost connection). A constraint violation or a bad statement is not: it is raised at once.
+
+How long to wait depends on who waits: a command an operator typed rides over a dropped
+connection (a few seconds, `INTERACTIVE_SECONDS`) and otherwise says in one line that the
+database is unreachable; a run waits the whole outage budget (FACTFLOW_DATABASE_OUTAGE_SECONDS)
+rather than fail mid-stage. A run says so with `waiting_longer`, for its process.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -23,7 +29,25 @@ FIRST_DELAY = 0.2
 MAX_DELAY = 5.0
 #: A blip shorter than this (a dropped connection replaced at once) is not worth a line.
 QUIET_SECONDS = 2.0
+#: What a command waits: enough to replace connections a failover dropped, not a server's absence.
+INTERACTIVE_SECONDS = 3.0
 _inside = threading.local()
+_run_budget: list[float] = []  # set, for the whole process, while a run runs in it
+
+
+def budget() -> float:
+    """Seconds to wait out an outage now: a run's budget while one runs here, else a command's."""
+    return _run_budget[-1] if _run_budget else INTERACTIVE_SECONDS
+
+
+@contextmanager
+def waiting_longer(seconds: float) -> Iterator[None]:
+    """While a run runs in this process, every wait (its threads' too) lasts up to `seconds`."""
+    _run_budget.append(seconds)
+    try:
+        yield
+    finally:
+        _run_budget.pop()
 
 
 def is_outage(error: BaseException) -> bool:
@@ -35,14 +59,16 @@ def is_outage(error: BaseException) -> bool:
     return driver in ("psycopg2", "psycopg") and type(error).__name__ in ("OperationalError", "InterfaceError")
 
 
-def wait_out(call: Callable[[], T], budget: float, what: str = "a database call") -> T:
-    """`call()`, tried again while it fails with an outage, until `budget` seconds have passed.
+def wait_out(call: Callable[[], T], seconds: float | None = None, what: str = "a database call") -> T:
+    """`call()`, tried again while it fails with an outage, until `seconds` (default: `budget()`)
+    have passed.
 
     A call made inside another one being waited out is not retried on its own: the outer one
     tries the whole again, so nested calls never multiply the budget."""
     if getattr(_inside, "active", False):
         return call()
     _inside.active = True
+    limit = budget() if seconds is None else seconds
     try:
         started, delay, said = time.monotonic(), FIRST_DELAY, False
         while True:
@@ -52,10 +78,10 @@ def wait_out(call: Callable[[], T], budget: float, what: str = "a database call"
                     log.warning("%s works again after %.1f s", what, time.monotonic() - started)
                 return result
             except Exception as error:  # noqa: BLE001 - sorted by is_outage below
-                if not is_outage(error) or time.monotonic() - started + delay > budget:
+                if not is_outage(error) or time.monotonic() - started + delay > limit:
                     raise
                 if not said and time.monotonic() - started >= QUIET_SECONDS:
-                    log.warning("%s failing (%s); trying again for up to %.0f s", what, str(error).strip().splitlines()[0][:200], budget)
+                    log.warning("%s failing (%s); trying again for up to %.0f s", what, str(error).strip().splitlines()[0][:200], limit)
                     said = True
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_DELAY)

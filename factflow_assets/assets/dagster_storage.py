@@ -4,8 +4,9 @@ dagster-postgres retries opening a connection a few times, but a statement on a 
 server terminated (a restart, a failover, an operator's `pg_terminate_backend`) fails at once: the
 run's next event write or run-storage read raises, and the run dies mid-stage. factflow's
 dagster.yaml names these subclasses instead (Dagster's documented way to configure a storage
-class), and every public storage call is tried again within FACTFLOW_DATABASE_OUTAGE_SECONDS,
-the same budget lineage writes wait out an outage with (resources/outage.py).
+class), and every public storage call is tried again: for a few seconds in a command, within
+FACTFLOW_DATABASE_OUTAGE_SECONDS while a run runs in the process (resources/outage.py), the same
+budget lineage writes wait out an outage with.
 
 Dagster's storages run in AUTOCOMMIT: a statement that failed with the connection either ran
 whole or not at all, so trying it again is at worst a duplicate event-log row (when the server
@@ -22,8 +23,6 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 
 from resources.outage import wait_out
 
-from ..settings import Settings
-
 #: Not storage calls: set-up, configuration, connections and the like.
 _NOT_WRAPPED = frozenset(
     {"from_config_value", "config_type", "inst_data", "create_clean_storage", "connect", "optimize_for_webserver", "dispose",
@@ -34,7 +33,7 @@ _NOT_WRAPPED = frozenset(
 def _waiting(name: str, method):
     @functools.wraps(method)
     def call(self, *args, **kwargs):
-        return wait_out(lambda: method(self, *args, **kwargs), self.outage_budget, f"Dagster's storage ({name})")
+        return wait_out(lambda: method(self, *args, **kwargs), what=f"Dagster's storage ({name})")
 
     return call
 
@@ -52,10 +51,8 @@ def _waiting_out_outages(cls):
 
     @classmethod
     def from_config_value(klass, inst_data, config_value):
-        budget = Settings.from_env().database_outage_seconds
-        storage = wait_out(lambda: original(base, inst_data, config_value), budget, f"Dagster's storage ({base.__name__} set-up)")
+        storage = wait_out(lambda: original(base, inst_data, config_value), what=f"Dagster's storage ({base.__name__} set-up)")
         storage.__class__ = klass  # the parent builds its own class; the instance is the same, its methods ours
-        storage.outage_budget = budget
         return storage
 
     cls.from_config_value = from_config_value

@@ -28,8 +28,10 @@ from resources.dagster_resources import (
     HttpClientResource,
     StorageResource,
 )
+from resources.outage import waiting_longer
 
 from ..config import Pipeline, Stage, StageRef
+from ..settings import Settings
 from . import tags
 from .checks import stage_check_specs
 from .materialize import materialize_stages
@@ -77,7 +79,9 @@ def build_pipeline_asset(pipeline: Pipeline) -> AssetsDefinition:
         database: FactflowDatabaseResource,
         http: HttpClientResource,
     ):
-        yield from materialize_stages(context, pipeline, keys, storage.open(), database.open(), http)
+        # a run rides out a database outage whole (a command would say at once it cannot reach it)
+        with waiting_longer(Settings.from_env().database_outage_seconds):
+            yield from materialize_stages(context, pipeline, keys, storage.open(), database.open(), http)
 
     return stages
 

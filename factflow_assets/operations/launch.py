@@ -22,6 +22,7 @@ from dagster import DagsterInstance
 
 from resources.database import FactflowDatabase
 from resources.executions_store import ExecutionRecord
+from resources.outage import waiting_longer
 
 from ..assets import dagster_private, tags
 from ..assets.location import definitions_of
@@ -111,7 +112,13 @@ def prepare_execution(
 
 
 def run_in_process(settings: Settings, db: FactflowDatabase, instance: DagsterInstance, plan: RunPlan) -> ExecutionRecord:
-    """Materialise the plan's stages in this process; return the finished record."""
+    """Materialise the plan's stages in this process; return the finished record. From the run's
+    creation to its record's last word, a database outage is waited out as a run waits it out."""
+    with waiting_longer(settings.database_outage_seconds):
+        return _run_in_process(settings, db, instance, plan)
+
+
+def _run_in_process(settings: Settings, db: FactflowDatabase, instance: DagsterInstance, plan: RunPlan) -> ExecutionRecord:
     record = plan.record
     pipeline = frozen_pipeline(db, plan.config_hash, record.pipeline)
     job = definitions_of([pipeline], settings).resolve_job_def(record.pipeline)
