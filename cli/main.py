@@ -14,6 +14,7 @@ from . import (
     config_cmd,
     demo_cmd,
     execution_cmd,
+    export_cmd,
     lineage_cmd,
     pipeline_cmd,
     storage_cmd,
@@ -73,6 +74,7 @@ cli.add_command(pipeline_cmd.pipeline)
 cli.add_command(system_cmd.system)
 cli.add_command(demo_cmd.demo)
 cli.add_command(ui_cmd.ui)
+cli.add_command(export_cmd.export)
 
 
 def main() -> None:

@@ -181,6 +181,22 @@ class LineageQueries:
         )
         return self._all(query)
 
+    def current_objects(self, execution_id: str, route: str, stage: str, statuses: frozenset[str]) -> list[dict[str, Any]]:
+        """Lineage id, message id, status, output keys and metadata of the current rows of one
+        stage of one execution that ended in one of `statuses`, by message id."""
+        query = (
+            select(lineage.c.id, lineage.c.message_id, lineage.c.status, lineage.c.output_keys, lineage.c.metadata)
+            .where(
+                lineage.c.execution_id == execution_id,
+                lineage.c.route == route,
+                lineage.c.stage == stage,
+                lineage.c.superseded.is_(False),
+                lineage.c.status.in_(sorted(statuses)),
+            )
+            .order_by(lineage.c.message_id)
+        )
+        return self._all(query)
+
     def failures(self, execution_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         """Current failed invocations: of one execution oldest first, else of all newest first."""
         query = select(*SUMMARY_COLUMNS).where(lineage.c.status == "failed", lineage.c.superseded.is_(False))

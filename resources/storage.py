@@ -151,6 +151,32 @@ class ObjectStore:
         self._write_whole(path + SIDECAR_SUFFIX, json.dumps(sidecar, sort_keys=True, default=str).encode())
         return sidecar
 
+    def put_file(self, key: str, local_path: str, content_type: str, metadata: dict, sha256: str) -> dict:
+        """Write a local file as the object (streamed, never whole in memory: a dataset's Parquet),
+        then its sidecar; return the sidecar. `sha256` is the file's, computed as it was written."""
+        path = self._path(key)
+        sidecar = {
+            **metadata,
+            "key": key,
+            "content_type": content_type,
+            "size": os.path.getsize(local_path),
+            "sha256": sha256,
+            "written_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        }
+        if self.is_local:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            partial = path + PARTIAL_SUFFIX
+            self.fs.put_file(local_path, partial)
+            os.replace(partial, path)
+        else:
+            self.fs.put_file(local_path, path)
+        self._write_whole(path + SIDECAR_SUFFIX, json.dumps(sidecar, sort_keys=True, default=str).encode())
+        return sidecar
+
+    def open_read(self, key: str):
+        """The object as a file to read from (a Parquet reader takes it a row group at a time)."""
+        return self.fs.open(self._path(key), "rb")
+
     def _write_whole(self, path: str, data: bytes, new_may_be_direct: bool = False) -> None:
         """Write so that a reader sees the old bytes or the new, never half of them.
 

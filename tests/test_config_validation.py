@@ -147,6 +147,11 @@ def test_E110_invalid_names():
     assert codes(VALID, name="Bad-Name") == ["E110"]
 
 
+def test_E110_the_dataset_route_name_is_reserved():
+    text = VALID.replace("name: scrape", "name: dataset").replace("route: scrape", "route: dataset")
+    assert ("E110", "routes[0].name") in [(f.code, f.path) for f in validate_text(text, "p").findings]
+
+
 def test_E111_empty_lists():
     assert ("E111", "routes[0].adapters", 4) in findings(VALID.replace(
         "    adapters:\n      - type: sitemap_parser\n      - type: url_expander\n", "    adapters: []\n"))

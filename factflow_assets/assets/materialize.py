@@ -43,13 +43,15 @@ from resources.storage import ObjectStore, stage_prefix
 
 from ..adapters.network_policy import NetworkPolicy
 from ..config import Pipeline, StageRef
-from ..engine.executions import replay_source
+from ..engine.executions import frozen_pipeline, replay_source
 from ..engine.heartbeat import Heartbeat
 from ..engine.stage_runner import FaultBudgets
 from ..engine.stream import StageOutcome, StreamRun, stage_sources, warm_up
 from ..settings import Settings
 from . import run_kinds
+from . import tags
 from .checks import stage_check_results
+from .dataset_asset import dataset_asset_key, materialize_dataset
 from .retention import apply_retention
 from .runs import execution_runs
 
@@ -73,6 +75,10 @@ def materialize_stages(
     run = context.run
     warm_up([stage for stage in pipeline.stages if keys[stage.ref] in context.selected_asset_keys])
     selected = tuple(stage.ref for stage in pipeline.stages if keys[stage.ref] in context.selected_asset_keys)
+    with_dataset = dataset_asset_key(pipeline.name) in context.selected_asset_keys
+    if not selected and with_dataset:  # the automation's rebuild: from what the stages hold, nothing else runs
+        yield from _dataset_only(context, pipeline, store, db)
+        return
     settings = Settings.from_env()
     journals = settings.home / "journal"
     db.lineage.replay_journals(journals, context.partition_key)  # rows an earlier run kept while the database was away
@@ -113,8 +119,20 @@ def materialize_stages(
         raise DagsterExecutionInterruptedError(f"cancelled: {report.unfinished()}")
     if report.failures:
         raise Failure("; ".join(report.failures))
+    if with_dataset:
+        baseline = None if op.kind == run_kinds.REPLAY else (record.origin or {}).get("since")
+        yield materialize_dataset(context, op.pipeline, db, store, record.id, baseline)
     if op.kind == run_kinds.START and (record.origin or {}).get("kind") == "schedule":
         _apply_retention(context, settings, db, store, record)
+
+
+def _dataset_only(context: AssetExecutionContext, pipeline: Pipeline, store: ObjectStore, db: FactflowDatabase) -> Iterator[MaterializeResult]:
+    record = db.executions.get(context.partition_key)
+    if record is None:
+        raise Failure(f"partition {context.partition_key} has no execution: there is no dataset to write")
+    context.instance.add_run_tags(context.run.run_id, {tags.RUN_KIND: run_kinds.DATASET, tags.EXECUTION_ID: record.id})
+    frozen = frozen_pipeline(db, record.config_hash, record.pipeline)  # the stages as the execution ran them
+    yield materialize_dataset(context, frozen, db, store, record.id, (record.origin or {}).get("since"))
 
 
 def _apply_retention(context: AssetExecutionContext, settings: Settings, db: FactflowDatabase, store: ObjectStore, record: ExecutionRecord) -> None:

@@ -1,5 +1,8 @@
 """From a validated pipeline to Dagster definitions: one subsettable multi-asset, a job, a partition set.
 
+The multi-asset holds the stages and, for a pipeline that makes markdown, its dataset
+(dataset_asset.py).
+
 The pattern dagster-dbt uses for a dbt project (DESIGN §2a): one `AssetSpec` per stage, key
 [pipeline, route, stage], in a group per route, depending on the stage that feeds it (across routes
 too), so the UI shows one connected graph; the stage checks as `check_specs`; `can_subset=True`,
@@ -34,6 +37,7 @@ from ..config import Pipeline, Stage, StageRef
 from ..settings import Settings
 from . import tags
 from .checks import stage_check_specs
+from .dataset_asset import dataset_spec
 from .materialize import materialize_stages
 
 
@@ -63,10 +67,11 @@ def build_pipeline_asset(pipeline: Pipeline) -> AssetsDefinition:
     """Every stage of the pipeline as one subsettable multi-asset over its executions' partitions."""
     partitions = DynamicPartitionsDefinition(name=pipeline.name)
     keys = {stage.ref: stage_asset_key(pipeline.name, stage.ref) for stage in pipeline.stages}
+    dataset = dataset_spec(pipeline, partitions, stage_asset_key)
 
     @multi_asset(
         name=f"{pipeline.name}__stages",
-        specs=[stage_spec(pipeline, stage, partitions) for stage in pipeline.stages],
+        specs=[stage_spec(pipeline, stage, partitions) for stage in pipeline.stages] + ([dataset] if dataset else []),
         check_specs=[spec for stage in pipeline.stages for spec in stage_check_specs(keys[stage.ref], partitions, stage.adapter_type)],
         can_subset=True,
         partitions_def=partitions,

@@ -39,6 +39,7 @@ from . import tags
 START = "start"  # an execution's first run
 REPLAY = "replay"  # the selected stages again, from storage
 RESUME = "resume"  # continue: what is done is skipped
+DATASET = "dataset"  # the dataset written again from what the stages hold; no stage runs
 
 #: A partition added in the UI becomes an execution id, a storage key segment and a lineage column.
 EXECUTION_KEY = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9._=-]{1,40}$")

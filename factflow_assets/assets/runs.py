@@ -9,6 +9,7 @@ from __future__ import annotations
 from dagster import (
     DagsterEventType,
     DagsterInstance,
+    DagsterRun,
     DagsterRunStatus,
     RunRecord,
     RunsFilter,
@@ -31,16 +32,30 @@ RUN_STATUS = {
 IN_PROGRESS = frozenset({DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING})
 
 
-def execution_runs(instance: DagsterInstance, execution_id: str, limit: int | None = None) -> list[RunRecord]:
+def execution_runs(instance: DagsterInstance, execution_id: str, limit: int | None = None, stages_only: bool = False) -> list[RunRecord]:
     """The execution's Dagster runs, newest first: every run of its partition, whoever launched it
-    (a backfill's runs name it as a one-partition range instead of a partition)."""
+    (a backfill's runs name it as a one-partition range instead of a partition). `stages_only`
+    leaves out runs that only rebuilt the dataset: they say nothing of how the execution went."""
+    fetch = None if stages_only else limit
     found = {
         record.dagster_run.run_id: record
         for filters in ({tags.PARTITION: execution_id}, {tags.PARTITION_RANGE_START: execution_id, tags.PARTITION_RANGE_END: execution_id})
-        for record in instance.get_run_records(RunsFilter(tags=filters), limit=limit)
+        for record in instance.get_run_records(RunsFilter(tags=filters), limit=fetch)
     }
     newest_first = sorted(found.values(), key=lambda record: record.create_timestamp, reverse=True)
+    if stages_only:
+        newest_first = [record for record in newest_first if not is_dataset_only(record.dagster_run)]
     return newest_first[:limit] if limit else newest_first
+
+
+#: The last part of a pipeline's dataset asset key, [pipeline, "dataset"].
+DATASET = "dataset"
+
+
+def is_dataset_only(run: DagsterRun) -> bool:
+    """A run that selected nothing but a dataset (the automation's, after a stage changed)."""
+    selection = run.asset_selection
+    return bool(selection) and all(len(key.path) == 2 and key.path[1] == DATASET for key in selection)
 
 
 def run_failure(instance: DagsterInstance, run_id: str) -> str:

@@ -48,6 +48,8 @@ MAX_FILE_BYTES = 1024 * 1024
 #: Nodes the document may have once every alias is expanded (E006): a pipeline has hundreds; a
 #: "billion laughs" of nine levels of nine aliases has nine to the ninth.
 MAX_EXPANDED_NODES = 100_000
+#: Route names that would share a storage prefix with something else.
+RESERVED_ROUTE_NAMES = frozenset({"dataset"})
 #: How deep mappings and lists may nest. A pipeline needs six; PyYAML composes recursively, and a
 #: few hundred levels (1.2 KB of brackets) exhaust Python's stack before any rule is checked.
 MAX_DEPTH = 64
@@ -326,6 +328,8 @@ def _validate_graph(spec: PipelineSpec, locate: _Locator, findings: list[Finding
     for r, route in enumerate(spec.routes):
         if route.name in routes:
             findings.append(locate.finding("E102", f"route name {route.name!r} is used twice", ("routes", r, "name")))
+        if route.name in RESERVED_ROUTE_NAMES:  # executions/<E>/dataset/ holds the execution's dataset
+            findings.append(locate.finding("E110", f"route name {route.name!r} is reserved (the execution's dataset is stored under it)", ("routes", r, "name")))
         routes.setdefault(route.name, route)
         stages = set()
         for a, adapter in enumerate(route.adapters):

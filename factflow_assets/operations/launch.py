@@ -25,10 +25,12 @@ from resources.executions_store import ExecutionRecord
 from resources.outage import waiting_longer
 
 from ..assets import dagster_private, tags
+from ..assets.dataset_asset import dataset_asset_key
 from ..assets.location import definitions_of
 from ..assets.pipeline_asset import stage_asset_key
 from ..assets.runs import RUN_STATUS, run_failure
 from ..config import StageRef, load_pipeline
+from ..dataset.build import dataset_stages
 from ..engine.executions import check_init_payload, create_execution, frozen_pipeline
 from ..engine.incremental import baseline_for
 from ..settings import Settings
@@ -129,8 +131,11 @@ def _run_in_process(settings: Settings, db: FactflowDatabase, instance: DagsterI
     db.executions.set_status(record.id, "running", run_id=run_id)
     gc.freeze()  # what is imported and built by now lives as long as the process: no collection walks it again
     try:
+        selection = plan.asset_keys()
+        if selection is not None and dataset_stages(pipeline) is not None:
+            selection.append(dataset_asset_key(pipeline.name))  # what the run changes, the dataset shows
         run = dagster_private.execute_here(
-            job, instance, run_id=run_id, tags=plan.tags(), asset_selection=plan.asset_keys(), run_config=QUIET_RUN_CONFIG,
+            job, instance, run_id=run_id, tags=plan.tags(), asset_selection=selection, run_config=QUIET_RUN_CONFIG,
             working_directory=settings.home, parent_run_id=plan.parent_run_id, root_run_id=plan.root_run_id,
         )
     except KeyboardInterrupt:

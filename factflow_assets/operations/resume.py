@@ -35,7 +35,7 @@ def plan_resume(db: FactflowDatabase, store: ObjectStore, instance: DagsterInsta
     record = refresh_status(db, instance, db.executions.resolve(execution))
     if record.active:
         raise FactflowError(f"execution {record.id} is {record.status}; only an execution that stopped can be resumed")
-    runs = execution_runs(instance, record.id, limit=1)
+    runs = execution_runs(instance, record.id, limit=1, stages_only=True)
     last = runs[0].dagster_run if runs else None
     config_hash = last.tags.get(tags.CONFIG_HASH, record.config_hash) if last else record.config_hash
     pipeline = frozen_pipeline(db, config_hash, record.pipeline)

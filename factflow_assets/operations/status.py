@@ -31,7 +31,7 @@ FAILURES_SHOWN = 10
 def refresh_status(db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord) -> ExecutionRecord:
     if not record.active:
         return record
-    runs = execution_runs(instance, record.id, limit=1)
+    runs = execution_runs(instance, record.id, limit=1, stages_only=True)
     newest = runs[0] if runs else None
     runner = db.runners.get(record.id)
     if runner is not None and record.status in ("running", "queued") and _speaks_for(runner, newest):
