@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import logging
 
-from dagster import Definitions, in_process_executor
+from dagster import (
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    Definitions,
+    in_process_executor,
+)
 
 from resources.dagster_resources import (
     FactflowDatabaseResource,
@@ -20,10 +26,14 @@ from resources.dagster_resources import (
 )
 
 from ..config import Pipeline, validate_directory
+from ..dataset.build import dataset_stages
 from ..settings import Settings
+from .dataset_asset import dataset_asset_key
 from .pipeline_asset import build_pipeline_asset, build_pipeline_job
 from .schedules import build_schedule
 
+#: The sensor that keeps the pipelines' datasets current under the daemon.
+DATASET_AUTOMATION = "factflow_dataset_automation"
 log = logging.getLogger(__name__)
 
 
@@ -45,8 +55,20 @@ def definitions_of(pipelines: list[Pipeline], settings: Settings) -> Definitions
         assets.append(asset)
         jobs.append(job)
         schedules.extend([schedule] if schedule else [])
+    datasets = [dataset_asset_key(p.name) for p in pipelines if dataset_stages(p) is not None]
+    sensors = [dataset_automation(datasets)] if datasets else []
     # in process for every job, the implicit one the UI's "Materialize" uses too: one step, no subprocess
-    return Definitions(assets=assets, jobs=jobs, schedules=schedules, resources=resources(settings), executor=in_process_executor)
+    return Definitions(
+        assets=assets, jobs=jobs, schedules=schedules, sensors=sensors, resources=resources(settings), executor=in_process_executor
+    )
+
+
+def dataset_automation(datasets: list) -> AutomationConditionSensorDefinition:
+    """What evaluates the datasets' eager condition under the daemon, on from the start: a stage
+    materialised in the UI has its execution's dataset rebuilt without anyone asking."""
+    return AutomationConditionSensorDefinition(
+        DATASET_AUTOMATION, target=AssetSelection.assets(*datasets), default_status=DefaultSensorStatus.RUNNING, minimum_interval_seconds=30
+    )
 
 
 def location_definitions(settings: Settings | None = None) -> Definitions:
