@@ -73,6 +73,20 @@ def validate_key(key: str, *, allow_prefix: bool = False) -> str:
     return key
 
 
+#: File extensions by content type, for objects written out to a folder.
+_EXTENSIONS = {
+    "text/html": ".html", "application/xhtml+xml": ".html", "text/markdown": ".md", "application/json": ".json",
+    "text/plain": ".txt", "application/xml": ".xml", "text/xml": ".xml", "application/pdf": ".pdf", "text/csv": ".csv",
+}
+
+
+def file_extension(key: str, content_type: str) -> str:
+    """What a file holding the object should end in (none when its key already ends so, or the
+    type is unknown)."""
+    extension = _EXTENSIONS.get(content_type.split(";", 1)[0].strip().lower(), "")
+    return "" if not extension or key.lower().endswith(extension) else extension
+
+
 def execution_prefix(execution_id: str, route: str | None = None) -> str:
     """Where an execution's objects are, or one route's of them."""
     return validate_key(f"executions/{execution_id}/" + (f"{route}/" if route else ""), allow_prefix=True)
@@ -344,8 +358,9 @@ class ObjectStore:
 
     def download(self, prefix: str, directory: str, callback=None) -> tuple[int, int]:
         """Copy every complete object under `prefix` and its sidecar into `directory`, keys kept as
-        folders, a batch of objects at a time; return (objects, bytes). `callback` is an fsspec
-        Callback (a progress bar)."""
+        folders, a batch of objects at a time; return (objects, bytes). Each file is then named for
+        what its sidecar says it holds (`.html`, `.md`, `.json`, ...: `file_extension`), the
+        sidecar beside it as `<file>.meta.json`. `callback` is an fsspec Callback (a progress bar)."""
         objects = size = 0
         batch: list[str] = []
         for path, info, _sidecar in self._complete(prefix):
@@ -363,6 +378,12 @@ class ObjectStore:
         for folder in {os.path.dirname(p) for p in local}:
             os.makedirs(folder, exist_ok=True)
         self.fs.get(remote, local, **({"callback": callback} if callback is not None else {}))
+        for name in local[::2]:  # objects; each one's sidecar follows it
+            with open(name + SIDECAR_SUFFIX, "rb") as file:
+                extension = file_extension(name, json.loads(file.read() or b"{}").get("content_type", ""))
+            if extension:
+                os.replace(name, name + extension)
+                os.replace(name + SIDECAR_SUFFIX, name + extension + SIDECAR_SUFFIX)
 
     def watch(self, prefix: str, finished: Callable[[], bool], interval: float = 1.0) -> Iterator[ObjectInfo]:
         """Yield each object written under `prefix`, as it completes, until `finished()` is true.

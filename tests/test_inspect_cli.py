@@ -69,7 +69,7 @@ def test_storage_browse_goes_one_level_down_with_counts(execution):
     _store, execution_id = execution
     top = as_json("storage", "browse", f"executions/{execution_id}")
     total = len(as_json("storage", "list", "-e", execution_id, "--limit", "100000"))
-    assert [f["prefix"].split("/")[2] for f in top["folders"]] == ["markdown_processor", "sitemap_scraper"]
+    assert [f["prefix"].split("/")[2] for f in top["folders"]] == ["dataset", "markdown_processor", "sitemap_scraper"]
     assert sum(f["objects"] for f in top["folders"]) == total and top["objects"] == []
     stage = as_json("storage", "browse", f"executions/{execution_id}/sitemap_scraper/web_content_storage/")
     assert stage["folders"] == [] and len(stage["objects"]) == PAGES
@@ -101,7 +101,10 @@ def test_storage_download_writes_objects_and_sidecars_as_folders(execution, tmp_
     report = as_json("storage", "download", "inspected", "--output-dir", str(tmp_path / "copy"))
     stored = sorted(Path(path[len(store.root) + 1 :]) for path in store.fs.find(store.url(f"executions/{execution_id}/")))
     copied = sorted(p.relative_to(tmp_path / "copy") for p in (tmp_path / "copy").rglob("*") if p.is_file())
-    assert copied == stored and len(copied) == 2 * report["objects"]
+    assert len(copied) == len(stored) == 2 * report["objects"]
+    # each file named for what it holds, its sidecar beside it
+    assert {p.suffix for p in copied if not p.name.endswith(SIDECAR_SUFFIX)} >= {".html", ".md", ".json", ".parquet"}
+    assert {str(p).split(".")[0] for p in copied} == {str(p).split(".")[0] for p in stored}
     assert report["bytes"] == sum((tmp_path / "copy" / p).stat().st_size for p in copied if not p.name.endswith(SIDECAR_SUFFIX))
     again = invoke("storage", "download", execution_id, "-d", str(tmp_path / "again"))
     assert f"{report['objects']} objects and their sidecars" in again.stdout

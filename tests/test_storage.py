@@ -122,8 +122,19 @@ def test_download_copies_objects_and_sidecars_keys_as_folders(store, tmp_path):
     assert progress.size == 4 and progress.value == 4  # objects and sidecars
     out = tmp_path / "out"
     assert (out / "executions/e1/r/s/a").read_bytes() == b"\x00\xffbinary"
-    assert json.loads((out / ("executions/e1/r/t/b" + SIDECAR_SUFFIX)).read_text())["url"] == "http://x/"
-    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["a", "a" + SIDECAR_SUFFIX, "b", "b" + SIDECAR_SUFFIX]
+    assert json.loads((out / ("executions/e1/r/t/b.txt" + SIDECAR_SUFFIX)).read_text())["url"] == "http://x/"
+    # named for what they hold: text/plain is .txt; a type without an extension keeps the key's name
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == ["a", "a" + SIDECAR_SUFFIX, "b.txt", "b.txt" + SIDECAR_SUFFIX]
+
+
+def test_file_extensions_follow_the_content_type():
+    from resources.storage import file_extension
+
+    assert file_extension("executions/e/r/s/page", "text/html; charset=utf-8") == ".html"
+    assert file_extension("executions/e/r/s/page-000", "text/markdown; charset=utf-8; variant=GFM") == ".md"
+    assert file_extension("executions/e/r/s/urls", "application/json") == ".json"
+    assert file_extension("executions/e/dataset/pages.parquet", "application/vnd.apache.parquet") == ""
+    assert file_extension("executions/e/r/s/notes.txt", "text/plain") == ""  # already says so
 
 
 def test_watch_reports_each_write_once_while_another_thread_writes(store):
