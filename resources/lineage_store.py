@@ -282,6 +282,19 @@ class LineageStore:
                     )
         return latest
 
+    def replace_stage_rows(self, execution_id: str, route: str, stage: str, rows: list[dict]) -> None:
+        """Make `rows` the current rows of one (route, stage) of an execution, in one transaction:
+        the stage's earlier rows stay as history, superseded (a step that is not a stage loop,
+        such as writing the dataset, records itself so)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(lineage)
+                .where(lineage.c.execution_id == execution_id, lineage.c.route == route, lineage.c.stage == stage, lineage.c.superseded.is_(False))
+                .values(superseded=True)
+            )
+            if rows:
+                conn.execute(insert(lineage), rows)
+
     def supersede(self, execution_id: str, stages: list[tuple[str, str]], conn: Connection | None = None) -> int:
         """Mark every current row of these (route, stage)s of one execution as history; return how
         many. A re-run of those stages then treats every message as new (nothing is skipped)."""

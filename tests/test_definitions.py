@@ -47,9 +47,14 @@ def test_the_shipped_pipeline_loads_as_partitioned_assets_and_a_job(settings):
     assert isinstance(node.partitions_def, DynamicPartitionsDefinition) and node.partitions_def.name == "web_to_markdown"
     assert node.code_version and len(node.code_version) == 64  # the config hash
 
+    dataset = graph.get(key("web_to_markdown", "dataset"))  # the hand-off to an index, downstream of pages and segments
+    assert dataset.parent_keys == {keys[4], keys[5]} and dataset.automation_condition is not None
+    assert isinstance(dataset.partitions_def, DynamicPartitionsDefinition) and dataset.partitions_def.name == "web_to_markdown"
+
     job = defs.resolve_job_def("web_to_markdown")
     assert job.executor_def.name == "in_process"
-    assert set(job.asset_layer.executable_asset_keys) == set(keys)
+    assert set(job.asset_layer.executable_asset_keys) == set(keys) | {key("web_to_markdown", "dataset")}
+    assert [sensor.name for sensor in defs.sensors] == ["factflow_dataset_automation"]
     assert set(defs.resources) == {"storage", "database", "http"}
     checks = {(check.asset_key, check.name) for check in graph.asset_check_keys if check.asset_key.path[0] == "web_to_markdown"}
     html_to_markdown = AssetKey(["web_to_markdown", "markdown_processor", "html_to_markdown"])

@@ -65,7 +65,7 @@ def materialize_dataset(
     version (a hash of every row's content hash), and against the baseline what changed."""
     if baseline and not store.exists(dataset_key(baseline, "pages")):
         baseline = None  # an older baseline without a dataset: nothing to compare with
-    result = write_dataset(db, store, execution_id, pipeline, baseline)
+    result = write_dataset(db, store, execution_id, pipeline, baseline, run_id=context.run.run_id)
     metadata: dict = {}
     for what, written in result.written.items():
         metadata[f"{what}_rows"] = written.rows

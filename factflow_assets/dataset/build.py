@@ -20,12 +20,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from resources.clock import utcnow
 from resources.database import FactflowDatabase
 from resources.statuses import WITH_OUTPUTS
 from resources.storage import ObjectStore, message_key
 
 from ..config import Pipeline, Stage
-from .schema import PAGE_SCHEMA, PAGES, SEGMENT_SCHEMA, SEGMENTS, dataset_key, page_id, segment_id
+from ..ids import new_batch_id, new_lineage_id
+from .schema import DATASET_FOLDER, PAGE_SCHEMA, PAGES, SEGMENT_SCHEMA, SEGMENTS, dataset_key, page_id, segment_id
 
 #: Rows per Parquet row group (and per batch held in memory while writing).
 ROW_GROUP = 1000
@@ -68,9 +70,14 @@ class DatasetResult:
     changes: dict[str, dict[str, int]] | None = None  # against the baseline, per table: added/changed/removed/unchanged
 
 
-def write_dataset(db: FactflowDatabase, store: ObjectStore, execution_id: str, pipeline: Pipeline, baseline: str | None = None) -> DatasetResult:
-    """Write the execution's dataset to storage; what was written, its data version, and what
-    changed against `baseline` (an earlier execution with a dataset) when given."""
+def write_dataset(
+    db: FactflowDatabase, store: ObjectStore, execution_id: str, pipeline: Pipeline, baseline: str | None = None, run_id: str | None = None
+) -> DatasetResult:
+    """Write the execution's dataset to storage and record it as a lineage row (route and stage
+    `dataset`, its two objects as outputs, so storage metrics and retention see it like any
+    stage's); what was written, its data version, and what changed against `baseline` (an
+    earlier execution with a dataset) when given."""
+    started = utcnow()
     stages = dataset_stages(pipeline)
     if stages is None:
         raise ValueError(f"pipeline {pipeline.name} makes no markdown: it has no dataset")
@@ -84,11 +91,27 @@ def write_dataset(db: FactflowDatabase, store: ObjectStore, execution_id: str, p
             segment_rows = _segment_rows(db, store, execution_id, stages.segments, pages_seen)
             result.written[SEGMENTS] = _write(store, execution_id, SEGMENTS, SEGMENT_SCHEMA, segment_rows, Path(folder), hashes)
     result.data_version = hashes.hexdigest()
+    _record(db, execution_id, pipeline, result, started, run_id)
     if baseline:
         from .changes import change_counts
 
         result.changes = {what: change_counts(store, baseline, execution_id, what) for what in result.written}
     return result
+
+
+def _record(db: FactflowDatabase, execution_id: str, pipeline: Pipeline, result: DatasetResult, started, run_id: str | None) -> None:
+    finished = utcnow()
+    written = list(result.written.values())
+    row = {
+        "id": new_lineage_id(), "execution_id": execution_id, "route": DATASET_FOLDER, "stage": DATASET_FOLDER, "adapter_type": DATASET_FOLDER,
+        "message_id": DATASET_FOLDER, "parent_lineage_id": None, "batch_id": new_batch_id(), "status": "completed", "input_hash": None,
+        "output_hash": result.data_version, "output_keys": [w.key for w in written], "output_count": len(written),
+        "output_bytes": sum(w.bytes for w in written), "started_at": started, "finished_at": finished,
+        "duration_ms": (finished - started).total_seconds() * 1000, "dagster_run_id": run_id, "attempt": 1,
+        "config_hash": pipeline.config_hash, "superseded": False,
+        "metadata": {f"{w.what}_rows": w.rows for w in written},
+    }
+    db.lineage.replace_stage_rows(execution_id, DATASET_FOLDER, DATASET_FOLDER, [row])
 
 
 def _write(store: ObjectStore, execution_id: str, what: str, schema: pa.Schema, rows: Iterator[dict], folder: Path, hashes) -> Written:
