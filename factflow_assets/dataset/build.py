@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from .schema import DATASET_FOLDER, PAGE_SCHEMA, PAGES, SEGMENT_SCHEMA, SEGMENTS
 
 #: Rows per Parquet row group (and per batch held in memory while writing).
 ROW_GROUP = 1000
+#: Objects read at once from remote storage.
+READERS = 8
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 
 
@@ -117,17 +120,20 @@ def _record(db: FactflowDatabase, execution_id: str, pipeline: Pipeline, result:
 def _write(store: ObjectStore, execution_id: str, what: str, schema: pa.Schema, rows: Iterator[dict], folder: Path, hashes) -> Written:
     path = folder / f"{what}.parquet"
     count = 0
+    names = schema.names
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        batch: list[dict] = []
+        columns: dict[str, list] = {name: [] for name in names}
         for row in rows:
             hashes.update(row["content_hash"].encode())
-            batch.append(row)
-            if len(batch) >= ROW_GROUP:
-                writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
-                count, batch = count + len(batch), []
-        if batch or not count:
-            writer.write_batch(pa.RecordBatch.from_pylist(batch, schema=schema))
-            count += len(batch)
+            for name in names:
+                columns[name].append(row[name])
+            if len(columns["id"]) >= ROW_GROUP:
+                writer.write_batch(pa.RecordBatch.from_pydict(columns, schema=schema))
+                count += len(columns["id"])
+                columns = {name: [] for name in names}
+        if columns["id"] or not count:
+            writer.write_batch(pa.RecordBatch.from_pydict(columns, schema=schema))
+            count += len(columns["id"])
     digest = hashlib.sha256()
     with path.open("rb") as file:
         for chunk in iter(lambda: file.read(1 << 20), b""):
@@ -137,70 +143,83 @@ def _write(store: ObjectStore, execution_id: str, what: str, schema: pa.Schema, 
     return Written(what, key, count, sidecar["size"], sidecar["sha256"])
 
 
+def _objects(store: ObjectStore, rows: list[dict]) -> Iterator[tuple[dict, str, dict, str]]:
+    """(row, key, sidecar, text) of every object the rows wrote, in order; read by a few threads
+    at a time when storage is remote (each read is a request), one after the other when local."""
+    pairs = [(row, key) for row in rows for key in row["output_keys"] or []]
+
+    def read(pair):
+        row, key = pair
+        return row, key, store.metadata(key), store.get(key).decode("utf-8")
+
+    if store.is_local:  # threads only add contention to reads this short (measured: 1.45 s -> 3.3 s)
+        yield from map(read, pairs)
+        return
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        for start in range(0, len(pairs), ROW_GROUP):
+            yield from pool.map(read, pairs[start : start + ROW_GROUP])
+
+
 def _page_rows(db: FactflowDatabase, store: ObjectStore, execution_id: str, stages: DatasetStages, pages_seen: dict) -> Iterator[dict]:
     stage = stages.pages
-    for row in db.lineage_queries.current_objects(execution_id, stage.route.name, stage.name, WITH_OUTPUTS):
-        for key in row["output_keys"] or []:
-            sidecar = store.metadata(key)
-            text = store.get(key).decode("utf-8")
-            fetched = _fetched(store, execution_id, stages.fetched, sidecar.get("page_message_id"))
-            url = fetched.get("url") or sidecar.get("url") or (row["metadata"] or {}).get("url") or ""
-            page = {
-                "id": page_id(url),
-                "url": url,
-                "final_url": fetched.get("final_url") or url,
-                "canonical_url": fetched.get("canonical_url"),
-                "title": sidecar.get("title"),
-                "language": sidecar.get("language"),
-                "fetched_at": fetched.get("fetched_at"),
-                "lastmod": fetched.get("lastmod") or fetched.get("last_modified"),
-                "http_status": fetched.get("status"),
-                "execution_id": execution_id,
-            }
-            pages_seen[sidecar.get("page_message_id") or row["message_id"]] = {**page, "page_content_hash": sidecar.get("content_hash")}
-            yield {
-                **page,
-                "text": text,
-                "words": sidecar.get("words"),
-                "content_hash": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-                "html_hash": fetched.get("sha256"),
-                "extraction": sidecar.get("extraction"),
-                "lineage_id": row["id"],
-                "message_id": sidecar.get("message_id") or row["message_id"],
-            }
+    rows = db.lineage_queries.current_objects(execution_id, stage.route.name, stage.name, WITH_OUTPUTS)
+    for row, key, sidecar, text in _objects(store, rows):
+        fetched = _fetched(store, execution_id, stages.fetched, sidecar.get("page_message_id"))
+        url = fetched.get("url") or sidecar.get("url") or (row["metadata"] or {}).get("url") or ""
+        page = {
+            "id": page_id(url),
+            "url": url,
+            "final_url": fetched.get("final_url") or url,
+            "canonical_url": fetched.get("canonical_url"),
+            "title": sidecar.get("title"),
+            "language": sidecar.get("language"),
+            "fetched_at": fetched.get("fetched_at"),
+            "lastmod": fetched.get("lastmod") or fetched.get("last_modified"),
+            "http_status": fetched.get("status"),
+            "execution_id": execution_id,
+        }
+        pages_seen[sidecar.get("page_message_id") or row["message_id"]] = {**page, "page_content_hash": sidecar.get("content_hash")}
+        yield {
+            **page,
+            "text": text,
+            "words": sidecar.get("words"),
+            "content_hash": sidecar["sha256"],  # of the object's bytes: the markdown's UTF-8
+            "html_hash": fetched.get("sha256"),
+            "extraction": sidecar.get("extraction"),
+            "lineage_id": row["id"],
+            "message_id": sidecar.get("message_id") or row["message_id"],
+        }
 
 
 def _segment_rows(db: FactflowDatabase, store: ObjectStore, execution_id: str, stage: Stage, pages_seen: dict) -> Iterator[dict]:
-    for row in db.lineage_queries.current_objects(execution_id, stage.route.name, stage.name, WITH_OUTPUTS):
-        for key in row["output_keys"] or []:
-            sidecar = store.metadata(key)
-            text = store.get(key).decode("utf-8")
-            page = pages_seen.get(sidecar.get("page_message_id")) or {}
-            url = page.get("url") or sidecar.get("url") or ""
-            pid = page.get("id") or page_id(url)
-            index = int(sidecar.get("segment_index") or 0)
-            yield {
-                "id": segment_id(pid, index),
-                "page_id": pid,
-                "url": url,
-                "final_url": page.get("final_url") or url,
-                "canonical_url": page.get("canonical_url"),
-                "title": sidecar.get("title") or page.get("title"),
-                "language": sidecar.get("language") or page.get("language"),
-                "heading_path": list(sidecar.get("heading_path") or []),
-                "text": text,
-                "tokens": sidecar.get("tokens"),
-                "segment_index": index,
-                "segment_count": int(sidecar.get("segment_count") or 1),
-                "content_hash": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-                "page_content_hash": page.get("page_content_hash"),
-                "fetched_at": page.get("fetched_at"),
-                "lastmod": page.get("lastmod"),
-                "http_status": page.get("http_status"),
-                "execution_id": execution_id,
-                "lineage_id": row["id"],
-                "message_id": sidecar.get("message_id") or key.rsplit("/", 1)[-1],
-            }
+    rows = db.lineage_queries.current_objects(execution_id, stage.route.name, stage.name, WITH_OUTPUTS)
+    for row, key, sidecar, text in _objects(store, rows):
+        page = pages_seen.get(sidecar.get("page_message_id")) or {}
+        url = page.get("url") or sidecar.get("url") or ""
+        pid = page.get("id") or page_id(url)
+        index = int(sidecar.get("segment_index") or 0)
+        yield {
+            "id": segment_id(pid, index),
+            "page_id": pid,
+            "url": url,
+            "final_url": page.get("final_url") or url,
+            "canonical_url": page.get("canonical_url"),
+            "title": sidecar.get("title") or page.get("title"),
+            "language": sidecar.get("language") or page.get("language"),
+            "heading_path": list(sidecar.get("heading_path") or []),
+            "text": text,
+            "tokens": sidecar.get("tokens"),
+            "segment_index": index,
+            "segment_count": int(sidecar.get("segment_count") or 1),
+            "content_hash": sidecar["sha256"],
+            "page_content_hash": page.get("page_content_hash"),
+            "fetched_at": page.get("fetched_at"),
+            "lastmod": page.get("lastmod"),
+            "http_status": page.get("http_status"),
+            "execution_id": execution_id,
+            "lineage_id": row["id"],
+            "message_id": sidecar.get("message_id") or key.rsplit("/", 1)[-1],
+        }
 
 
 def _fetched(store: ObjectStore, execution_id: str, stage: Stage | None, message_id: str | None) -> dict:
