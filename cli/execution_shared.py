@@ -36,6 +36,11 @@ def print_summary(summary: dict, next_steps: bool = False) -> None:
     for structure in summary.get("structure", []):
         if structure["pages"]:
             print_structure(structure)
+    if summary.get("duplicates"):
+        console.print(line(
+            f"\n{summary['duplicates']} page(s) repeat another and are left out of the dataset: ",
+            f"factflow lineage list -e {summary['id']} --status skipped",
+        ))
     if next_steps:
         console.print("\nNext:")
         console.print(line(f"  factflow execution get {summary['id']}"))

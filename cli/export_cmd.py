@@ -21,11 +21,13 @@ from .output import note
 @click.option("--format", "fmt", type=click.Choice(["parquet", "jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("--changes-since", "changes_since", metavar="E0", help="Only what changed since execution E0: records with op upsert or delete.")
 @click.option("--output", "-o", "output", default="-", show_default=True, help="A file, or - for stdout.")
+@click.option("--include-duplicates", is_flag=True, help="Also the pages (and their segments) that repeat another page.")
 @pass_environment
-def export(env: Environment, execution_id: str, what: str, fmt: str, changes_since: str | None, output: str) -> None:
+def export(env: Environment, execution_id: str, what: str, fmt: str, changes_since: str | None, output: str, include_duplicates: bool) -> None:
     """Export an execution's segments or pages (or the changefeed since E0) for a search or vector index.
 
-    Ids are stable across executions (a page's from its URL, a segment's from its page and
+    Pages that repeat another (its canonical, the same text, nearly the same text) are left out
+    unless --include-duplicates. Ids are stable across executions (a page's from its URL, a segment's from its page and
     position): applying E0's export and then `--changes-since E0` gives exactly E's export.
     """
     from factflow_assets.dataset.export import export_batches, write_export
@@ -34,7 +36,7 @@ def export(env: Environment, execution_id: str, what: str, fmt: str, changes_sin
     baseline = env.db.executions.resolve(changes_since).id if changes_since else None
     for needed in filter(None, (record, env.db.executions.get(baseline) if baseline else None)):
         _ensure_dataset(env, needed)
-    schema, batches = export_batches(env.store, record.id, what, baseline)
+    schema, batches = export_batches(env.store, record.id, what, baseline, include_duplicates)
     if output == "-":
         if fmt == "parquet" and sys.stdout.isatty():
             raise click.ClickException("Parquet is binary: give --output FILE, or pipe stdout")

@@ -182,10 +182,10 @@ class LineageQueries:
         return self._all(query)
 
     def current_objects(self, execution_id: str, route: str, stage: str, statuses: frozenset[str]) -> list[dict[str, Any]]:
-        """Lineage id, message id, status, output keys and metadata of the current rows of one
+        """Lineage id, message id, status, output keys, metadata and start of the current rows of one
         stage of one execution that ended in one of `statuses`, by message id."""
         query = (
-            select(lineage.c.id, lineage.c.message_id, lineage.c.status, lineage.c.output_keys, lineage.c.metadata)
+            select(lineage.c.id, lineage.c.message_id, lineage.c.status, lineage.c.output_keys, lineage.c.metadata, lineage.c.started_at)
             .where(
                 lineage.c.execution_id == execution_id,
                 lineage.c.route == route,

@@ -27,7 +27,10 @@ PARAGRAPH = "The harbour wall protects the moorings from the winter swell and ne
 
 
 def page(title: str, sections: int, words: str = "") -> Resource:
-    body = "".join(f"<h2>Part {i}</h2><p>{(words + PARAGRAPH) * 6}</p>" for i in range(sections))
+    """A page of its own text (every sentence names the page and its part): no two are alike."""
+    body = "".join(
+        f"<h2>Part {i}</h2><p>{' '.join(f'{words}{title} part {i} sentence {n}: {PARAGRAPH}' for n in range(6))}</p>" for i in range(sections)
+    )
     return Resource(f"<!DOCTYPE html><html lang='en'><head><title>{title}</title></head><body><main><h1>{title}</h1>{body}</main></body></html>".encode())
 
 
@@ -86,3 +89,55 @@ def test_each_run_writes_the_dataset_and_the_changefeed_takes_one_export_to_the_
     assert all(row["heading_path"][0] in ("Alpha", "Beta", "Delta") for row in table.to_pylist())
     csv = run("export", "after", "--what", "pages", "--format", "csv")
     assert csv.stdout.splitlines()[0].startswith("id,url,final_url,canonical_url,title,language,text")
+
+
+ARTICLE = " ".join(
+    f"<p>Section {n} of the pump manual explains how the controller reads flow rate {n * 3} and pressure {n + 2} from its sensors "
+    f"before it adjusts valve {n % 4} and writes a line to the log.</p>" for n in range(12)
+)
+
+
+def shell(title: str, body: str, head: str = "", chrome: str = "") -> Resource:
+    return Resource(
+        f"<!DOCTYPE html><html lang='en'><head><title>{title}</title>{head}</head><body>{chrome}<main><h1>Pump manual</h1>{body}</main></body></html>".encode()
+    )
+
+
+def test_duplicate_pages_are_found_recorded_and_left_out_of_the_dataset(pipelines, env):
+    """Each kind the issue names: a print view (a header line more), tracking-parameter and
+    trailing-slash variants, a syndicated copy naming the original as canonical and one naming
+    nothing in other chrome; the distinct pages are kept."""
+    db, _store = env
+    print_view = shell("Pump manual (print)", "<p>Printed from docs.example.com on 1 March 2026.</p>" + ARTICLE)
+    routes = {
+        "/manual": shell("Pump manual", ARTICLE),
+        "/manual?utm_source=newsletter": shell("Pump manual", ARTICLE),
+        "/manual/print": print_view,
+        "/guide/": shell("Pump manual", ARTICLE.replace("pump manual", "pump guide")),
+        "/guide": shell("Pump manual", ARTICLE.replace("pump manual", "pump guide")),
+        "/partner/manual": shell("Partner copy", ARTICLE, head="<link rel='canonical' href='/manual'>", chrome="<nav>Partner site</nav>"),
+        "/mirror/manual": shell("Mirror", ARTICLE, chrome="<div class='banner'>Mirror of the pump manual</div>"),
+        "/valves": page("Valves", 3),
+        "/sensors": page("Sensors", 3),
+    }
+    paths = list(routes)
+    with SiteServer({"/sitemap.xml": sitemap(paths), **routes}) as site:
+        done = as_json("execution", "start", "site_md", "--set", f"sitemap_url={site.url('/sitemap.xml')}", "--tag", "dups")
+        base = site.base_url
+    assert done["status"] == "completed"
+
+    rows = [r for r in db.lineage_queries.list(done["id"], stage="dataset", limit=100) if r["status"] == "skipped"]
+    found = {r["metadata"]["url"][len(base):]: (r["metadata"]["duplicate_of"][len(base):], r["metadata"]["duplicate_kind"]) for r in rows}
+    assert found == {
+        "/manual?utm_source=newsletter": ("/manual", "exact"),
+        "/manual/print": ("/manual", "near"),
+        "/guide": ("/guide/", "exact"),
+        "/partner/manual": ("/manual", "canonical"),
+        "/mirror/manual": ("/manual", "exact"),  # its banner is boilerplate: the markdown is the manual's, byte for byte
+    }, found
+    kept = {row["url"][len(base):] for row in export("dups", "pages")}
+    assert kept == {"/manual", "/guide/", "/valves", "/sensors"}
+    everything = export("dups", "pages", "--include-duplicates")
+    assert len(everything) == len(paths) and {row["duplicate_of"] for row in everything} - {None} == {page_id(f"{base}/manual"), page_id(f"{base}/guide/")}
+    got = as_json("execution", "get", "dups")
+    assert got["duplicates"] == 5

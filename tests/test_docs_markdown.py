@@ -9,6 +9,7 @@ benchmarks/docs_fidelity.py on ../shared/corpora/docs-dev.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
@@ -208,3 +209,21 @@ def test_the_docs_corpus_comes_out_whole():
     assert result["code verbatim"] >= 0.97 and result["tables exact"] >= 0.90 and result["headings in order"] >= 0.97, result
     assert result["list items at depth"] >= 0.95 and result["text recall"] >= 0.97 and result["text precision"] >= 0.97, result
     assert result["boilerplate"] <= 0.01 and result["broken internal links"] <= 0.01 and result["fences open"] == 0, result
+
+
+@pytest.mark.slow
+def test_no_two_distinct_documentation_pages_are_called_duplicates():
+    """The most alike distinct pages of docs-dev (Django release notes of two bugfix versions,
+    the Rust book's old-edition stubs, three "Redirecting..." pages) are not one document."""
+    corpus = require_corpus(CORPORA / "docs-dev")
+    from benchmarks.docs_fidelity import SITE_ROOT, load_pages
+    from factflow_assets.dataset.duplicates import PageFacts, find_duplicates, signature
+
+    facts = []
+    for index, (site, path, html) in enumerate(load_pages(corpus, None)):
+        url = SITE_ROOT.format(site=site) + path
+        markdown = extract_markdown(html, url).markdown
+        minhash, words = signature(markdown)
+        digest = hashlib.sha256(markdown.encode()).hexdigest()
+        facts.append(PageFacts(f"m{index}", url, url, None, digest, (index, ""), words, minhash))
+    assert find_duplicates(facts) == {}

@@ -5,6 +5,7 @@ page's title and language are, the markdown media type. One place, so no adapter
 from __future__ import annotations
 
 import re
+from urllib.parse import urljoin
 
 import lxml.etree
 import lxml.html
@@ -13,6 +14,8 @@ from .base import charset_of
 
 MARKDOWN_CONTENT_TYPE = "text/markdown; charset=utf-8; variant=GFM"
 
+_CANONICAL_LINK = re.compile(r"<link\b[^>]*\brel\s*=\s*[\"']?canonical[\"']?[^>]*>", re.IGNORECASE)
+_HREF = re.compile(r"\bhref\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _BODY_START = re.compile(r"<body[\s>]", re.IGNORECASE)
 
@@ -61,3 +64,21 @@ def title_and_language(document: lxml.html.HtmlElement) -> tuple[str | None, str
 
 
 _UTF8_PARSER = lxml.html.HTMLParser(encoding="utf-8")
+
+
+def canonical_url(html: str, base_url: str | None) -> str | None:
+    """The page's `<link rel=canonical>`, resolved against its URL; None when it names none."""
+    head = html[: _BODY_START.search(html).start()] if _BODY_START.search(html) else html[:65536]
+    link = _CANONICAL_LINK.search(head)
+    if link is None:
+        return None
+    href = _HREF.search(link.group(0))
+    value = next((group for group in href.groups() if group), "").strip() if href else ""
+    if not value:
+        return None
+    if not base_url:
+        return value
+    try:
+        return urljoin(base_url, value)
+    except ValueError:
+        return None

@@ -19,7 +19,7 @@ from pydantic import Field
 from resources.hashing import content_hash
 
 from .base import Adapter, AdapterConfig, Emit, Message, SkipMessage
-from .documents import MARKDOWN_CONTENT_TYPE
+from .documents import MARKDOWN_CONTENT_TYPE, canonical_url
 from .process_pool import WorkerPool, default_workers
 from .structure_counts import describe_losses, describe_structure
 
@@ -75,6 +75,7 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
                     "words": len(markdown.split()),
                     "code_languages": code_languages or None,
                     "extraction": method,
+                    "canonical_url": canonical_url(message.text(), url),
                     "structure": describe_structure(region, kept) if region else None,
                     "structure_lost": describe_losses(region, kept) if region else None,
                 },

@@ -71,6 +71,9 @@ def materialize_dataset(
         metadata[f"{what}_rows"] = written.rows
         metadata[f"{what}_bytes"] = written.bytes
         metadata[f"{what}_uri"] = MetadataValue.path(store.url(written.key))
+    metadata["duplicate_pages"] = sum(result.duplicates.values())
+    for kind, count in result.duplicates.items():
+        metadata[f"duplicate_pages_{kind}"] = count
     for what, counts in (result.changes or {}).items():
         for change, count in counts.items():
             metadata[f"{what}_{change}"] = count

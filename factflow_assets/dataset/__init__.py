@@ -21,19 +21,26 @@ from .schema import PAGE_SCHEMA, PAGES, SEGMENT_SCHEMA, SEGMENTS, dataset_key, p
 __all__ = ["PAGES", "PAGE_SCHEMA", "SEGMENTS", "SEGMENT_SCHEMA", "dataset_key", "iter_dataset", "load_dataset", "page_id", "segment_id"]
 
 
-def load_dataset(execution_id: str, what: str = SEGMENTS, columns: Sequence[str] | None = None) -> pa.Table:
+def load_dataset(execution_id: str, what: str = SEGMENTS, columns: Sequence[str] | None = None, include_duplicates: bool = False) -> pa.Table:
     """An execution's segments (or pages) as one table, from the storage factflow is configured
-    with (FACTFLOW_STORAGE_URI, or $FACTFLOW_HOME/storage). For a table too large for memory,
-    `iter_dataset` gives it a batch at a time."""
-    from .changes import open_dataset
+    with (FACTFLOW_STORAGE_URI, or $FACTFLOW_HOME/storage); rows of pages that repeat another
+    page left out unless asked for. For a table too large for memory, `iter_dataset` gives it a
+    batch at a time."""
+    from .schema import SCHEMAS
 
-    return open_dataset(_store(), execution_id, what).read(columns=list(columns) if columns else None)
+    batches = list(iter_dataset(execution_id, what, columns, include_duplicates=include_duplicates))
+    if batches:
+        return pa.Table.from_batches(batches)
+    schema = SCHEMAS[what]
+    return schema.empty_table() if columns is None else pa.schema([schema.field(name) for name in columns]).empty_table()
 
 
-def iter_dataset(execution_id: str, what: str = SEGMENTS, columns: Sequence[str] | None = None, batch_rows: int = 1000) -> Iterator[pa.RecordBatch]:
-    from .changes import open_dataset
+def iter_dataset(
+    execution_id: str, what: str = SEGMENTS, columns: Sequence[str] | None = None, batch_rows: int = 1000, include_duplicates: bool = False
+) -> Iterator[pa.RecordBatch]:
+    from .changes import dataset_batches
 
-    return open_dataset(_store(), execution_id, what).iter_batches(batch_size=batch_rows, columns=list(columns) if columns else None)
+    return dataset_batches(_store(), execution_id, what, include_duplicates, batch_rows, list(columns) if columns else None)
 
 
 def _store():

@@ -11,6 +11,7 @@ content hash.
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,11 +24,13 @@ import pyarrow.parquet as pq
 
 from resources.clock import utcnow
 from resources.database import FactflowDatabase
+from resources.errors import NotFoundError
 from resources.statuses import WITH_OUTPUTS
 from resources.storage import ObjectStore, message_key
 
 from ..config import Pipeline, Stage
 from ..ids import new_batch_id, new_lineage_id
+from .duplicates import Duplicate, PageFacts, find_duplicates, signature
 from .schema import DATASET_FOLDER, PAGE_SCHEMA, PAGES, SEGMENT_SCHEMA, SEGMENTS, dataset_key, page_id, segment_id
 
 #: Rows per Parquet row group (and per batch held in memory while writing).
@@ -71,6 +74,7 @@ class DatasetResult:
     written: dict[str, Written] = field(default_factory=dict)
     data_version: str = ""
     changes: dict[str, dict[str, int]] | None = None  # against the baseline, per table: added/changed/removed/unchanged
+    duplicates: dict[str, int] = field(default_factory=dict)  # pages left out, by kind
 
 
 def write_dataset(
@@ -87,14 +91,19 @@ def write_dataset(
     result = DatasetResult()
     pages_seen: dict[str, dict[str, Any]] = {}  # page message id -> the fields its segments repeat
     hashes = hashlib.sha256()
+    stage = stages.pages
+    markdown_rows = db.lineage_queries.current_objects(execution_id, stage.route.name, stage.name, WITH_OUTPUTS)
+    duplicates, facts = _duplicates(store, execution_id, stages, markdown_rows, _sitemap_order(db, store, execution_id, pipeline))
+    for duplicate in duplicates.values():
+        result.duplicates[duplicate.kind] = result.duplicates.get(duplicate.kind, 0) + 1
     with tempfile.TemporaryDirectory(prefix="factflow-dataset-") as folder:
-        page_rows = _page_rows(db, store, execution_id, stages, pages_seen)
+        page_rows = _page_rows(store, execution_id, stages, markdown_rows, pages_seen, duplicates, facts)
         result.written[PAGES] = _write(store, execution_id, PAGES, PAGE_SCHEMA, page_rows, Path(folder), hashes)
         if stages.segments is not None:
             segment_rows = _segment_rows(db, store, execution_id, stages.segments, pages_seen)
             result.written[SEGMENTS] = _write(store, execution_id, SEGMENTS, SEGMENT_SCHEMA, segment_rows, Path(folder), hashes)
     result.data_version = hashes.hexdigest()
-    _record(db, execution_id, pipeline, result, started, run_id)
+    _record(db, execution_id, pipeline, result, started, run_id, duplicates, facts, markdown_rows)
     if baseline:
         from .changes import change_counts
 
@@ -102,19 +111,71 @@ def write_dataset(
     return result
 
 
-def _record(db: FactflowDatabase, execution_id: str, pipeline: Pipeline, result: DatasetResult, started, run_id: str | None) -> None:
+def _sitemap_order(db: FactflowDatabase, store: ObjectStore, execution_id: str, pipeline: Pipeline) -> dict[str, int]:
+    """{URL: its place among the URL lists the execution expanded}: the sitemap's order."""
+    order: dict[str, int] = {}
+    for expander in (s for s in pipeline.stages if s.adapter_type == "url_expander" and s.upstream is not None):
+        field_name = getattr(expander.adapter_config, "field", "urls")
+        for row in db.lineage_queries.current_objects(execution_id, expander.upstream.route, expander.upstream.stage, WITH_OUTPUTS):
+            for key in row["output_keys"] or []:
+                try:
+                    urls = json.loads(store.get(key)).get(field_name) or []
+                except (ValueError, AttributeError, NotFoundError):
+                    continue
+                for url in urls:
+                    if isinstance(url, str):
+                        order.setdefault(url, len(order))
+    return order
+
+
+def _duplicates(
+    store: ObjectStore, execution_id: str, stages: DatasetStages, rows: list[dict], sitemap_order: dict[str, int]
+) -> tuple[dict[str, Duplicate], dict[str, PageFacts]]:
+    """The execution's duplicate pages (by markdown message id), from a first pass over the pages
+    that keeps only their signatures, never their text."""
+    facts: dict[str, PageFacts] = {}
+    for row, _key, sidecar, text in _objects(store, rows):
+        fetched = _fetched(store, execution_id, stages.fetched, sidecar.get("page_message_id"))
+        url = fetched.get("url") or sidecar.get("url") or (row["metadata"] or {}).get("url") or ""
+        minhash, words = signature(text)
+        facts[row["message_id"]] = PageFacts(
+            row["message_id"], url, fetched.get("final_url") or url, sidecar.get("canonical_url"), sidecar["sha256"],
+            (sitemap_order.get(url, len(sitemap_order)), str(row["started_at"])), words, minhash,
+        )
+    return find_duplicates(list(facts.values())), facts
+
+
+def _record(
+    db: FactflowDatabase, execution_id: str, pipeline: Pipeline, result: DatasetResult, started, run_id: str | None,
+    duplicates: dict[str, Duplicate], facts: dict[str, PageFacts], markdown_rows: list[dict],
+) -> None:
+    """The dataset's lineage: one completed row for the files, one skipped row per duplicate page
+    naming the page it repeats (its parent: the row that made the page's markdown)."""
     finished = utcnow()
     written = list(result.written.values())
+    batch = new_batch_id()
     row = {
         "id": new_lineage_id(), "execution_id": execution_id, "route": DATASET_FOLDER, "stage": DATASET_FOLDER, "adapter_type": DATASET_FOLDER,
-        "message_id": DATASET_FOLDER, "parent_lineage_id": None, "batch_id": new_batch_id(), "status": "completed", "input_hash": None,
+        "message_id": DATASET_FOLDER, "parent_lineage_id": None, "batch_id": batch, "status": "completed", "input_hash": None,
         "output_hash": result.data_version, "output_keys": [w.key for w in written], "output_count": len(written),
         "output_bytes": sum(w.bytes for w in written), "started_at": started, "finished_at": finished,
         "duration_ms": (finished - started).total_seconds() * 1000, "dagster_run_id": run_id, "attempt": 1,
         "config_hash": pipeline.config_hash, "superseded": False,
-        "metadata": {f"{w.what}_rows": w.rows for w in written},
+        "metadata": {**{f"{w.what}_rows": w.rows for w in written}, "duplicates": sum(result.duplicates.values())},
     }
-    db.lineage.replace_stage_rows(execution_id, DATASET_FOLDER, DATASET_FOLDER, [row])
+    made_by = {r["message_id"]: r["id"] for r in markdown_rows}
+    skipped = [
+        {
+            **row, "id": new_lineage_id(), "message_id": message_id, "parent_lineage_id": made_by.get(message_id), "status": "skipped",
+            "output_hash": None, "output_keys": [], "output_count": 0, "output_bytes": 0,
+            "metadata": {
+                "url": facts[message_id].url, "duplicate_of": facts[duplicate.of].url, "duplicate_of_id": page_id(facts[duplicate.of].url),
+                "duplicate_kind": duplicate.kind, "similarity": duplicate.similarity,
+            },
+        }
+        for message_id, duplicate in sorted(duplicates.items())
+    ]
+    db.lineage.replace_stage_rows(execution_id, DATASET_FOLDER, DATASET_FOLDER, [row, *skipped])
 
 
 def _write(store: ObjectStore, execution_id: str, what: str, schema: pa.Schema, rows: Iterator[dict], folder: Path, hashes) -> Written:
@@ -160,17 +221,20 @@ def _objects(store: ObjectStore, rows: list[dict]) -> Iterator[tuple[dict, str, 
             yield from pool.map(read, pairs[start : start + ROW_GROUP])
 
 
-def _page_rows(db: FactflowDatabase, store: ObjectStore, execution_id: str, stages: DatasetStages, pages_seen: dict) -> Iterator[dict]:
-    stage = stages.pages
-    rows = db.lineage_queries.current_objects(execution_id, stage.route.name, stage.name, WITH_OUTPUTS)
-    for row, key, sidecar, text in _objects(store, rows):
+def _page_rows(
+    store: ObjectStore, execution_id: str, stages: DatasetStages, rows: list[dict], pages_seen: dict, duplicates: dict[str, Duplicate],
+    facts: dict[str, PageFacts],
+) -> Iterator[dict]:
+    for row, _key, sidecar, text in _objects(store, rows):
         fetched = _fetched(store, execution_id, stages.fetched, sidecar.get("page_message_id"))
         url = fetched.get("url") or sidecar.get("url") or (row["metadata"] or {}).get("url") or ""
+        duplicate = duplicates.get(row["message_id"])
         page = {
             "id": page_id(url),
             "url": url,
             "final_url": fetched.get("final_url") or url,
-            "canonical_url": fetched.get("canonical_url"),
+            "canonical_url": sidecar.get("canonical_url"),
+            "duplicate_of": page_id(facts[duplicate.of].url) if duplicate else None,
             "title": sidecar.get("title"),
             "language": sidecar.get("language"),
             "fetched_at": fetched.get("fetched_at"),
@@ -186,6 +250,7 @@ def _page_rows(db: FactflowDatabase, store: ObjectStore, execution_id: str, stag
             "content_hash": sidecar["sha256"],  # of the object's bytes: the markdown's UTF-8
             "html_hash": fetched.get("sha256"),
             "extraction": sidecar.get("extraction"),
+            "duplicate_kind": duplicate.kind if duplicate else None,
             "lineage_id": row["id"],
             "message_id": sidecar.get("message_id") or row["message_id"],
         }
@@ -213,6 +278,7 @@ def _segment_rows(db: FactflowDatabase, store: ObjectStore, execution_id: str, s
             "segment_count": int(sidecar.get("segment_count") or 1),
             "content_hash": sidecar["sha256"],
             "page_content_hash": page.get("page_content_hash"),
+            "duplicate_of": page.get("duplicate_of"),
             "fetched_at": page.get("fetched_at"),
             "lastmod": page.get("lastmod"),
             "http_status": page.get("http_status"),

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from resources.errors import FactflowError
@@ -45,16 +46,30 @@ def row_digest(row: dict) -> str:
     return hashlib.sha256(json.dumps(held, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
-def _ids_and_hashes(store: ObjectStore, execution_id: str, what: str) -> dict[str, str]:
+def dataset_batches(
+    store: ObjectStore, execution_id: str, what: str, include_duplicates: bool = False, batch_rows: int = 1000, columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The dataset a batch at a time; rows of duplicate pages left out unless asked for."""
+    wanted = None if columns is None else list(columns) + (["duplicate_of"] if not include_duplicates and "duplicate_of" not in columns else [])
+    for batch in open_dataset(store, execution_id, what).iter_batches(batch_size=batch_rows, columns=wanted):
+        if not include_duplicates and "duplicate_of" in batch.schema.names:
+            batch = batch.filter(pc.is_null(batch.column("duplicate_of")))
+            if columns is not None and "duplicate_of" not in columns:
+                batch = batch.drop_columns(["duplicate_of"])
+        if batch.num_rows:
+            yield batch
+
+
+def _ids_and_hashes(store: ObjectStore, execution_id: str, what: str, include_duplicates: bool) -> dict[str, str]:
     digests: dict[str, str] = {}
-    for batch in open_dataset(store, execution_id, what).iter_batches(batch_size=1000):
+    for batch in dataset_batches(store, execution_id, what, include_duplicates):
         digests.update((row["id"], row_digest(row)) for row in batch.to_pylist())
     return digests
 
 
 def change_counts(store: ObjectStore, baseline: str, execution_id: str, what: str) -> dict[str, int]:
-    before = _ids_and_hashes(store, baseline, what)
-    after = _ids_and_hashes(store, execution_id, what)
+    before = _ids_and_hashes(store, baseline, what, False)
+    after = _ids_and_hashes(store, execution_id, what, False)
     changed = sum(1 for key, digest in after.items() if key in before and before[key] != digest)
     added = sum(1 for key in after if key not in before)
     return {"added": added, "changed": changed, "removed": sum(1 for key in before if key not in after), "unchanged": len(after) - added - changed}
@@ -66,12 +81,14 @@ def changefeed_schema(what: str) -> pa.Schema:
     return pa.schema([pa.field(OP, pa.string(), nullable=False), *nullable])
 
 
-def changefeed(store: ObjectStore, baseline: str, execution_id: str, what: str, batch_rows: int = 1000) -> Iterator[pa.RecordBatch]:
+def changefeed(
+    store: ObjectStore, baseline: str, execution_id: str, what: str, batch_rows: int = 1000, include_duplicates: bool = False
+) -> Iterator[pa.RecordBatch]:
     """The records that take `baseline`'s dataset to `execution_id`'s, a batch at a time."""
     schema = changefeed_schema(what)
-    before = _ids_and_hashes(store, baseline, what)
+    before = _ids_and_hashes(store, baseline, what, include_duplicates)
     seen: set[str] = set()
-    for batch in open_dataset(store, execution_id, what).iter_batches(batch_size=batch_rows):
+    for batch in dataset_batches(store, execution_id, what, include_duplicates, batch_rows):
         rows = [row for row in batch.to_pylist() if before.get(row["id"]) != row_digest(row)]
         seen.update(batch.column("id").to_pylist())
         if rows:

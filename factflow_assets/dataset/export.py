@@ -17,18 +17,22 @@ import pyarrow.parquet as pq
 
 from resources.storage import ObjectStore
 
-from .changes import changefeed, changefeed_schema, open_dataset
+from .changes import changefeed, changefeed_schema, dataset_batches, open_dataset
 from .schema import SCHEMAS
 
 FORMATS = ("parquet", "jsonl", "csv")
 BATCH_ROWS = 1000
 
 
-def export_batches(store: ObjectStore, execution_id: str, what: str, changes_since: str | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+def export_batches(
+    store: ObjectStore, execution_id: str, what: str, changes_since: str | None = None, include_duplicates: bool = False
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """What an export writes: the dataset (rows of duplicate pages left out unless asked for), or
+    the changefeed from `changes_since`."""
     if changes_since:
-        return changefeed_schema(what), changefeed(store, changes_since, execution_id, what, BATCH_ROWS)
-    file = open_dataset(store, execution_id, what)
-    return SCHEMAS[what], file.iter_batches(batch_size=BATCH_ROWS)
+        return changefeed_schema(what), changefeed(store, changes_since, execution_id, what, BATCH_ROWS, include_duplicates)
+    open_dataset(store, execution_id, what)  # says at once when there is none
+    return SCHEMAS[what], dataset_batches(store, execution_id, what, include_duplicates, BATCH_ROWS)
 
 
 def write_export(out: BinaryIO, schema: pa.Schema, batches: Iterator[pa.RecordBatch], fmt: str) -> int:

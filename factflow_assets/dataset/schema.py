@@ -25,6 +25,7 @@ _COMMON = [
     pa.field("title", pa.string()),
     pa.field("language", pa.string()),
 ]
+_DUPLICATE = pa.field("duplicate_of", pa.string(), metadata={"doc": "the id of the page this one repeats (null for a page kept): left out of exports unless asked for"})
 _PROVENANCE = [
     pa.field("fetched_at", pa.string(), metadata={"doc": "ISO 8601, when the page was fetched"}),
     pa.field("lastmod", pa.string(), metadata={"doc": "the sitemap's lastmod, or the Last-Modified header"}),
@@ -46,6 +47,7 @@ SEGMENT_SCHEMA = pa.schema(
         pa.field("segment_count", pa.int32(), nullable=False),
         pa.field("content_hash", pa.string(), nullable=False, metadata={"doc": "SHA-256 of text"}),
         pa.field("page_content_hash", pa.string(), metadata={"doc": "SHA-256 of the page's markdown"}),
+        _DUPLICATE,
         *_PROVENANCE,
     ]
 )
@@ -59,6 +61,8 @@ PAGE_SCHEMA = pa.schema(
         pa.field("content_hash", pa.string(), nullable=False, metadata={"doc": "SHA-256 of text"}),
         pa.field("html_hash", pa.string(), metadata={"doc": "SHA-256 of the page as fetched"}),
         pa.field("extraction", pa.string(), metadata={"doc": "region (the page's marked main content) or article (boilerplate detection)"}),
+        _DUPLICATE,
+        pa.field("duplicate_kind", pa.string(), metadata={"doc": "canonical, exact or near, when duplicate_of is set"}),
         *_PROVENANCE,
     ]
 )

@@ -156,6 +156,9 @@ def execution_summary(db: FactflowDatabase, instance: DagsterInstance, record: E
             for f in db.lineage_queries.failures(record.id, limit=FAILURES_SHOWN)
         ],
         "structure": markdown_structure(db, record),
+        "duplicates": sum(
+            row["count"] for row in db.lineage.stage_counts(record.id) if (row["route"], row["stage"], row["status"]) == ("dataset", "dataset", "skipped")
+        ),
         "children": [child.id for child in db.executions.children(record.id)],
         "replays": [replay.to_dict() for replay in db.replays.involving(record.id)],
     }

@@ -1,0 +1,128 @@
+"""Pages of one execution that say the same thing: found, so an index gets each text once.
+
+Three kinds, checked in this order:
+- canonical: the page names another crawled page as its `<link rel=canonical>`;
+- exact: its markdown is byte for byte another page's (a `?utm=` variant, a trailing-slash one);
+- near: its word 5-shingles overlap another page's by NEAR_JACCARD or more (a print view with a
+  header line more, a syndicated copy in other chrome), estimated with MinHash and found with
+  locality-sensitive hashing (datasketch), so the cost grows with the pages, not their pairs.
+Of each group one page is kept: the one the others name as canonical, else the first crawled. A
+page of fewer than MIN_WORDS words is never called a duplicate: a redirect stub or a "coming soon"
+page says too little to be the same document as another.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from datasketch import MinHash, MinHashLSH
+
+#: MinHash permutations: enough for a Jaccard estimate within a few hundredths.
+PERMUTATIONS = 64
+#: Shingle overlap from which two pages are one document (measured: the most alike distinct pages of
+#: ../shared/corpora/docs-dev, Django release notes of two bugfix versions, overlap by 0.72).
+NEAR_JACCARD = 0.85
+MIN_WORDS = 50
+SHINGLE = 5
+_WORD = re.compile(r"\w+")
+_TRACKING = re.compile(r"^(?:utm_\w+|gclid|fbclid|mc_cid|mc_eid|ref|source)$", re.IGNORECASE)
+
+
+@dataclass
+class PageFacts:
+    """What deciding needs of one page: where it is, what it names as canonical, its text's hash
+    and signature, and when it was crawled."""
+
+    message_id: str
+    url: str
+    final_url: str
+    canonical_url: str | None
+    content_hash: str
+    order: tuple  # its URL's place in the sitemap, then when it was crawled
+    words: int
+    signature: MinHash | None = None
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    of: str  # the kept page's message id
+    kind: str  # canonical, exact, near
+    similarity: float
+
+
+def signature(text: str) -> tuple[MinHash | None, int]:
+    """The text's MinHash over word 5-shingles, and its words (None under MIN_WORDS)."""
+    words = _WORD.findall(text.lower())
+    if len(words) < MIN_WORDS:
+        return None, len(words)
+    shingles = {" ".join(words[i : i + SHINGLE]).encode() for i in range(len(words) - SHINGLE + 1)}
+    minhash = MinHash(num_perm=PERMUTATIONS, hashfunc=zlib.crc32)  # crc32: a fast hash; sha1's strength buys nothing here
+    minhash.update_batch(list(shingles))
+    return minhash, len(words)
+
+
+def normal_url(url: str) -> str:
+    """A URL as the same page compares: scheme and host lower case, no default port, no fragment,
+    no tracking parameters, no trailing slash but the root's."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url
+    host = (parts.hostname or "").lower().rstrip(".")
+    port = parts.port if parts.port and (parts.scheme, parts.port) not in (("http", 80), ("https", 443)) else None
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)])
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit((parts.scheme.lower(), f"{host}:{port}" if port else host, path, query, ""))
+
+
+def find_duplicates(pages: list[PageFacts]) -> dict[str, Duplicate]:
+    """{message id of a duplicate page: which page it duplicates, how}."""
+    ordered = sorted(pages, key=lambda page: (page.order, page.message_id))
+    by_url: dict[str, PageFacts] = {}
+    for page in ordered:
+        for url in (page.url, page.final_url):
+            by_url.setdefault(normal_url(url), page)
+    for page in ordered:  # of the pages one normal URL names, the one at exactly that URL answers for it
+        for url in (page.url, page.final_url):
+            if url == normal_url(url):
+                by_url[url] = page
+    named = {id(by_url[normal_url(p.canonical_url)]) for p in ordered if p.canonical_url and normal_url(p.canonical_url) in by_url}
+    # the keeper of a group: a page others name as canonical comes first, then crawl order
+    rank = {id(page): (id(page) not in named, index) for index, page in enumerate(ordered)}
+    found: dict[str, Duplicate] = {}
+    for page in sorted(ordered, key=lambda p: rank[id(p)]):
+        target = by_url.get(normal_url(page.canonical_url)) if page.canonical_url else None
+        # two pages naming each other: the first one taken keeps its text
+        if target is not None and target is not page and target.message_id not in found and page.words >= MIN_WORDS:
+            found[page.message_id] = Duplicate(target.message_id, "canonical", 1.0)
+    keepers: dict[str, PageFacts] = {}
+    for page in sorted(ordered, key=lambda p: rank[id(p)]):
+        if page.message_id in found or page.words < MIN_WORDS:
+            continue
+        keeper = keepers.setdefault(page.content_hash, page)
+        if keeper is not page:
+            found[page.message_id] = Duplicate(keeper.message_id, "exact", 1.0)
+    index = MinHashLSH(threshold=NEAR_JACCARD, num_perm=PERMUTATIONS)
+    kept: dict[str, PageFacts] = {}
+    for page in sorted(ordered, key=lambda p: rank[id(p)]):
+        if page.message_id in found or page.signature is None:
+            continue
+        similar = [kept[key] for key in index.query(page.signature)]
+        scored = [(page.signature.jaccard(other.signature), other) for other in similar]
+        best = max(scored, key=lambda pair: (pair[0], -rank[id(pair[1])][1]), default=(0.0, None))
+        if best[1] is not None and best[0] >= NEAR_JACCARD:
+            found[page.message_id] = Duplicate(best[1].message_id, "near", round(best[0], 3))
+        else:
+            index.insert(page.message_id, page.signature)
+            kept[page.message_id] = page
+    # a duplicate of a duplicate is one of the page that one duplicates
+    for message_id, duplicate in list(found.items()):
+        seen = {message_id}
+        while duplicate.of in found and duplicate.of not in seen:
+            seen.add(duplicate.of)
+            duplicate = Duplicate(found[duplicate.of].of, duplicate.kind, duplicate.similarity)
+        found[message_id] = duplicate
+    return found
