@@ -97,6 +97,12 @@ ARTICLE = " ".join(
 )
 
 
+GUIDE = " ".join(
+    f"<p>Step {n} of the valve guide: loosen bolt {n + 4}, lift cover {n % 3} and clean seal {n * 7} with a dry cloth "
+    f"before the gasket is fitted again.</p>" for n in range(12)
+)
+
+
 def shell(title: str, body: str, head: str = "", chrome: str = "") -> Resource:
     return Resource(
         f"<!DOCTYPE html><html lang='en'><head><title>{title}</title>{head}</head><body>{chrome}<main><h1>Pump manual</h1>{body}</main></body></html>".encode()
@@ -113,8 +119,8 @@ def test_duplicate_pages_are_found_recorded_and_left_out_of_the_dataset(pipeline
         "/manual": shell("Pump manual", ARTICLE),
         "/manual?utm_source=newsletter": shell("Pump manual", ARTICLE),
         "/manual/print": print_view,
-        "/guide/": shell("Pump manual", ARTICLE.replace("pump manual", "pump guide")),
-        "/guide": shell("Pump manual", ARTICLE.replace("pump manual", "pump guide")),
+        "/guide/": shell("Valve guide", GUIDE),
+        "/guide": shell("Valve guide", GUIDE),
         "/partner/manual": shell("Partner copy", ARTICLE, head="<link rel='canonical' href='/manual'>", chrome="<nav>Partner site</nav>"),
         "/mirror/manual": shell("Mirror", ARTICLE, chrome="<div class='banner'>Mirror of the pump manual</div>"),
         "/valves": page("Valves", 3),

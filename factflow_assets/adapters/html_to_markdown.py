@@ -30,8 +30,10 @@ def extract_in_worker(html: str, url: str | None, preserve_links: bool, preserve
     process never imports the extractor's libraries, not even to unpickle a result."""
     from .markdown_extraction import extract_markdown
 
+    from ..dataset.duplicates import shingle_signature
+
     e = extract_markdown(html, url, preserve_links, preserve_images)
-    return e.markdown, e.title, e.language, e.code_languages, e.method, e.region_counts, e.markdown_counts
+    return e.markdown, e.title, e.language, e.code_languages, e.method, e.region_counts, e.markdown_counts, shingle_signature(e.markdown)
 
 
 class HtmlToMarkdownConfig(AdapterConfig):
@@ -46,7 +48,7 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
     config_model = HtmlToMarkdownConfig
 
     #: trafilatura, lxml, Resiliparse: ~0.4 s to import, in the worker processes only.
-    worker_modules = ("factflow_assets.adapters.markdown_extraction",)
+    worker_modules = ("factflow_assets.adapters.markdown_extraction", "factflow_assets.dataset.duplicates")
 
     async def open(self) -> None:
         self._pool = WorkerPool(self.config.workers or default_workers(), self.config.timeout, preload=list(self.worker_modules))
@@ -58,7 +60,7 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
     async def process(self, message: Message) -> list[Emit]:
         source = message.metadata
         url = source.get("final_url") or source.get("url")
-        markdown, title, language, code_languages, method, region, kept = await self._pool.run(
+        markdown, title, language, code_languages, method, region, kept, minhash = await self._pool.run(
             extract_in_worker, message.text(), url, self.config.preserve_links, self.config.preserve_images
         )
         if not markdown.strip():
@@ -76,6 +78,7 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
                     "code_languages": code_languages or None,
                     "extraction": method,
                     "canonical_url": canonical_url(message.text(), url),
+                    "minhash": minhash,  # the dataset finds near-duplicate pages by it
                     "structure": describe_structure(region, kept) if region else None,
                     "structure_lost": describe_losses(region, kept) if region else None,
                 },
