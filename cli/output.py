@@ -113,7 +113,7 @@ def make_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str
 
 NUMERIC_COLUMNS = {
     "DONE", "FAILED", "SKIPPED", "IN FLIGHT", "COMPLETED", "COUNT", "SIZE", "DURATION", "MESSAGES", "OBJECTS",
-    "ATTEMPT", "PENDING", "MEAN", "P50", "P95", "MAX", "TOTAL", "SPAN", "SUPERSEDED ROWS", "DELETED OBJECTS",
+    "ATTEMPT", "ATTEMPTS", "PENDING", "MEAN", "P50", "P95", "MAX", "TOTAL", "SPAN", "SUPERSEDED ROWS", "DELETED OBJECTS",
     "LAST HOUR", "FAILED LAST HOUR", "MSG/S LAST MINUTE", "MSG/S OVERALL", "TIME",
 }
 

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from .errors import FactflowError
+from .deliveries_store import DeliveryStore
 from .executions_store import ExecutionStore
 from .lineage_queries import LineageQueries
 from .lineage_store import LineageStore
@@ -155,9 +156,10 @@ class FactflowDatabase:
         self.route_states = RouteStateStore(self.engine)
         self.progress = StageProgressStore(self.engine)
         self.retention = RetentionStore(self.engine)
+        self.deliveries = DeliveryStore(self.engine)
         if self.engine.dialect.name != "sqlite":
             for store in (self.executions, self.lineage, self.lineage_queries, self.replays, self.runners,
-                          self.route_states, self.progress, self.retention):
+                          self.route_states, self.progress, self.retention, self.deliveries):
                 _wait_out_outages(store)
 
     def transaction(self):

@@ -11,6 +11,7 @@ queries read and write, at the newest migration (`resources/migrations`, which m
   which config, and what it superseded.
 - `factflow_runners`: the process running an execution's current run and its last heartbeat, so
   a run whose process died reads as interrupted rather than running forever.
+- `factflow_deliveries`: each webhook notification of an execution, with its attempts and outcome.
 """
 
 from __future__ import annotations
@@ -156,4 +157,21 @@ stage_progress = Table(
     Column("inputs", Integer, nullable=False),
     Column("taken", Integer, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+deliveries = Table(
+    "factflow_deliveries",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("execution_id", ID, ForeignKey("factflow_executions.id", name="fk_factflow_deliveries_execution"), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending, delivered, failed, refused
+    Column("attempts", Integer, nullable=False),
+    Column("response_status", Integer),
+    Column("error", Text),
+    Column("signed", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_factflow_deliveries_execution", "execution_id", "created_at"),
 )

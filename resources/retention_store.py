@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, delete, func, or_, select
 
-from .db_schema import executions, lineage, replays, runners, stage_progress
+from .db_schema import deliveries, executions, lineage, replays, runners, stage_progress
 
 
 class RetentionStore:
@@ -26,5 +26,6 @@ class RetentionStore:
             conn.execute(delete(replays).where(or_(replays.c.execution_id == execution_id, replays.c.target_execution_id == execution_id)))
             conn.execute(delete(runners).where(runners.c.execution_id == execution_id))
             conn.execute(delete(stage_progress).where(stage_progress.c.execution_id == execution_id))
+            conn.execute(delete(deliveries).where(deliveries.c.execution_id == execution_id))
             conn.execute(delete(executions).where(executions.c.id == execution_id))
         return removed

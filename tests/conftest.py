@@ -245,6 +245,7 @@ def pipelines(factflow_home, tmp_path, monkeypatch):
         (folder / "site_md.yaml").write_text(PIPELINE.format(max_tokens=max_tokens, content_types=kept))
 
     write()
+    write.folder = folder
     return write
 
 

@@ -26,7 +26,7 @@ from resources.database import FactflowDatabase
 from resources.storage import ObjectStore
 
 from ..config import Pipeline
-from ..dataset.build import dataset_stages, write_dataset
+from ..dataset.build import DatasetResult, dataset_stages, write_dataset
 from ..dataset.schema import PAGE_SCHEMA, SEGMENT_SCHEMA, dataset_key, describe_schema
 from .runs import DATASET
 
@@ -60,9 +60,10 @@ def dataset_spec(pipeline: Pipeline, partitions: DynamicPartitionsDefinition, st
 
 def materialize_dataset(
     context: AssetExecutionContext, pipeline: Pipeline, db: FactflowDatabase, store: ObjectStore, execution_id: str, baseline: str | None
-) -> MaterializeResult:
+) -> tuple[MaterializeResult, DatasetResult]:
     """Write the execution's dataset and report it: rows, bytes and URI per table, the data
-    version (a hash of every row's content hash), and against the baseline what changed."""
+    version (a hash of every row's content hash), and against the baseline what changed; with
+    what was written (for the webhook)."""
     if baseline and not store.exists(dataset_key(baseline, "pages")):
         baseline = None  # an older baseline without a dataset: nothing to compare with
     result = write_dataset(db, store, execution_id, pipeline, baseline, run_id=context.run.run_id)
@@ -80,7 +81,8 @@ def materialize_dataset(
     if baseline:
         metadata["baseline"] = baseline
     context.log.info(f"dataset of {execution_id}: " + ", ".join(f"{w.rows} {w.what}" for w in result.written.values()))
-    return MaterializeResult(asset_key=dataset_asset_key(pipeline.name), metadata=metadata, data_version=DataVersion(result.data_version))
+    materialized = MaterializeResult(asset_key=dataset_asset_key(pipeline.name), metadata=metadata, data_version=DataVersion(result.data_version))
+    return materialized, result
 
 
 def _schema_md(schema) -> str:

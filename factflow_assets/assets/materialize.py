@@ -47,6 +47,7 @@ from ..engine.executions import frozen_pipeline, replay_source
 from ..engine.heartbeat import Heartbeat
 from ..engine.stage_runner import FaultBudgets
 from ..engine.stream import StageOutcome, StreamRun, stage_sources, warm_up
+from ..operations.notify import Notifier
 from ..settings import Settings
 from . import run_kinds
 from . import tags
@@ -117,11 +118,13 @@ def materialize_stages(
             raise
     if heartbeat.control.stop.is_set():
         raise DagsterExecutionInterruptedError(f"cancelled: {report.unfinished()}")
+    notifier = Notifier(op.pipeline.spec.notify, policy, db, record, run.run_id, op.kind, context.log.warning)
     if report.failures:
+        notifier.failed("; ".join(report.failures))
         raise Failure("; ".join(report.failures))
     if with_dataset:
         baseline = None if op.kind == run_kinds.REPLAY else (record.origin or {}).get("since")
-        yield materialize_dataset(context, op.pipeline, db, store, record.id, baseline)
+        yield from _dataset(context, op.pipeline, db, store, record, baseline, notifier)
     if op.kind == run_kinds.START and (record.origin or {}).get("kind") == "schedule":
         _apply_retention(context, settings, db, store, record)
 
@@ -132,7 +135,23 @@ def _dataset_only(context: AssetExecutionContext, pipeline: Pipeline, store: Obj
         raise Failure(f"partition {context.partition_key} has no execution: there is no dataset to write")
     context.instance.add_run_tags(context.run.run_id, {tags.RUN_KIND: run_kinds.DATASET, tags.EXECUTION_ID: record.id})
     frozen = frozen_pipeline(db, record.config_hash, record.pipeline)  # the stages as the execution ran them
-    yield materialize_dataset(context, frozen, db, store, record.id, (record.origin or {}).get("since"))
+    policy = NetworkPolicy.for_execution(frozen.spec.network, record.init_payload)
+    notifier = Notifier(frozen.spec.notify, policy, db, record, context.run.run_id, run_kinds.DATASET, context.log.warning)
+    yield from _dataset(context, frozen, db, store, record, (record.origin or {}).get("since"), notifier)
+
+
+def _dataset(
+    context: AssetExecutionContext, pipeline: Pipeline, db: FactflowDatabase, store: ObjectStore, record: ExecutionRecord,
+    baseline: str | None, notifier: Notifier,
+) -> Iterator[MaterializeResult]:
+    """The dataset written and reported, then the webhook told (a failed write is a failed event)."""
+    try:
+        materialized, written = materialize_dataset(context, pipeline, db, store, record.id, baseline)
+    except Exception as error:
+        notifier.failed(f"dataset: {error_text(error)}")
+        raise
+    yield materialized
+    notifier.completed(store, written)
 
 
 def _apply_retention(context: AssetExecutionContext, settings: Settings, db: FactflowDatabase, store: ObjectStore, record: ExecutionRecord) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
+from urllib.parse import urlsplit
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -131,6 +132,43 @@ class Retention(_Strict):
         return self
 
 
+class Notify(_Strict):
+    """A webhook the pipeline's executions POST to when they end (README, "The dataset")."""
+
+    url: str = Field(description="http(s) URL the JSON body is POSTed to; its host must pass the network policy.")
+    secret_env: str | None = Field(
+        None, description="Environment variable holding the HMAC-SHA256 key; the body's signature goes in X-Factflow-Signature."
+    )
+    events: list[Literal["completed", "failed", "changed"]] = Field(
+        default_factory=lambda: ["completed", "failed"],
+        min_length=1,
+        description="`completed`: the run wrote the dataset; `changed`: and it differs from the baseline's "
+        "(or there is no baseline); `failed`: the run failed.",
+    )
+    timeout: float = Field(10.0, gt=0, le=300, description="Seconds one attempt may take.")
+    retries: int = Field(5, ge=0, le=20, description="Extra attempts after a connection error, a timeout, 408, 429 or 5xx; the delay doubles from 1 s.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.strip()
+
+    @field_validator("secret_env")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(f"not an environment variable name: {value!r}")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _distinct(cls, events: list[str]) -> list[str]:
+        return list(dict.fromkeys(events))
+
+
 class PipelineSpec(_Strict):
     version: int
     description: str = ""
@@ -142,3 +180,4 @@ class PipelineSpec(_Strict):
     #: `latest`: every execution started without --since (a schedule's too) compares with the
     #: newest completed one of this pipeline with the same init payload (`execution start --since`).
     incremental: Literal["latest"] | None = None
+    notify: Notify | None = None

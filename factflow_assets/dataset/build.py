@@ -74,6 +74,7 @@ class DatasetResult:
     written: dict[str, Written] = field(default_factory=dict)
     data_version: str = ""
     changes: dict[str, dict[str, int]] | None = None  # against the baseline, per table: added/changed/removed/unchanged
+    baseline: str | None = None  # the execution compared with
     duplicates: dict[str, int] = field(default_factory=dict)  # pages left out, by kind
 
 
@@ -88,7 +89,7 @@ def write_dataset(
     stages = dataset_stages(pipeline)
     if stages is None:
         raise ValueError(f"pipeline {pipeline.name} makes no markdown: it has no dataset")
-    result = DatasetResult()
+    result = DatasetResult(baseline=baseline)
     pages_seen: dict[str, dict[str, Any]] = {}  # page message id -> the fields its segments repeat
     hashes = hashlib.sha256()
     stage = stages.pages

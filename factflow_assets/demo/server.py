@@ -40,6 +40,8 @@ class Request:
     path: str  # with the query string
     headers: dict[str, str]
     count: int  # how many times this path was requested, this one included
+    method: str = "GET"
+    body: bytes = b""  # a POST's (a webhook receiver's)
 
 
 NOT_FOUND = Resource(b"<html><head><title>Not found</title></head><body><h1>404</h1></body></html>", status=404)
@@ -87,6 +89,9 @@ class SiteServer:
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 server._answer(self)
 
+            def do_POST(self):  # noqa: N802
+                server._answer(self, self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
             def log_message(self, *args):  # keep test and demo output clean
                 pass
 
@@ -110,12 +115,13 @@ class SiteServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
+    def _answer(self, handler: BaseHTTPRequestHandler, posted: bytes | None = None) -> None:
         with self._lock:
             self.requests[handler.path] += 1
             count = self.requests[handler.path]
         route = self.routes.get(handler.path) or self.routes.get(urlsplit(handler.path).path) or NOT_FOUND
-        resource = route(Request(handler.path, dict(handler.headers), count)) if callable(route) else route
+        request = Request(handler.path, dict(handler.headers), count, "GET" if posted is None else "POST", posted or b"")
+        resource = route(request) if callable(route) else route
         base_url = self.base_url  # before the delay: the server may be stopped by the time it ends
         delay = self.latency + resource.delay
         if delay:

@@ -161,4 +161,5 @@ def execution_summary(db: FactflowDatabase, instance: DagsterInstance, record: E
         ),
         "children": [child.id for child in db.executions.children(record.id)],
         "replays": [replay.to_dict() for replay in db.replays.involving(record.id)],
+        "deliveries": [delivery.to_dict() for delivery in db.deliveries.of_execution(record.id)],
     }
