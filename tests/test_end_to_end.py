@@ -96,13 +96,14 @@ def test_an_execution_stores_every_message_with_sidecar_and_lineage(factflow_hom
     with db.engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(select(lineage).where(lineage.c.execution_id == execution_id))]
     # one row per message per adapter invocation: 1 sitemap + 1 expansion + every URL fetched + every
-    # page kept, converted and segmented
-    assert len(rows) == 1 + 1 + (pages + broken) + pages + pages + pages
+    # page kept, converted and segmented; and the dataset written from them
+    assert len(rows) == 1 + 1 + (pages + broken) + pages + pages + pages + 1
+    assert [(r["route"], r["stage"], r["status"]) for r in rows if r["route"] == "dataset"] == [("dataset", "dataset", "completed")]
     assert {r["status"] for r in rows} == {"completed", "failed"}
     by_id = {r["id"]: r for r in rows}
     for row in rows:
         assert row["dagster_run_id"] and row["finished_at"] and row["config_hash"] == meta["config_hash"]
-        if row["stage"] != "sitemap_parser":
+        if row["stage"] not in ("sitemap_parser", "dataset"):
             assert row["parent_lineage_id"] in by_id  # every row chains back to the first
     failed = [r for r in rows if r["status"] == "failed"]
     assert {r["error_class"] for r in failed} == {"HttpStatusError"}

@@ -149,7 +149,8 @@ def test_lineage_chain_of_a_segment_key_reaches_back_to_the_init_message(executi
 def test_lineage_list_get_children_batch(execution):
     _store, execution_id = execution
     rows = as_json("lineage", "list", "--execution", execution_id, "--limit", "1000")
-    assert len(rows) == 2 + (PAGES + BROKEN) + 3 * PAGES
+    assert len(rows) == 2 + (PAGES + BROKEN) + 3 * PAGES + 1  # the last: the dataset written from them
+    assert rows[-1]["stage"] == "dataset"
     assert [r["started_at"] for r in rows] == sorted(r["started_at"] for r in rows)
     scraped = as_json("lineage", "list", "-e", execution_id, "--adapter", "web_scraper", "--status", "completed")
     assert len(scraped) == PAGES
@@ -175,7 +176,7 @@ def test_lineage_list_get_children_batch(execution):
 def test_lineage_stats_per_stage(execution):
     _store, execution_id = execution
     stats = as_json("lineage", "stats", "--execution", execution_id)
-    assert [s["stage"] for s in stats] == STAGES
+    assert [s["stage"] for s in stats] == [*STAGES, "dataset"]
     scraper = stats[2]
     assert (scraper["count"], scraper["completed"], scraper["failed"]) == (PAGES + BROKEN, PAGES, BROKEN)
     assert 0 < scraper["p50_ms"] <= scraper["p95_ms"] <= scraper["max_ms"] and scraper["span_s"] > 0

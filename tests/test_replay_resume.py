@@ -133,7 +133,7 @@ def test_a_replay_into_a_route_makes_a_child_execution_reading_the_parents_objec
         first_stage = rows(db, child["id"], "html_to_markdown")
         assert len(first_stage) == PAGES and {r["status"] for r in first_stage} == {"completed"}
         assert {r["parent_lineage_id"] for r in first_stage} == parent_pages  # lineage crosses executions
-        assert {r["stage"] for r in rows(db, child["id"])} <= {"html_to_markdown", "smart_segmenter"}
+        assert {r["stage"] for r in rows(db, child["id"])} <= {"html_to_markdown", "smart_segmenter", "dataset"}
     assert len(storage_of(store, same["id"], "markdown/smart_segmenter/")) >= PAGES
     same_md = storage_of(store, same["id"], "markdown/html_to_markdown/")
     assert same_md == storage_of(store, parent["id"], "markdown/html_to_markdown/")  # same code, same input
