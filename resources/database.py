@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from .errors import FactflowError
 from .deliveries_store import DeliveryStore
 from .executions_store import ExecutionStore
+from .frontier_store import FrontierStore
 from .lineage_queries import LineageQueries
 from .lineage_store import LineageStore
 from .migrate import upgrade
@@ -157,9 +158,10 @@ class FactflowDatabase:
         self.progress = StageProgressStore(self.engine)
         self.retention = RetentionStore(self.engine)
         self.deliveries = DeliveryStore(self.engine)
+        self.frontier = FrontierStore(self.engine)
         if self.engine.dialect.name != "sqlite":
             for store in (self.executions, self.lineage, self.lineage_queries, self.replays, self.runners,
-                          self.route_states, self.progress, self.retention, self.deliveries):
+                          self.route_states, self.progress, self.retention, self.deliveries, self.frontier):
                 _wait_out_outages(store)
 
     def transaction(self):

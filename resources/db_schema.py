@@ -12,6 +12,8 @@ queries read and write, at the newest migration (`resources/migrations`, which m
 - `factflow_runners`: the process running an execution's current run and its last heartbeat, so
   a run whose process died reads as interrupted rather than running forever.
 - `factflow_deliveries`: each webhook notification of an execution, with its attempts and outcome.
+- `factflow_frontier`: the URLs a link-following stage of an execution was given or found, in the
+  order it takes them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    UniqueConstraint,
     String,
     Table,
     Text,
@@ -174,4 +177,22 @@ deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_factflow_deliveries_execution", "execution_id", "created_at"),
+)
+
+frontier = Table(
+    "factflow_frontier",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("execution_id", ID, ForeignKey("factflow_executions.id", name="fk_factflow_frontier_execution"), nullable=False),
+    Column("route", NAME, nullable=False),
+    Column("stage", NAME, nullable=False),
+    Column("key", HASH, nullable=False),  # urls.page_key: one row per page however it was spelled
+    Column("url", Text, nullable=False),
+    Column("depth", Integer, nullable=False),
+    Column("scope", Text, nullable=False),
+    # no foreign key: the lineage row that found the URL is written after it (the writer batches)
+    Column("parent_lineage_id", ID),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("execution_id", "route", "stage", "key", name="uq_factflow_frontier_key"),
+    Index("ix_factflow_frontier_order", "execution_id", "route", "stage", "seq"),
 )

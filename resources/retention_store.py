@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, delete, func, or_, select
 
-from .db_schema import deliveries, executions, lineage, replays, runners, stage_progress
+from .db_schema import deliveries, executions, frontier, lineage, replays, runners, stage_progress
 
 
 class RetentionStore:
@@ -27,5 +27,6 @@ class RetentionStore:
             conn.execute(delete(runners).where(runners.c.execution_id == execution_id))
             conn.execute(delete(stage_progress).where(stage_progress.c.execution_id == execution_id))
             conn.execute(delete(deliveries).where(deliveries.c.execution_id == execution_id))
+            conn.execute(delete(frontier).where(frontier.c.execution_id == execution_id))
             conn.execute(delete(executions).where(executions.c.id == execution_id))
         return removed

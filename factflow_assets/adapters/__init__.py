@@ -11,6 +11,7 @@ from .base import (
     Unchanged,
 )
 from .html_to_markdown import HtmlToMarkdown
+from .link_crawler import LinkCrawler
 from .sitemap_parser import SitemapParser
 from .smart_segmenter import SmartSegmenter
 from .url_expander import UrlExpander
@@ -20,7 +21,7 @@ from .web_scraper import WebScraper
 
 ADAPTERS: dict[str, type[Adapter]] = {
     cls.type: cls
-    for cls in (SitemapParser, UrlExpander, WebScraper, WebCrawler, WebContentStorage, HtmlToMarkdown, SmartSegmenter)
+    for cls in (SitemapParser, UrlExpander, LinkCrawler, WebScraper, WebCrawler, WebContentStorage, HtmlToMarkdown, SmartSegmenter)
 }
 
 __all__ = [

@@ -38,6 +38,9 @@ class Message:
     #: message at this stage (its ETag, Last-Modified, sha256), for an adapter that asks its source
     #: whether anything changed. None otherwise.
     baseline: Mapping[str, Any] | None = field(default=None, compare=False)
+    #: Links an adapter that follows links (`link_crawler`) found worth crawling: the engine queues
+    #: them in the stage's frontier before the invocation's lineage row is finished.
+    discovered: list[str] = field(default_factory=list, compare=False)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -156,6 +159,9 @@ class Adapter(ABC, Generic[ConfigT]):
     asks_source: ClassVar[bool] = False
     #: Whether its outputs are the site's pages, by URL (what `execution diff` compares).
     fetches_pages: ClassVar[bool] = False
+    #: Whether it follows links: its input then only seeds a frontier the engine keeps
+    #: (engine/frontier.py), and what it puts in `Message.discovered` is queued there.
+    follows_links: ClassVar[bool] = False
 
     def __init__(self, config: ConfigT, context: AdapterContext):
         self.config = config

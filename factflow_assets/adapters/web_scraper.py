@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -47,7 +47,9 @@ class RateLimitConfig(BaseModel):
         return self
 
 
-class WebScraperConfig(AdapterConfig):
+class FetchConfig(AdapterConfig):
+    """How a page is fetched, for every adapter that fetches pages."""
+
     timeout: float = Field(30.0, gt=0, description="Seconds to connect, or between two reads.")
     total_timeout: float = Field(60.0, gt=0, description="Seconds for one request.")
     deadline: float = Field(60.0, gt=0, description="Seconds for a page, every attempt and wait together; past it the page fails.")
@@ -60,6 +62,9 @@ class WebScraperConfig(AdapterConfig):
     max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     respect_robots: bool = True
     rate_limit: RateLimitConfig = RateLimitConfig()
+
+
+class WebScraperConfig(FetchConfig):
     trust_lastmod: bool = Field(
         False, description="In an incremental execution, take a page whose sitemap <lastmod> is older than the baseline's fetch as unchanged without asking (many sites' lastmod is wrong)."
     )
@@ -115,17 +120,11 @@ def fetch_metadata(url: str, result: FetchResult) -> dict:
     return metadata
 
 
-class WebScraper(Adapter[WebScraperConfig]):
-    type = "web_scraper"
-    config_model = WebScraperConfig
-    asks_source = True
-    fetches_pages = True
-    reads_init_fields = ("url",)
+FetchConfigT = TypeVar("FetchConfigT", bound=FetchConfig)
 
-    @classmethod
-    def init_payload_problems(cls, config, payload) -> list[str]:
-        problem = http_url_problem(payload.get("url"))
-        return [f"url {payload.get('url')!r} {problem}"] if problem else []
+
+class PoliteFetcher(Adapter[FetchConfigT]):
+    """What every page-fetching adapter shares: the fetch policy, a per-host pace, robots.txt."""
 
     async def open(self) -> None:
         c = self.config
@@ -147,6 +146,30 @@ class WebScraper(Adapter[WebScraperConfig]):
         self.robots = RobotsCache(self.context.http, user_agent)
         self._delays_applied: set[str] = set()
 
+    async def _obey_robots(self, url: str) -> None:
+        """Skip a URL robots.txt disallows; pace its host by its Crawl-delay from the first visit."""
+        if not await self.robots.allowed(url):
+            raise SkipMessage(f"disallowed by robots.txt: {url}")
+        host = host_of(url)
+        if host not in self._delays_applied:
+            self._delays_applied.add(host)
+            delay = await self.robots.crawl_delay(url)
+            if delay:
+                self.limiter.set_min_interval(host, float(delay))
+
+
+class WebScraper(PoliteFetcher[WebScraperConfig]):
+    type = "web_scraper"
+    config_model = WebScraperConfig
+    asks_source = True
+    fetches_pages = True
+    reads_init_fields = ("url",)
+
+    @classmethod
+    def init_payload_problems(cls, config, payload) -> list[str]:
+        problem = http_url_problem(payload.get("url"))
+        return [f"url {payload.get('url')!r} {problem}"] if problem else []
+
     async def process(self, message: Message) -> list[Emit]:
         url, result = await self._fetch_page(message)
         return [Emit(body=result.body, content_type=result.content_type, metadata=fetch_metadata(url, result))]
@@ -165,14 +188,3 @@ class WebScraper(Adapter[WebScraperConfig]):
         if result.status == 304:
             raise Unchanged("304 Not Modified")
         return url, result
-
-    async def _obey_robots(self, url: str) -> None:
-        """Skip a URL robots.txt disallows; pace its host by its Crawl-delay from the first visit."""
-        if not await self.robots.allowed(url):
-            raise SkipMessage(f"disallowed by robots.txt: {url}")
-        host = host_of(url)
-        if host not in self._delays_applied:
-            self._delays_applied.add(host)
-            delay = await self.robots.crawl_delay(url)
-            if delay:
-                self.limiter.set_min_interval(host, float(delay))

@@ -112,6 +112,17 @@ class StageInput(ABC):
     def prepare(self) -> None:
         """Blocking set-up (listing storage): call off the event loop, before the first `next`."""
 
+    def bind(self, blocking) -> None:
+        """How the input runs blocking calls once the stage runs (`blocking(fn, *args)`: the
+        runner's I/O threads, waiting out a database outage). Only a frontier makes any."""
+
+    def finished(self, item: InputItem) -> None:
+        """`item` went through (done, failed or skipped): a frontier may now know it is empty."""
+
+    async def discovered(self, message, lineage_id: str) -> None:
+        """Take the links the adapter found on `message` (`Message.discovered`), found by the
+        invocation `lineage_id`. Only a frontier follows links; other inputs have none to take."""
+
     @abstractmethod
     async def next(self) -> InputItem | None:
         """The next message; None when there are no more."""

@@ -212,6 +212,7 @@ class StageRunner:
         started = time.perf_counter()
         stage, job = self.stage, self.job
         try:
+            self.inputs.bind(self._database)
             await self._io(self.inputs.prepare)
             self.control.inputs = self.inputs.known
             self.prior = await self._database(self.services.db.lineage.prior_invocations, job.execution_id, stage.route.name, stage.name)
@@ -262,7 +263,10 @@ class StageRunner:
                 return  # not started: counted with the rest that was not
             control.taken += 1
             control.inputs = self.inputs.known
-            await self._handle(item)
+            try:
+                await self._handle(item)
+            finally:
+                self.inputs.finished(item)
 
     async def _wait_while_lineage_waits(self) -> None:
         """While the database is away and rows pile up, take no new message: the flow slows down
@@ -351,8 +355,13 @@ class StageRunner:
                     emits = await self._invoke(message)
                 except Unchanged as said:
                     emits, carried = [], str(said) or "unchanged at the source"
+                except SkipMessage:
+                    await self.inputs.discovered(message, row_id)  # a noindex page's links are still followed
+                    raise
                 if not carried and baseline_sidecar is not None and len(emits) == 1 and content_hash(emits[0].encoded()[0]) == baseline_sidecar.get("sha256"):
                     carried = "the same bytes as the baseline's"
+            if message is not None:  # links are queued before the row says done: a kill loses none
+                await self.inputs.discovered(message, row_id)
             if carried:
                 stored = await self._carried_outputs(before, row_id, baseline_sidecar)
                 outcome["metadata"] = {**outcome["metadata"], "carried_from": before.lineage_id, "unchanged": carried}

@@ -32,6 +32,7 @@ from ..adapters.network_policy import NetworkPolicy
 from ..adapters.process_pool import start_forkserver
 from ..config import Stage, StageRef
 from ..ids import new_batch_id
+from .frontier import FrontierInput
 from .handoff import Handoff
 from .inputs import (
     HandedOnInput,
@@ -224,6 +225,10 @@ class StreamRun:
                 capacity = max(HANDOFF_PER_WORKER * stage.route.concurrency, MIN_HANDOFF)
                 reader = StoredInput(self.store, stage_prefix(self.execution_id, stage.upstream.route, stage.upstream.stage))
                 inputs[stage.ref] = HandedOnInput(Handoff(capacity, self.control.stop), reader)
+        runs_on = dict(inputs)
+        for source in self.sources:  # a stage that follows links takes its frontier, seeded by its input
+            if source.stage.adapter_class.follows_links:
+                runs_on[source.stage.ref] = FrontierInput(inputs[source.stage.ref], self.db, self.execution_id, source.stage)
         runners = []
         for source in self.sources:
             stage = source.stage
@@ -232,5 +237,5 @@ class StreamRun:
                 if other.listed is None and other.stage.upstream == stage.ref
             )
             job = StageJob(self.execution_id, stage, self.config_hash, self.run_id, new_batch_id())
-            runners.append((StageRunner(job, inputs[stage.ref], services, self.control.stage(stage.ref), outputs), source))
+            runners.append((StageRunner(job, runs_on[stage.ref], services, self.control.stage(stage.ref), outputs), source))
         return runners
