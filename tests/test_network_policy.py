@@ -31,6 +31,22 @@ def test_seed_hosts_are_the_hosts_of_every_url_in_the_payload():
     assert seed_hosts(payload) == {"docs.example.com", "other.org"}
 
 
+def test_a_seed_in_punycode_or_with_a_trailing_dot_passes_its_own_policy():
+    """One normal form for hosts: the seed as written (punycode, Unicode, a trailing dot) and the
+    request's host (httpx gives it decoded) meet there."""
+
+    async def public(host: str) -> list[str]:
+        return ["93.184.216.34"]
+
+    for seed in ("https://xn--bcher-kva.example/", "https://Bücher.example./", "https://bücher.example/"):
+        policy = NetworkPolicy(seed_hosts({"start_url": seed}), resolver=public)
+        for url in ("https://bücher.example/a", "https://xn--bcher-kva.example./a", "https://BÜCHER.example/a"):
+            check(policy, url)
+    policy = NetworkPolicy(seed_hosts({"u": "https://docs.example.com./"}), resolver=public)
+    check(policy, "https://docs.example.com/a")
+    assert NetworkPolicy(frozenset(), ("*.xn--bcher-kva.example",)).host_allowed("docs.bücher.example")
+
+
 def test_only_seed_hosts_and_allowed_patterns_pass():
     policy = NetworkPolicy(frozenset({"docs.example.com"}), ("*.example.org", "api.example.net"))
     for allowed in ("docs.example.com", "DOCS.example.com.", "a.example.org", "b.c.example.org", "api.example.net"):

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..urls import normal_host
 from .base import PermanentError
 
 #: Addresses of cloud metadata services outside 169.254.0.0/16 (AWS IPv6, Alibaba, Oracle's IPv6).
@@ -60,7 +61,7 @@ def seed_hosts(payload: Any) -> frozenset[str]:
         if isinstance(value, str):
             parts = urlsplit(value.strip())
             if parts.scheme in ("http", "https") and parts.hostname:
-                found.add(parts.hostname.lower())
+                found.add(normal_host(parts.hostname))
         elif isinstance(value, Mapping):
             for item in value.values():
                 visit(item)
@@ -70,6 +71,11 @@ def seed_hosts(payload: Any) -> frozenset[str]:
 
     visit(payload)
     return frozenset(found)
+
+
+def _normal_pattern(pattern: str) -> str:
+    """An allow_hosts entry in the hosts' normal form (`*.Bücher.example` is `*.xn--bcher-kva.example`)."""
+    return "*." + normal_host(pattern[2:]) if pattern.startswith("*.") else pattern if pattern == "*" else normal_host(pattern)
 
 
 def _forbidden_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -90,10 +96,10 @@ class NetworkPolicy:
     @classmethod
     def for_execution(cls, network: Any, init_payload: Mapping[str, Any]) -> "NetworkPolicy":
         """The policy of one execution: `network` is the pipeline's `network:` block."""
-        return cls(seed_hosts(init_payload), tuple(h.lower() for h in network.allow_hosts), network.allow_link_local)
+        return cls(seed_hosts(init_payload), tuple(_normal_pattern(h) for h in network.allow_hosts), network.allow_link_local)
 
     def host_allowed(self, host: str) -> bool:
-        host = host.lower().rstrip(".")
+        host = normal_host(host)
         if host in self.seed_hosts:
             return True
         for pattern in self.allow_hosts:
@@ -105,7 +111,7 @@ class NetworkPolicy:
 
     async def check(self, url: httpx.URL) -> None:
         """Return if `url` may be fetched; raise RequestRefused saying why not."""
-        host = (url.host or "").lower().rstrip(".")
+        host = normal_host(url.host or "")
         if not self.host_allowed(host):
             seeds = ", ".join(sorted(self.seed_hosts)) or "none"
             raise RequestRefused(

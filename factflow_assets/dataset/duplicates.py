@@ -16,10 +16,11 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
+
+from ..urls import same_page
 
 #: MinHash permutations: a Jaccard estimate within a few hundredths.
 PERMUTATIONS = 128
@@ -37,7 +38,6 @@ _MASK = np.uint64(0xFFFFFFFF)
 _TEMPLATE = MinHash(num_perm=PERMUTATIONS)
 _PERMUTATIONS, _SCHEME = _TEMPLATE.permutations, _TEMPLATE.scheme
 _WORD = re.compile(r"\w+")
-_TRACKING = re.compile(r"^(?:utm_\w+|gclid|fbclid|mc_cid|mc_eid|ref|source)$", re.IGNORECASE)
 
 
 @dataclass
@@ -93,37 +93,23 @@ def word_count(text: str) -> int:
     return len(text.split())
 
 
-def normal_url(url: str) -> str:
-    """A URL as the same page compares: scheme and host lower case, no default port, no fragment,
-    no tracking parameters, no trailing slash but the root's."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return url
-    host = (parts.hostname or "").lower().rstrip(".")
-    port = parts.port if parts.port and (parts.scheme, parts.port) not in (("http", 80), ("https", 443)) else None
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)])
-    path = parts.path.rstrip("/") or "/"
-    return urlunsplit((parts.scheme.lower(), f"{host}:{port}" if port else host, path, query, ""))
-
-
 def find_duplicates(pages: list[PageFacts]) -> dict[str, Duplicate]:
     """{message id of a duplicate page: which page it duplicates, how}."""
     ordered = sorted(pages, key=lambda page: (page.order, page.message_id))
     by_url: dict[str, PageFacts] = {}
     for page in ordered:
         for url in (page.url, page.final_url):
-            by_url.setdefault(normal_url(url), page)
+            by_url.setdefault(same_page(url), page)
     for page in ordered:  # of the pages one normal URL names, the one at exactly that URL answers for it
         for url in (page.url, page.final_url):
-            if url == normal_url(url):
+            if url == same_page(url):
                 by_url[url] = page
-    named = {id(by_url[normal_url(p.canonical_url)]) for p in ordered if p.canonical_url and normal_url(p.canonical_url) in by_url}
+    named = {id(by_url[same_page(p.canonical_url)]) for p in ordered if p.canonical_url and same_page(p.canonical_url) in by_url}
     # the keeper of a group: a page others name as canonical comes first, then crawl order
     rank = {id(page): (id(page) not in named, index) for index, page in enumerate(ordered)}
     found: dict[str, Duplicate] = {}
     for page in sorted(ordered, key=lambda p: rank[id(p)]):
-        target = by_url.get(normal_url(page.canonical_url)) if page.canonical_url else None
+        target = by_url.get(same_page(page.canonical_url)) if page.canonical_url else None
         # two pages naming each other: the first one taken keeps its text
         if target is not None and target is not page and target.message_id not in found and page.words >= MIN_WORDS:
             found[page.message_id] = Duplicate(target.message_id, "canonical", 1.0)
