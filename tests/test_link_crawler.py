@@ -8,8 +8,14 @@ that linked it.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+
 import pytest
-from e2e_harness import as_json, rows
+from e2e_harness import PROJECT_ROOT, as_json, rows, storage_of, wait_for
 
 from factflow_assets.adapters.page_links import page_links, robots_directives
 from factflow_assets.demo.server import Resource, SiteServer
@@ -64,6 +70,7 @@ def linked(title: str, *hrefs: str, head: str = "") -> Resource:
     return Resource(f"<html><head><title>{title}</title>{head}</head><body><main><h1>{title}</h1><p>{text}</p><ul>{links}</ul></main></body></html>".encode())
 
 
+CONCURRENCY = 4  # at most this many pages are in flight (and fetched again after a kill)
 CRAWL = """\
 version: 1
 routes:
@@ -152,3 +159,52 @@ def test_depth_and_page_limits_stop_the_crawl(pipelines, env):
     paths = {r["metadata"]["url"].split("/docs/", 1)[1] for r in rows(db, shallow["id"], "link_crawler")}
     assert paths == {"", "guide.html", "api/"}  # the seed and what it links to
     assert len(rows(db, few["id"], "link_crawler")) == 3
+
+
+def tree_site(pages: int = 40, fanout: int = 3) -> dict[str, Resource]:
+    """/docs/p0.html links to p1..p3, p1 to p4..p6, ...: a tree of `pages` pages, each linking back home."""
+    return {
+        f"/docs/p{n}.html": linked(f"Page {n}", "p0.html", *(f"p{child}.html" for child in range(n * fanout + 1, min(n * fanout + fanout, pages - 1) + 1)))
+        for n in range(pages)
+    }
+
+
+def crawled_midway(db, tag: str):
+    def check() -> bool:
+        record = db.executions.find_by_tag(tag)
+        if record is None:
+            return False
+        statuses = [r["status"] for r in rows(db, record.id, "link_crawler")]
+        return statuses.count("completed") >= 8 and "pending" in statuses
+
+    return check
+
+
+@pytest.mark.slow
+def test_a_crawl_killed_midway_resumes_its_frontier_without_fetching_a_page_twice(pipelines, env):
+    db, store = env
+    crawl_pipeline(pipelines.folder)
+    with SiteServer(tree_site(), latency=0.2) as site:
+        start = site.url("/docs/p0.html")
+        clean = as_json("execution", "start", "crawl", "--set", f"start_url={start}", "--tag", "clean")
+        before = Counter(site.requests)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "execution", "start", "crawl", "--set", f"start_url={start}", "--tag", "killed"],
+            cwd=PROJECT_ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            wait_for(crawled_midway(db, "killed"), what="the crawl midway", process=process)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        assert as_json("execution", "get", "killed")["status"] == "interrupted"
+        resumed = as_json("execution", "resume", "killed")
+        requests = Counter(site.requests) - before
+
+    assert clean["status"] == resumed["status"] == "completed"
+    assert storage_of(store, resumed["id"]) == storage_of(store, clean["id"])  # the same pages, the same keys and bytes
+    assert set(requests) == set(before) and len(requests) == 40
+    # a page the killed run finished is not asked again: only those in flight at the kill are
+    assert sum(requests.values()) - len(requests) <= CONCURRENCY, requests
+    done = [r for r in rows(db, resumed["id"], "link_crawler") if r["status"] == "completed" and not r["superseded"]]
+    assert len(done) == 40 and len({r["message_id"] for r in done}) == 40
