@@ -208,3 +208,25 @@ def test_a_crawl_killed_midway_resumes_its_frontier_without_fetching_a_page_twic
     assert sum(requests.values()) - len(requests) <= CONCURRENCY, requests
     done = [r for r in rows(db, resumed["id"], "link_crawler") if r["status"] == "completed" and not r["superseded"]]
     assert len(done) == 40 and len({r["message_id"] for r in done}) == 40
+
+
+@pytest.mark.slow
+def test_a_sitemap_seeds_the_crawl_and_links_find_the_rest(pipelines, env):
+    db, _store = env
+    (pipelines.folder / "seeded.yaml").write_text(
+        "version: 1\nroutes:\n  - name: crawl\n    adapters:\n      - type: sitemap_parser\n"
+        "      - type: link_crawler\n        config: {respect_robots: false, rate_limit: {initial_rps: 50, max_rps: 100}}\n"
+        "init_message:\n  route: crawl\n  payload: {sitemap_url: http://127.0.0.1:1/sitemap.xml}\n"
+    )
+    sitemap = Resource(
+        b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        b"<url><loc>{{base_url}}/docs/</loc></url><url><loc>{{base_url}}/docs/orphan.html</loc></url></urlset>",
+        "application/xml",
+    )
+    with SiteServer({**docs_site(), "/sitemap.xml": sitemap, "/docs/orphan.html": linked("Orphan")}) as site:
+        execution = as_json("execution", "start", "seeded", "--set", f"sitemap_url={site.url('/sitemap.xml')}")
+    assert execution["status"] == "completed"
+    (listing,) = rows(db, execution["id"], "sitemap_parser")
+    crawled = {r["metadata"]["url"].split("/docs/", 1)[1]: r for r in rows(db, execution["id"], "link_crawler")}
+    assert {"", "orphan.html", "guide.html", "api/deep/two.html"} <= set(crawled)  # listed, and found by links
+    assert crawled["orphan.html"]["parent_lineage_id"] == crawled[""]["parent_lineage_id"] == listing["id"]
