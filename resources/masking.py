@@ -13,6 +13,9 @@ import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
+#: Values read from the environment for requests (an Authorization header's token, a session
+#: cookie): masked wherever they would be shown, in this process.
+_SECRETS: set[str] = set()
 SECRET_PARAMETERS = {"password", "secret", "token", "key", "access_key", "secret_key", "aws_secret_access_key", "sig", "signature"}
 
 
@@ -49,10 +52,21 @@ def mask_uri(uri: str | None) -> str | None:
 _URI_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 
+def register_secret(value: str) -> None:
+    """Mask `value` from now on wherever `mask_text` runs (a value under 4 characters would mask
+    ordinary text, and says too little to be worth hiding)."""
+    if len(value) >= 4:
+        _SECRETS.add(value)
+
+
 def mask_text(text: str) -> str:
-    """`text` with every URI in it masked, and any `user:secret@host` outside one."""
+    """`text` with every URI in it masked, any `user:secret@host` outside one, and every
+    registered secret."""
     if "://" in text:
         text = _URI_IN_TEXT.sub(lambda match: _mask_or_keep(match.group(0)), text)
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, MASK)
     return mask_userinfo(text)
 
 

@@ -22,6 +22,7 @@ import httpx
 from .base import PermanentError
 from .body_decoding import ACCEPT_ENCODING, CappedDecoder, DecodedTooLarge, DecodeFailed
 from .rate_limit import AimdRateLimiter
+from .request_settings import CREDENTIAL_HEADERS
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 THROTTLE_STATUSES = frozenset({429, 503})
@@ -127,17 +128,22 @@ async def _read_capped(response: httpx.Response, policy: FetchPolicy) -> bytes:
 
 
 async def fetch_once(client: httpx.AsyncClient, url: str, policy: FetchPolicy, headers: dict[str, str] | None = None) -> FetchResult:
-    """One GET with redirects followed by hand, within `policy.total_timeout`."""
+    """One GET with redirects followed by hand, within `policy.total_timeout`. The caller's
+    credentials (Authorization, Cookie) are not sent on to another origin a redirect leads to."""
     started = time.perf_counter()
     current = url
+    headers = headers or {}
     async with asyncio.timeout(policy.total_timeout):
         for hop in range(policy.max_redirects + 1):
-            request = client.build_request("GET", current, timeout=policy.timeout, headers={"Accept-Encoding": ACCEPT_ENCODING, **(headers or {})})
+            request = client.build_request("GET", current, timeout=policy.timeout, headers={"Accept-Encoding": ACCEPT_ENCODING, **headers})
             response = await client.send(request, stream=True, follow_redirects=False)
             try:
                 ttfb = (time.perf_counter() - started) * 1000
                 if response.is_redirect and response.next_request is not None:
-                    current = str(response.next_request.url)
+                    following = response.next_request.url
+                    if (following.scheme, following.host, following.port) != (request.url.scheme, request.url.host, request.url.port):
+                        headers = {name: value for name, value in headers.items() if name.lower() not in CREDENTIAL_HEADERS}
+                    current = str(following)
                     continue
                 body = await _read_capped(response, policy)
             finally:
@@ -181,15 +187,17 @@ async def fetch(
     policy: FetchPolicy,
     limiter: AimdRateLimiter | None = None,
     conditional: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> FetchResult:
-    """GET `url`, retrying 429/5xx and timeouts, all within the policy's deadline; raise
-    `HttpStatusError` unless it ends 2xx (or 304 to a `conditional` request: If-None-Match,
-    If-Modified-Since), `PageDeadline` (naming the last cause) past the deadline."""
+    """GET `url` (with `headers`: the stage's request settings), retrying 429/5xx and timeouts,
+    all within the policy's deadline; raise `HttpStatusError` unless it ends 2xx (or 304 to a
+    `conditional` request: If-None-Match, If-Modified-Since), `PageDeadline` (naming the last
+    cause) past the deadline."""
     attempts: list[str] = []
     deadline = asyncio.timeout(policy.deadline)
     try:
         async with deadline:
-            return await _fetch_retrying(client, url, policy, limiter, attempts, conditional)
+            return await _fetch_retrying(client, url, policy, limiter, attempts, conditional, headers)
     except TimeoutError:
         if not deadline.expired():  # one attempt's own timeout, out of retries: that is the cause
             raise
@@ -201,8 +209,10 @@ async def fetch(
 async def _fetch_retrying(
     client: httpx.AsyncClient, url: str, policy: FetchPolicy, limiter: AimdRateLimiter | None, attempts: list[str],
     conditional: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> FetchResult:
     host = host_of(url)
+    sent = {**(headers or {}), **(conditional or {})}
     attempt = 0
     while True:
         attempt += 1
@@ -210,7 +220,7 @@ async def _fetch_retrying(
         if limiter:
             await limiter.acquire(host)
         try:
-            result = await fetch_once(client, url, policy, conditional)
+            result = await fetch_once(client, url, policy, sent)
         except (httpx.TimeoutException, TimeoutError, httpx.TransportError) as error:
             attempts[-1] = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             if limiter:

@@ -106,7 +106,7 @@ class LinkCrawler(PoliteFetcher[LinkCrawlerConfig]):
         if self.config.respect_robots:
             await self._obey_robots(url)
         # no conditional request: a 304 would leave the page's links unknown
-        result = await fetch(self.context.http, url, self.policy, self.limiter)
+        result = await fetch(self.context.http, url, self.policy, self.limiter, headers=self.request_headers)
         metadata = fetch_metadata(url, result)
         if is_html(result.content_type):
             found = page_links(result.body, result.final_url, result.headers.get("x-robots-tag"))

@@ -46,10 +46,12 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-async def fetch_robots(client: httpx.AsyncClient, origin: str, policy: FetchPolicy = ROBOTS_POLICY) -> Protego:
-    """The origin's rules; RobotsUnreachable (with the cause) when the server or network failed."""
+async def fetch_robots(client: httpx.AsyncClient, origin: str, policy: FetchPolicy = ROBOTS_POLICY, headers: dict[str, str] | None = None) -> Protego:
+    """The origin's rules (asked with the stage's request headers: a site that refuses unknown
+    agents refuses its robots.txt to them too); RobotsUnreachable (with the cause) when the server
+    or network failed."""
     try:
-        result = await fetch(client, f"{origin}/robots.txt", policy)
+        result = await fetch(client, f"{origin}/robots.txt", policy, headers=headers)
     except HttpStatusError as error:
         if 400 <= error.status < 500:
             return _ALLOW_ALL
@@ -68,16 +70,17 @@ class RobotsCache:
     """One fetch per origin per stage run; an unreachable robots.txt fails every page of its origin
     with the same cause."""
 
-    def __init__(self, client: httpx.AsyncClient, user_agent: str):
+    def __init__(self, client: httpx.AsyncClient, user_agent: str, headers: dict[str, str] | None = None):
         self.client = client
         self.user_agent = user_agent
+        self.headers = headers
         self._rules: dict[str, asyncio.Task[Protego]] = {}
 
     async def rules(self, url: str) -> Protego:
         origin = origin_of(url)
         task = self._rules.get(origin)
         if task is None:
-            task = self._rules[origin] = asyncio.ensure_future(fetch_robots(self.client, origin))
+            task = self._rules[origin] = asyncio.ensure_future(fetch_robots(self.client, origin, headers=self.headers))
         return await task
 
     async def allowed(self, url: str) -> bool:

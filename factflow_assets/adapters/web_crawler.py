@@ -26,6 +26,7 @@ from pydantic import Field
 from .base import Emit, Message, PermanentError
 from .http_fetch import FetchPolicy, FetchResult, fetch_once
 from .network_policy import RequestRefused
+from .robots import origin_of
 from .web_scraper import WebScraper, WebScraperConfig, fetch_metadata
 
 #: Where Debian, Ubuntu and Fedora put it; `executable_path` in the config for anywhere else.
@@ -152,7 +153,7 @@ class WebCrawler(WebScraper):
                     else:
                         if request.is_navigation_request() and request.frame == page.main_frame:
                             navigations.append(request.url)  # its script sends the browser elsewhere: followed
-                        await self._subresource(route, request, requests)
+                        await self._subresource(route, request, requests, document.final_url)
 
                 await page.route("**/*", route)
                 await page.goto(document.final_url, wait_until="domcontentloaded" if self.config.wait_until == "domcontentloaded" else "load")
@@ -183,7 +184,8 @@ class WebCrawler(WebScraper):
             page = self._idle.pop()
             if not page.is_closed() and page.context.browser is browser:
                 return page
-        context = await browser.new_context(service_workers="block", user_agent=self.context.http.headers.get("user-agent"))
+        user_agent = self.request_headers.get("User-Agent") or self.context.http.headers.get("user-agent")
+        context = await browser.new_context(service_workers="block", user_agent=user_agent)
         page = await context.new_page()
         page.set_default_timeout(self.config.render_timeout * 1000)
         return page
@@ -202,9 +204,10 @@ class WebCrawler(WebScraper):
         except PlaywrightError:
             pass  # the page or the browser went meanwhile
 
-    async def _subresource(self, route, request, requests: Counter) -> None:
+    async def _subresource(self, route, request, requests: Counter, page_url: str) -> None:
         """Fetch what the page asks for through the stage's client (the network policy checks it
-        and every redirect), or refuse it."""
+        and every redirect), or refuse it. The stage's request headers go with it only to the
+        page's own origin: a third-party script or font gets no credentials."""
         if request.resource_type in self.config.block:
             requests["blocked"] += 1
             await route.abort("blockedbyclient")
@@ -214,7 +217,8 @@ class WebCrawler(WebScraper):
             await route.abort("blockedbyclient")
             return
         try:
-            result = await fetch_once(self.context.http, request.url, self._subresources)
+            same_origin = origin_of(request.url) == origin_of(page_url)
+            result = await fetch_once(self.context.http, request.url, self._subresources, self.request_headers if same_origin else None)
         except RequestRefused:
             requests["refused"] += 1
             await route.abort("blockedbyclient")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .base import (
     Adapter,
@@ -28,6 +28,7 @@ from .base import (
 )
 from .http_fetch import FetchPolicy, FetchResult, fetch, host_of
 from .rate_limit import AimdRateLimiter
+from .request_settings import header_name_problem, request_headers
 from .robots import RobotsCache
 
 
@@ -62,6 +63,17 @@ class FetchConfig(AdapterConfig):
     max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     respect_robots: bool = True
     rate_limit: RateLimitConfig = RateLimitConfig()
+    user_agent: str | None = Field(None, description="The User-Agent sent, and the agent robots.txt rules are matched against; `${VAR}` reads a variable.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request (`Authorization: Bearer ${TOKEN}`); never to another host a redirect leads to.")
+    cookies: dict[str, str] = Field(default_factory=dict, description="Sent as the Cookie header, as headers are.")
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name in headers:
+            if problem := header_name_problem(name):
+                raise ValueError(problem)
+        return headers
 
 
 class WebScraperConfig(FetchConfig):
@@ -142,8 +154,9 @@ class PoliteFetcher(Adapter[FetchConfigT]):
         )
         r = c.rate_limit
         self.limiter = AimdRateLimiter(r.initial_rps, r.min_rps, r.max_rps, r.increase, r.decrease)
-        user_agent = self.context.http.headers.get("user-agent", "*")
-        self.robots = RobotsCache(self.context.http, user_agent)
+        self.request_headers = request_headers(c.user_agent, c.headers, c.cookies)
+        user_agent = self.request_headers.get("User-Agent") or self.context.http.headers.get("user-agent", "*")
+        self.robots = RobotsCache(self.context.http, user_agent, self.request_headers)
         self._delays_applied: set[str] = set()
 
     async def _obey_robots(self, url: str) -> None:
@@ -184,7 +197,7 @@ class WebScraper(PoliteFetcher[WebScraperConfig]):
             unchanged_by_lastmod(message)
         if self.config.respect_robots:
             await self._obey_robots(url)
-        result = await fetch(self.context.http, url, self.policy, self.limiter, conditional_headers(message.baseline))
+        result = await fetch(self.context.http, url, self.policy, self.limiter, conditional_headers(message.baseline), self.request_headers)
         if result.status == 304:
             raise Unchanged("304 Not Modified")
         return url, result
