@@ -55,9 +55,15 @@ def test_web_content_storage_finds_a_title_the_part_before_body_does_not_hold():
     assert emit.metadata["title"] == "Real title"
 
 
-def test_web_content_storage_skips_what_is_not_html_and_survives_empty_pages():
+def test_web_content_storage_keeps_documents_skips_other_types_and_survives_empty_pages():
+    with pytest.raises(SkipMessage, match="image/png"):
+        run_adapter("web_content_storage", html_message(b"\x89PNG", "image/png"))
     with pytest.raises(SkipMessage, match="application/pdf"):
-        run_adapter("web_content_storage", html_message(b"%PDF-1.4", "application/pdf"))
+        run_adapter("web_content_storage", html_message(b"%PDF-1.4", "application/pdf"), {"content_types": ["text/html"]})
+    (emit,) = run_adapter("web_content_storage", html_message(b"%PDF-1.4 bytes", "application/pdf"))
+    assert emit.body == b"%PDF-1.4 bytes" and emit.content_type == "application/pdf"
+    (emit,) = run_adapter("web_content_storage", html_message("caf\xe9 notes".encode("latin-1"), "text/plain; charset=iso-8859-1"))
+    assert emit.body == "café notes" and emit.content_type == "text/plain; charset=utf-8"
     (emit,) = run_adapter("web_content_storage", html_message(b"", "text/html"))
     assert emit.metadata["title"] is None
 

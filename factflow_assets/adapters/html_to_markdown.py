@@ -13,15 +13,36 @@ stage's `structure_kept` check and in `execution get`.
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 
 from pydantic import Field
 
 from resources.hashing import content_hash
 
-from .base import Adapter, AdapterConfig, Emit, Message, SkipMessage
+from .base import Adapter, AdapterConfig, Emit, Message, PermanentError, SkipMessage
+from .document_markdown import MARKDOWN_TYPES, PDF_TYPES, TEXT_TYPES, media_type
 from .documents import MARKDOWN_CONTENT_TYPE, canonical_url
 from .process_pool import WorkerPool, default_workers
 from .structure_counts import describe_losses, describe_structure
+
+
+def document_in_worker(kind: str, body: bytes | str, name: str | None, max_pages: int) -> tuple:
+    """Runs in a worker process: a document that is not HTML as (markdown, title, extraction,
+    sidecar extras, shingle signature); a PDF that cannot be read as its reason."""
+    from .document_markdown import UnreadableDocument, markdown_document, pdf_document, text_document
+
+    from ..dataset.duplicates import shingle_signature
+
+    try:
+        if kind == "pdf":
+            converted = pdf_document(body, max_pages)
+        elif kind == "markdown":
+            converted = markdown_document(body)
+        else:
+            converted = text_document(body, name)
+    except UnreadableDocument as error:
+        return None, str(error), kind, {}, None
+    return converted.markdown, converted.title, converted.extraction, converted.extra, shingle_signature(converted.markdown)
 
 
 def extract_in_worker(html: str, url: str | None, preserve_links: bool, preserve_images: bool) -> tuple:
@@ -41,6 +62,7 @@ class HtmlToMarkdownConfig(AdapterConfig):
     preserve_images: bool = Field(True, description="Keep images of the main content as ![alt](src).")
     workers: int | None = Field(None, ge=1, le=32, description="Worker processes; default: CPU count, at most 4.")
     timeout: float = Field(60.0, gt=0, le=600, description="Seconds one page may take before it fails.")
+    max_pdf_pages: int = Field(2000, ge=1, description="Pages of a PDF read at most (the rest is left out, and said so in the sidecar).")
 
 
 class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
@@ -49,6 +71,7 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
 
     #: trafilatura, lxml, Resiliparse: ~0.4 s to import, in the worker processes only.
     worker_modules = ("factflow_assets.adapters.markdown_extraction", "factflow_assets.dataset.duplicates")
+    #: pypdf is imported by a worker on its first PDF only: most crawls have none.
 
     async def open(self) -> None:
         self._pool = WorkerPool(self.config.workers or default_workers(), self.config.timeout, preload=list(self.worker_modules))
@@ -58,6 +81,11 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
         await asyncio.to_thread(self._pool.close)
 
     async def process(self, message: Message) -> list[Emit]:
+        kind = document_kind(message.content_type)
+        if kind is None:
+            raise SkipMessage(f"not a document converted to markdown: {media_type(message.content_type) or 'no content type'}")
+        if kind != "html":
+            return [await self._document(message, kind)]
         source = message.metadata
         url = source.get("final_url") or source.get("url")
         markdown, title, language, code_languages, method, region, kept, minhash = await self._pool.run(
@@ -84,3 +112,43 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
                 },
             )
         ]
+
+    async def _document(self, message: Message, kind: str) -> Emit:
+        """A document that is not HTML (document_markdown.py), converted in a worker as pages are."""
+        source = message.metadata
+        url = source.get("final_url") or source.get("url")
+        name = urlsplit(url).path.rsplit("/", 1)[-1] or None if url else None
+        body = message.body if kind == "pdf" else message.text()
+        markdown, title, extraction, extra, minhash = await self._pool.run(document_in_worker, kind, body, name, self.config.max_pdf_pages)
+        if markdown is None:
+            raise PermanentError(title)  # the reason the document could not be read
+        if not markdown.strip() or (kind == "pdf" and len(markdown.split()) <= len((title or "").split()) + 1):
+            raise SkipMessage(f"no text in the {kind} document (a scanned PDF holds images, not text)")
+        return Emit(
+            body=markdown,
+            content_type=MARKDOWN_CONTENT_TYPE,
+            metadata={
+                "page_message_id": message.id,
+                "title": title or source.get("title"),
+                "language": source.get("language"),
+                "content_hash": content_hash(markdown.encode()),
+                "words": len(markdown.split()),
+                "extraction": extraction,
+                "minhash": minhash,
+                **extra,
+            },
+        )
+
+
+def document_kind(content_type: str) -> str | None:
+    """html, markdown, text or pdf: how a stored document of this type becomes markdown."""
+    media = media_type(content_type)
+    if media in ("text/html", "application/xhtml+xml"):
+        return "html"
+    if media in MARKDOWN_TYPES:
+        return "markdown"
+    if media in TEXT_TYPES:
+        return "text"
+    if media in PDF_TYPES:
+        return "pdf"
+    return None
