@@ -274,11 +274,21 @@ class ObjectStore:
             objects += not file.endswith((SIDECAR_SUFFIX, PARTIAL_SUFFIX))
             batch.append(file)
             if len(batch) == TRANSFER_BATCH:
-                self.fs.rm(batch)
+                self._remove(batch)
                 batch = []
         if batch:
-            self.fs.rm(batch)
+            self._remove(batch)
         return objects
+
+    def _remove(self, paths: list[str]) -> None:
+        """Remove these files; one another process removed first (a second prune, a cleanup) is
+        gone as wanted, not an error."""
+        try:
+            self.fs.rm(paths)
+        except FileNotFoundError:
+            for path in paths:
+                with contextlib.suppress(FileNotFoundError):
+                    self.fs.rm_file(path)
 
     def remove_partials(self, prefix: str) -> int:
         """Remove the half-written files a killed process left under `prefix` (a local store
@@ -295,13 +305,7 @@ class ObjectStore:
         """Remove these objects and their sidecars, a batch at a time; return how many objects."""
         paths = [path for key in keys for path in (self._path(key), self._path(key) + SIDECAR_SUFFIX)]
         for start in range(0, len(paths), TRANSFER_BATCH):
-            batch = paths[start : start + TRANSFER_BATCH]
-            try:
-                self.fs.rm(batch)
-            except FileNotFoundError:  # one went already (another cleanup): remove the rest one by one
-                for path in batch:
-                    if self.fs.exists(path):
-                        self.fs.rm_file(path)
+            self._remove(paths[start : start + TRANSFER_BATCH])
         return len(keys)
 
     # --- reading -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from sqlalchemy import or_, select
 
 from e2e_harness import PROJECT_ROOT, as_json, rows, run, storage_of
 from factflow_assets.demo.server import Resource
-from resources.db_schema import executions, lineage, replays, runners, stage_progress
+from resources.db_schema import deliveries, executions, frontier, lineage, replays, runners, stage_progress
 
 pytestmark = [pytest.mark.slow, pytest.mark.backends]
 
@@ -43,8 +43,13 @@ def names_anywhere(db, execution_id: str) -> list[str]:
         "replays": or_(replays.c.execution_id == execution_id, replays.c.target_execution_id == execution_id),
         "runners": runners.c.execution_id == execution_id,
         "stage_progress": stage_progress.c.execution_id == execution_id,
+        "deliveries": deliveries.c.execution_id == execution_id,
+        "frontier": frontier.c.execution_id == execution_id,
     }
-    tables = {"executions": executions, "lineage": lineage, "replays": replays, "runners": runners, "stage_progress": stage_progress}
+    tables = {
+        "executions": executions, "lineage": lineage, "replays": replays, "runners": runners, "stage_progress": stage_progress,
+        "deliveries": deliveries, "frontier": frontier,
+    }
     with db.engine.connect() as conn:
         return [name for name, where in checks.items() if conn.execute(select(tables[name]).where(where)).first() is not None]
 
@@ -98,6 +103,43 @@ def test_a_delete_stopped_part_way_says_so_and_finishes_when_run_again(pipelines
 
     assert as_json("execution", "delete", "gone", "--yes")["deleted"] == [gone["id"]]
     assert names_anywhere(db, gone["id"]) == []
+
+
+def test_a_prune_finishes_a_delete_left_half_done_whatever_its_filter(pipelines, env, one_page, monkeypatch):
+    db, store = env
+    half, kept = start(one_page, "half"), start(one_page, "kept")
+    from resources.retention_store import RetentionStore
+
+    def killed(*args):
+        raise ConnectionError("the prune was killed here")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(RetentionStore, "delete_rows", killed)
+        assert run("execution", "prune", "--status", "completed", "--keep", "1", "--yes").exit_code == 1
+    assert as_json("execution", "get", "half")["status"] == "deleting"
+    again = as_json("execution", "prune", "--status", "completed", "--keep", "1", "--yes")  # "deleting" is not "completed"
+    assert again["deleted"] == [half["id"]] and names_anywhere(db, half["id"]) == []
+    assert [e["id"] for e in as_json("execution", "list")] == [kept["id"]]
+
+
+def test_objects_another_prune_removed_first_are_gone_as_wanted(pipelines, env, one_page):
+    _db, store = env
+    gone = start(one_page, "gone")
+    prefix = f"executions/{gone['id']}/"
+    keys = [info.key for info in store.list(prefix)]
+    real_rm = store.fs.rm
+
+    def raced(paths, *args, **kwargs):  # the other prune removes the first file just before this one does
+        store.fs.rm_file(paths[0])
+        return real_rm(paths, *args, **kwargs)
+
+    store.fs.rm = raced
+    try:
+        assert store.delete_prefix(prefix) == len(keys)
+        assert store.delete_keys(keys) == len(keys)  # all gone already: nothing to fail on
+    finally:
+        del store.fs.rm
+    assert list(store.list(prefix)) == []
 
 
 def test_prune_keeps_exactly_the_newest_n(pipelines, env, one_page):

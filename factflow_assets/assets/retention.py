@@ -125,15 +125,19 @@ def select_for_prune(
     statuses: tuple[str, ...],
 ) -> list[ExecutionRecord]:
     """Executions a prune deletes: of those that match (pipeline, statuses; never an active one),
-    all but the newest `keep`, and of those only the ones older than `older_than`."""
+    all but the newest `keep`, and of those only the ones older than `older_than`; and first,
+    whatever the filter, every one of the pipeline a delete left half done (`deleting`): what a
+    prune started, a prune finishes."""
     if keep is None and older_than is None:
         raise FactflowError("say what to keep: --keep N, --older-than AGE, or both")
-    matching = [r for r in db.executions.list(pipeline=pipeline, limit=1_000_000) if not r.active and (not statuses or r.status in statuses)]
+    listed = db.executions.list(pipeline=pipeline, limit=1_000_000)
+    unfinished = [r for r in listed if r.status == DELETING]
+    matching = [r for r in listed if not r.active and r.status != DELETING and (not statuses or r.status in statuses)]
     candidates = matching[keep:] if keep is not None else matching  # newest first: the first `keep` stay
     if older_than is not None:
         cutoff = utcnow() - older_than
         candidates = [r for r in candidates if r.created_at < cutoff]
-    return candidates
+    return unfinished + candidates
 
 
 def spare_parents_of_kept(db: FactflowDatabase, chosen: list[ExecutionRecord]) -> tuple[list[ExecutionRecord], list[ExecutionRecord]]:
