@@ -138,7 +138,10 @@ def watch_command(env: Environment, execution: str, route: str | None, interval:
     (prefix,) = stage_prefixes(env, record, route)
 
     def finished() -> bool:
-        return not refresh_status(env.db, env.instance, env.db.executions.get(record.id)).active
+        current = env.db.executions.get(record.id)
+        if current is None:  # deleted meanwhile (execution delete, a prune)
+            return True
+        return not refresh_status(env.db, env.instance, current).active
 
     console = stdout()
     count = 0
@@ -150,6 +153,8 @@ def watch_command(env: Environment, execution: str, route: str | None, interval:
             console.print(line(f"{format_time(info.modified)}  {format_size(info.size):>9}  {info.key}"))
         sys.stdout.flush()  # each line as it comes, also into a pipe
     final = env.db.executions.get(record.id)
+    if final is None:
+        raise click.ClickException(f"{count} objects; execution {record.id} was deleted while it was watched")
     note(f"{count} objects; execution {final.id} {final.status}")
 
 

@@ -214,3 +214,19 @@ def test_a_scheduled_execution_applies_the_yaml_retention_when_it_completes(pipe
     assert left == {ticked, child, parent}  # keep 2: the new one and the newest other; its parent stays for it
     for gone in older:
         assert names_anywhere(db, gone) == [] and list(store.list(f"executions/{gone}/")) == [] and dagster_knows(gone) == (False, 0)
+
+
+def test_watching_an_execution_deleted_meanwhile_says_so_in_one_line(pipelines, env, one_page, monkeypatch):
+    from resources.storage import ObjectStore
+
+    start(one_page, "gone")
+    real_watch = ObjectStore.watch
+
+    def watch_then_deleted(self, prefix, finished, interval=1.0):
+        yield from list(real_watch(self, prefix, lambda: True, 0))[:1]
+        assert run("execution", "delete", "gone", "--yes").exit_code == 0  # meanwhile, elsewhere
+        assert finished()  # a deleted execution is not waited for
+
+    monkeypatch.setattr(ObjectStore, "watch", watch_then_deleted)
+    result = run("storage", "watch", "-e", "gone")
+    assert result.exit_code == 1 and result.stderr.strip().endswith("was deleted while it was watched") and result.stderr.count("\n") == 1
