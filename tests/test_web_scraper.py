@@ -195,3 +195,25 @@ def test_one_deadline_covers_every_attempt_at_a_page(site):
     with pytest.raises(PageDeadline, match=r"within its 1 s deadline \(\d+ attempt\(s\); last: HTTP 503"):
         scrape(server.url("/busy"), deadline=1, retries=50, backoff=0.1)
     assert time.monotonic() - started < 5  # fifty retries would have taken far longer
+
+
+@pytest.mark.parametrize(
+    ("lastmod", "trusted"),
+    [
+        ("2020-03-04", True), ("2020-03-04T10:20:30Z", True), ("2020-03-04T10:20+02:00", True), ("2020-03-04T10:20:30.5", True),
+        ("0001-01-01", False), ("1970-01-01T00:00:00Z", False), ("2026-W05", False), ("20260101", False), ("2026", False),
+        ("2026-05", False), ("9999-12-31", False), ("yesterday", False), ("", False), (None, False),
+    ],
+)
+def test_trust_lastmod_reads_only_real_w3c_dates(lastmod, trusted):
+    """A placeholder or a form sitemaps do not use is no lastmod: the page is asked for, not
+    taken as unchanged for good."""
+    from factflow_assets.adapters.base import Message, Unchanged
+    from factflow_assets.adapters.web_scraper import unchanged_by_lastmod
+
+    message = Message("m", b"{}", "application/json", {"lastmod": lastmod}, baseline={"fetched_at": "2025-01-01T00:00:00+00:00"})
+    if trusted:
+        with pytest.raises(Unchanged):
+            unchanged_by_lastmod(message)
+    else:
+        unchanged_by_lastmod(message)  # no opinion: the page is fetched

@@ -10,8 +10,9 @@ so does a robots.txt that cannot be read (the failure names why: connection refu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -102,15 +103,26 @@ def unchanged_by_lastmod(message: Message) -> None:
         raise Unchanged(f"sitemap lastmod {message.metadata['lastmod']} is older than the baseline's fetch ({message.baseline['fetched_at']})")
 
 
+#: A W3C datetime as sitemaps write it: a whole date, with a time and zone or not.
+_W3C_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$")
+#: Before the web, a lastmod is a placeholder (0001-01-01, 1970-01-01), not a date.
+_EARLIEST = datetime(1991, 1, 1, tzinfo=timezone.utc)
+
+
 def _instant(text: Any) -> datetime | None:
-    """A W3C datetime (a date, or a date and time with or without a zone: UTC then) as UTC."""
-    if not isinstance(text, str) or not text:
+    """A W3C datetime (a date, or a date and time with or without a zone: UTC then) as UTC; None
+    for what only looks like one: a placeholder year, a date in the future, a week or ordinal
+    date or the basic format (`2026-W05`, `20260101`, which Python would read) or a year alone."""
+    if not isinstance(text, str) or not _W3C_DATETIME.match(text.strip()):
         return None
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if moment < _EARLIEST or moment > datetime.now(timezone.utc) + timedelta(days=1):
+        return None
+    return moment
 
 
 def fetch_metadata(url: str, result: FetchResult) -> dict:
