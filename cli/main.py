@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 
 import click
 
@@ -28,6 +29,28 @@ class FactflowGroup(click.Group):
 
     `FACTFLOW_DEBUG=1` lets unexpected errors through with their traceback, for bug reports.
     """
+
+    def main(self, *args, **kwargs):
+        """Click's usage errors (an unknown option, a missing argument) as one line naming where
+        help is, instead of the usage block, a hint and the error on four lines."""
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as error:
+            where = f" (see: {error.ctx.command_path} --help)" if error.ctx is not None else ""
+            click.echo(f"Error: {error.format_message()}{where}", err=True)
+            sys.exit(error.exit_code)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        # not standalone, click hands back a command's `ctx.exit(code)` as its return value
+        if isinstance(code, int) and code:
+            sys.exit(code)
 
     def invoke(self, ctx: click.Context):
         try:

@@ -48,14 +48,20 @@ STATE_COLOURS = {
 }
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: C0 and C1 controls, and the bidirectional controls that reorder what follows them on screen
+#: (U+202E turns `txt.exe` into `exe.txt`).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def visible(value: Any) -> str:
     """`value` as text with every control character written out (`\x1b`, `\n`): what reaches the
     terminal is exactly what the data says, and nothing the terminal would act on."""
-    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), str(value))
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group()) or _escape(ord(m.group())), str(value))
+
+
+def _escape(code: int) -> str:
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def styled(state: str) -> Text:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from .clock import as_utc, utcnow
 from .db_schema import configs, executions
 from .errors import FactflowError, NotFoundError
+from .masking import mask_values
 from .statuses import ACTIVE_STATUSES
 from .transactions import writing
 
@@ -46,7 +47,9 @@ class ExecutionRecord:
         return round((end - self.started_at).total_seconds(), 3)
 
     def to_dict(self) -> dict[str, Any]:
+        """For showing: a password in a URL of the payload (`--set url=https://u:pw@host/`) masked."""
         data = asdict(self)
+        data["init_payload"], data["overrides"] = mask_values(data["init_payload"]), mask_values(data["overrides"])
         for name in ("created_at", "started_at", "finished_at"):
             data[name] = data[name].isoformat() if data[name] else None
         data["duration_s"] = self.duration_s

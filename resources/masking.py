@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
 #: Values read from the environment for requests (an Authorization header's token, a session
 #: cookie): masked wherever they would be shown, in this process.
 _SECRETS: set[str] = set()
-SECRET_PARAMETERS = {"password", "secret", "token", "key", "access_key", "secret_key", "aws_secret_access_key", "sig", "signature"}
+SECRET_PARAMETERS = {
+    "password", "passwd", "pwd", "sslpassword", "secret", "token", "access_token", "auth", "key", "api_key", "apikey",
+    "access_key", "secret_key", "aws_secret_access_key", "sig", "signature", "credentials",
+}
 
 
 #: `user:secret@host` wherever it stands, with or without a scheme before it: what a malformed URL
@@ -68,6 +72,17 @@ def mask_text(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return mask_userinfo(text)
+
+
+def mask_values(value: Any) -> Any:
+    """`value` (a payload: mappings, lists, text) with every string in it masked."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {key: mask_values(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_values(item) for item in value]
+    return value
 
 
 def _mask_or_keep(uri: str) -> str:

@@ -189,3 +189,25 @@ def test_a_database_file_this_user_may_not_write_is_read_and_writes_are_refused_
         assert_one_line_error(run("pipeline", "resume", "sitemap_scraper"), "the factflow database is read-only here")
     finally:
         database.dispose_engines()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("execution", "start", "--bogus"), "No such option '--bogus'. (see: "),
+        (("execution", "start"), "Missing argument 'PIPELINE'."),
+        (("nosuchgroup",), "No such command 'nosuchgroup'. (see: "),
+        (("lineage", "list", "--limit", "0"), "Invalid value for '--limit'"),
+    ],
+)
+def test_usage_errors_are_one_line_naming_where_help_is(factflow_home, args, fragment):
+    result = run(*args)
+    assert_one_line_error(result, fragment, exit_code=2)
+    assert " --help)" in result.stderr  # where help is, however the program is called
+
+
+def test_a_port_outside_the_range_is_refused_before_anything_is_recorded(factflow_home):
+    result = run("execution", "start", "web_to_markdown", "--set", "sitemap_url=http://127.0.0.1:99999/sitemap.xml")
+    assert_one_line_error(result, "has port 99999, outside 1-65535")
+    assert "ExceptionGroup" not in result.output
+    assert run("execution", "list", "--output", "json").stdout.strip() == "[]"

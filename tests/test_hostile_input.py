@@ -8,6 +8,7 @@ import gzip
 import io
 import logging
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -192,3 +193,38 @@ def test_a_bad_file_in_the_pipelines_folder_does_not_hold_up_the_others(tmp_path
     (tmp_path / "good.yaml").write_text(TINY_PIPELINE)
     results = {r.source.rsplit("/", 1)[1]: r for r in validate_directory(tmp_path)}
     assert results["good.yaml"].valid and results["bomb.yaml"].errors[0].code == "E006"
+
+
+def test_credential_parameters_of_every_common_name_are_masked():
+    from resources.masking import mask_uri
+
+    for name in ("sslpassword", "passwd", "api_key", "access_token"):
+        assert "s3cr3t" not in mask_uri(f"postgresql://u@db/ff?{name}=s3cr3t&sslmode=require"), name
+    assert mask_uri("postgresql://u@db/ff?sslmode=require") == "postgresql://u@db/ff?sslmode=require"
+
+
+@pytest.mark.slow
+def test_a_password_in_a_set_url_is_masked_in_json_sidecars_and_rows(pipelines, env):
+    import json
+
+    from e2e_harness import as_json, rows
+
+    from factflow_assets.demo.server import Resource, SiteServer
+
+    db, store = env
+    page = b"<html><head><title>P</title></head><body><main><h1>P</h1><p>" + b"Words of the page. " * 20 + b"</p></main></body></html>"
+    routes = {
+        "/sitemap.xml": Resource(b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>{{base_url}}/p</loc></url></urlset>', "application/xml"),
+        "/p": Resource(page),
+    }
+    with SiteServer(routes) as site:
+        secret_url = site.url("/sitemap.xml").replace("http://", "http://reader:hunter2pw@")
+        execution = as_json("execution", "start", "site_md", "--set", f"sitemap_url={secret_url}")
+    assert execution["status"] == "completed"
+    shown = [
+        json.dumps(execution), json.dumps(as_json("execution", "get", execution["id"])), json.dumps(as_json("execution", "list")),
+        json.dumps(rows(db, execution["id"]), default=str),
+        *(json.dumps(store.metadata(o.key)) for o in store.list(f"executions/{execution['id']}/")),
+    ]
+    assert [text for text in shown if "hunter2pw" in text] == []
+    assert "reader:***@" in shown[1]

@@ -19,7 +19,7 @@ from resources.storage import ObjectStore
 from tests.conftest import TINY_PIPELINE
 from tests.test_database import lineage_row
 
-HOSTILE = "[/b] [link=http://evil.example/]click[/link] \x1b[31mred\x1b[0m \x1b]0;pwned\x07 \x1b[2J \x9b1m"
+HOSTILE = "[/b] [link=http://evil.example/]click[/link] \x1b[31mred\x1b[0m \x1b]0;pwned\x07 \x1b[2J \x9b1m report\u202egpj.exe \u2066x\u2069"
 
 
 def run(*args):
@@ -32,6 +32,7 @@ def assert_shown_as_data(text: str) -> None:
     assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text  # nothing for the terminal to act on
     assert "[/b] [link=http://evil.example/]click[/link]" in text  # the brackets as they are
     assert "\\x1b[31mred" in text and "\\x1b]0;pwned\\x07" in text  # the escapes written out
+    assert "\u202e" not in text and "\u2066" not in text and "report\\u202egpj.exe \\u2066x\\u2069" in text  # no reordering
 
 
 def test_tables_and_lines_show_hostile_text_as_data_and_json_keeps_it_exact(factflow_home):

@@ -100,6 +100,8 @@ def http_url_problem(value: Any) -> str | None:
         return f"is a {url.scheme or 'scheme-less'} URL; only http and https are fetched"
     if not url.host:
         return "has no host"
+    if url.port is not None and not 0 < url.port < 65536:
+        return f"has port {url.port}, outside 1-65535"
     return None
 
 

@@ -32,7 +32,7 @@ from resources.database import FactflowDatabase
 from resources.errors import NotFoundError, error_text
 from resources.hashing import content_hash
 from resources.lineage_store import LineageWriter, PriorInvocation
-from resources.masking import mask_text
+from resources.masking import mask_text, mask_uri
 from resources.statuses import DONE_STATUSES, WITH_OUTPUTS
 from resources.storage import (
     CORE_SIDECAR_FIELDS,
@@ -66,6 +66,8 @@ MAX_TRACEBACK = 8000
 FAILURE_SAMPLES = 5
 #: Sidecar extras that follow a message down its route (each adapter sets the rest itself).
 INHERITED_FIELDS = ("url",)
+#: Metadata fields that hold URLs (masked when they carry a password: `_shown`).
+URL_FIELDS = frozenset({"url", "final_url", "canonical_url"})
 #: How often a paused worker looks whether it may go on.
 PAUSE_POLL = 0.2
 
@@ -332,7 +334,7 @@ class StageRunner:
             return
 
         prior = self.prior.get(header.message_id)
-        extras = {k: header.metadata[k] for k in INHERITED_FIELDS if k in header.metadata}
+        extras = _shown({k: header.metadata[k] for k in INHERITED_FIELDS if k in header.metadata})
         before = self._baseline_of(header)
         row_id = new_lineage_id()
         self.writer.start(
@@ -380,7 +382,7 @@ class StageRunner:
             if carried:
                 self.summary.unchanged += 1
             elif len(emits) == 1:
-                outcome["metadata"] = _scalars({**extras, **emits[0].metadata})
+                outcome["metadata"] = _scalars(_shown({**extras, **emits[0].metadata}))
             else:
                 outcome["metadata"]["outputs"] = len(written)
             self.summary.messages_out += len(written)
@@ -505,7 +507,7 @@ class StageRunner:
             key = message_key(job.execution_id, stage.route.name, stage.name, message_id)
             if key in writes:
                 continue
-            own = {k: v for k, v in emit.metadata.items() if v is not None and k not in CORE_SIDECAR_FIELDS}
+            own = _shown({k: v for k, v in emit.metadata.items() if v is not None and k not in CORE_SIDECAR_FIELDS})
             writes[key] = (
                 body,
                 content_type,
@@ -554,6 +556,13 @@ def _combined_hash(hashes: list[str]) -> str | None:
     if len(hashes) == 1:
         return hashes[0]
     return hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()
+
+
+def _shown(metadata: dict) -> dict:
+    """Sidecar and lineage metadata as anyone reading storage or the database may see it: a
+    password in a URL (`https://user:pw@host/`) masked. The message bodies keep the URL whole,
+    for the fetch."""
+    return {k: mask_uri(v) if k in URL_FIELDS and isinstance(v, str) and "@" in v else v for k, v in metadata.items()}
 
 
 def _scalars(values: dict) -> dict:
