@@ -27,11 +27,11 @@ def run_adapter(adapter_type: str, message: Message, config: dict | None = None,
             await adapter.open()
             try:
                 if messages is None:
-                    return await adapter.process(message)
+                    return list(await adapter.process(message))  # an iterator of outputs made one by one, listed
                 outcomes = []
                 for m in messages:
                     try:
-                        outcomes.append(await adapter.process(m))
+                        outcomes.append(list(await adapter.process(m)))
                     except Exception as error:  # noqa: BLE001 (the test inspects it)
                         outcomes.append(error)
                 return outcomes

@@ -38,9 +38,21 @@ class Count(Adapter):
 
     class config_model(AdapterConfig):
         n: int = 10
+        one_by_one: bool = False  # made as a generator (as url_expander makes a sitemap's URLs)
+
+    last_made: float = 0.0
+    on_made = staticmethod(lambda i: None)
 
     async def process(self, message: Message) -> list[Emit]:
+        if self.config.one_by_one:
+            return self._made()
         return [Emit(body={"i": i}, identity=str(i), slug=f"n{i}") for i in range(self.config.n)]
+
+    def _made(self):
+        for i in range(self.config.n):
+            Count.last_made = time.monotonic()
+            Count.on_made(i)
+            yield Emit(body={"i": i}, identity=str(i), slug=f"n{i}")
 
 
 class Slow(Adapter):
@@ -69,7 +81,7 @@ PIPELINE = dedent(
         concurrency: {upstream_workers}
         adapters:
           - type: count
-            config: {{n: {n}}}
+            config: {{n: {n}, one_by_one: {one_by_one}}}
           - type: slow
             name: fast
             config: {{delay: {fast_delay}, fail: {fail}}}
@@ -96,8 +108,10 @@ def harness(tmp_path, monkeypatch):
     db = FactflowDatabase(f"sqlite:///{tmp_path / 'f.db'}")
     executions_exist(db, "e1")
 
-    def run(n=10, upstream_workers=4, fast_delay=0.0, slow_delay=0.0, fail="false", control=None):
-        text = PIPELINE.format(n=n, upstream_workers=upstream_workers, fast_delay=fast_delay, slow_delay=slow_delay, fail=fail)
+    def run(n=10, upstream_workers=4, fast_delay=0.0, slow_delay=0.0, fail="false", control=None, one_by_one="false"):
+        text = PIPELINE.format(
+            n=n, upstream_workers=upstream_workers, fast_delay=fast_delay, slow_delay=slow_delay, fail=fail, one_by_one=one_by_one
+        )
         pipeline = validate_text(text, "p").pipeline
         sources = stage_sources(pipeline.stages, "e1", {}, store)
         stream = StreamRun("e1", pipeline.config_hash, "run-1", sources, store, db, new_http_client, control).start()
@@ -128,6 +142,29 @@ def test_a_downstream_stage_starts_before_its_upstream_has_finished(harness):
     fast = db.lineage_queries.list("e1", stage="fast", limit=100)
     slow = db.lineage_queries.list("e1", stage="slow", limit=100)
     assert min(r["started_at"] for r in slow) < max(r["finished_at"] for r in fast)
+
+
+def test_outputs_made_one_by_one_are_handed_on_before_the_last_is_made(harness):
+    """A 200,000-URL sitemap must not be stored whole before its first page is fetched: the next
+    stage takes the first outputs while the rest are still being made, and every one arrives once."""
+    run, store, db = harness
+    outcomes, _ = run(n=2000, one_by_one="true")
+    assert Slow.seen and min(seen for seen, _ in Slow.seen) < Count.last_made
+    assert {name: o.summary.messages_out for name, o in outcomes.items()} == {"count": 2000, "fast": 2000, "slow": 2000}
+    assert len(store.keys(stage_prefix("e1", "numbers", "count"))) == 2000
+    (row,) = db.lineage_queries.list("e1", stage="count", limit=10)
+    assert row["status"] == "completed" and row["output_count"] == 2000
+
+
+def test_a_stop_while_outputs_are_made_stores_no_more_and_cancels_the_row(harness, monkeypatch):
+    run, store, db = harness
+    control = RunControl()
+    monkeypatch.setattr(Count, "on_made", staticmethod(lambda i: control.stop.set() if i == 300 else None))
+    outcomes, _ = run(n=100_000, one_by_one="true", control=control)
+    assert not outcomes["count"].summary.complete
+    (row,) = db.lineage_queries.list("e1", stage="count", limit=10)
+    assert row["status"] == "cancelled" and "a resume makes them again" in row["error_message"]
+    assert len(store.keys(stage_prefix("e1", "numbers", "count"))) == 256  # the first chunk; none after the stop
 
 
 def test_a_slow_stage_holds_a_fast_one_back(harness, monkeypatch):

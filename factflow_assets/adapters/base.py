@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -182,5 +182,6 @@ class Adapter(ABC, Generic[ConfigT]):
         return []
 
     @abstractmethod
-    async def process(self, message: Message) -> list[Emit]:
-        """Turn one message into the messages it yields. Raise to fail it."""
+    async def process(self, message: Message) -> list[Emit] | Iterator[Emit]:
+        """Turn one message into the messages it yields. Raise to fail it. An iterator (many
+        outputs made one by one, a sitemap's URLs) has them stored and handed on as they are made."""

@@ -2,12 +2,15 @@
 
 Given a site root or a robots.txt, the sitemaps come from robots.txt `Sitemap:` lines (falling
 back to /sitemap.xml). Sitemap indexes are followed breadth first up to `max_depth`, with a loop
-guard and a cap on documents fetched. A child sitemap that fails is noted in the output's
+guard and a cap on documents fetched; the documents waiting are fetched `concurrency` at a time
+and read in the order they were listed, so the URLs come out in the same order whatever answers
+first (an index of 400 sitemaps took 13 s one by one). A child sitemap that fails is noted in the output's
 `errors`; only a failure of the first document fails the message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from urllib.parse import urlsplit
 
@@ -23,13 +26,14 @@ from .base import (
 )
 from .http_fetch import FetchPolicy, fetch
 from .robots import RobotsUnreachable, fetch_robots, origin_of
-from .sitemap_documents import parse_sitemap
+from .sitemap_documents import SitemapDocument, parse_sitemap
 
 
 class SitemapParserConfig(AdapterConfig):
     max_urls: int = Field(10_000, ge=1, description="Stop collecting after this many page URLs.")
     max_depth: int = Field(3, ge=0, description="How deep to follow nested sitemap indexes.")
     max_sitemaps: int = Field(200, ge=1, description="Most sitemap documents fetched.")
+    concurrency: int = Field(4, ge=1, le=32, description="Sitemap documents fetched at once (an index's children).")
     include: list[str] = Field(default_factory=list, description="Keep URLs matching any regex.")
     exclude: list[str] = Field(default_factory=list, description="Drop URLs matching any regex.")
     timeout: float = Field(30.0, gt=0)
@@ -93,6 +97,21 @@ class SitemapParser(Adapter[SitemapParserConfig]):
             raise PermanentError(f"{url} lists no Sitemap: lines")
         return [f"{origin_of(url)}/sitemap.xml"]
 
+    async def _document(self, sitemap_url: str) -> SitemapDocument:
+        result = await fetch(self.context.http, sitemap_url, self.policy)
+        return parse_sitemap(result.body, result.final_url, self.config.max_bytes)
+
+    def _collect(self, document: SitemapDocument, urls: dict[str, None], lastmod: dict[str, str]) -> bool:
+        """Add the document's wanted page URLs (and their lastmod); whether max_urls is reached."""
+        for url in document.urls:
+            if url not in urls and self._wanted(url):
+                urls[url] = None
+                if url in document.lastmod:
+                    lastmod[url] = document.lastmod[url]
+                if len(urls) >= self.config.max_urls:
+                    return True
+        return False
+
     async def process(self, message: Message) -> list[Emit]:
         payload = message.json()
         start_url = payload.get("sitemap_url") or payload.get("url")
@@ -108,35 +127,30 @@ class SitemapParser(Adapter[SitemapParserConfig]):
         truncated = False
 
         while queue and not truncated:
-            sitemap_url, depth = queue.pop(0)
-            if len(fetched) >= self.config.max_sitemaps:
-                errors.append({"sitemap": sitemap_url, "error": f"max_sitemaps ({self.config.max_sitemaps}) reached"})
+            room = self.config.max_sitemaps - len(fetched)
+            if room <= 0:
+                errors.append({"sitemap": queue[0][0], "error": f"max_sitemaps ({self.config.max_sitemaps}) reached"})
                 break
-            try:
-                result = await fetch(self.context.http, sitemap_url, self.policy)
-                document = parse_sitemap(result.body, result.final_url, self.config.max_bytes)
-            except Exception as error:
-                if not fetched:
-                    raise  # the first document failing fails the message
-                errors.append({"sitemap": sitemap_url, "error": f"{type(error).__name__}: {error}"})
-                continue
-            fetched.append(sitemap_url)
-            for url in document.urls:
-                if url not in urls and self._wanted(url):
-                    urls[url] = None
-                    if url in document.lastmod:
-                        lastmod[url] = document.lastmod[url]
-                    if len(urls) >= self.config.max_urls:
-                        truncated = True
-                        break
-            for child in document.sitemaps:
-                if child in seen_sitemaps:
-                    errors.append({"sitemap": child, "error": "already visited (loop guard)"})
-                elif depth + 1 > self.config.max_depth:
-                    errors.append({"sitemap": child, "error": f"deeper than max_depth {self.config.max_depth}"})
-                else:
-                    seen_sitemaps.add(child)
-                    queue.append((child, depth + 1))
+            wave, queue = queue[: min(room, self.config.concurrency)], queue[min(room, self.config.concurrency) :]
+            documents = await asyncio.gather(*(self._document(url) for url, _depth in wave), return_exceptions=True)
+            for (sitemap_url, depth), document in zip(wave, documents):
+                if truncated:
+                    break
+                if isinstance(document, BaseException):
+                    if not fetched:
+                        raise document  # the first document failing fails the message
+                    errors.append({"sitemap": sitemap_url, "error": f"{type(document).__name__}: {document}"})
+                    continue
+                fetched.append(sitemap_url)
+                truncated = self._collect(document, urls, lastmod)
+                for child in document.sitemaps:
+                    if child in seen_sitemaps:
+                        errors.append({"sitemap": child, "error": "already visited (loop guard)"})
+                    elif depth + 1 > self.config.max_depth:
+                        errors.append({"sitemap": child, "error": f"deeper than max_depth {self.config.max_depth}"})
+                    else:
+                        seen_sitemaps.add(child)
+                        queue.append((child, depth + 1))
 
         return [
             Emit(

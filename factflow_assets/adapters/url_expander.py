@@ -9,6 +9,9 @@ them (`refused_urls`) with the first reason; when every URL is refused the row f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
 import httpx
 from pydantic import Field
 
@@ -41,7 +44,7 @@ class UrlExpander(Adapter[UrlExpanderConfig]):
             return [f"{config.field} must be a list of URLs"]
         return [f"{config.field}[{index}] {url!r} {problem}" for index, url in enumerate(urls) if (problem := http_url_problem(url))]
 
-    async def process(self, message: Message) -> list[Emit]:
+    async def process(self, message: Message) -> Iterator[Emit]:
         payload = message.json()  # a sitemap's: 10,000 URLs and their lastmod, parsed once
         urls = payload.get(self.config.field)
         if not isinstance(urls, list):
@@ -52,26 +55,35 @@ class UrlExpander(Adapter[UrlExpanderConfig]):
         unique = await self._allowed(unique, message)
         lastmod = payload.get("lastmod") or {}
         lastmod = lastmod if isinstance(lastmod, dict) else {}
-        return [
+        # made as the stage stores them: the first page is fetched while the rest are written
+        return (
             Emit(body={"url": url}, identity=url, slug=url_slug(url), metadata={"url": url, **({"lastmod": lastmod[url]} if url in lastmod else {})})
             for url in unique
-        ]
+        )
 
     async def _allowed(self, urls: list[str], message: Message) -> list[str]:
-        """The URLs the network policy lets the execution fetch; the refusals noted on `message`."""
+        """The URLs the network policy lets the execution fetch; the refusals noted on `message`.
+        The policy judges hosts, so each host is asked once (200,000 URLs of one site: one check)."""
         policy = self.context.network
         if policy is None:
             return urls
         allowed, refusals = [], []
+        verdicts: dict[str, str | None] = {}  # netloc -> why refused, or None
         for url in urls:
-            try:
-                await policy.check(httpx.URL(url))
-            except RequestRefused as refusal:
-                refusals.append(f"{url}: {refusal}")
-            except httpx.InvalidURL:
-                allowed.append(url)  # not the policy's call: the fetch fails with the URL's problem
-            else:
+            netloc = urlsplit(url).netloc.lower()
+            if netloc not in verdicts:
+                try:
+                    await policy.check(httpx.URL(url))
+                    verdicts[netloc] = None
+                except RequestRefused as refusal:
+                    verdicts[netloc] = str(refusal)
+                except httpx.InvalidURL:
+                    allowed.append(url)  # not the policy's call: the fetch fails with the URL's problem
+                    continue
+            if verdicts[netloc] is None:
                 allowed.append(url)
+            else:
+                refusals.append(f"{url}: {verdicts[netloc]}")
         if refusals:
             message.notes.update(refused_urls=len(refusals), refused_example=refusals[0][:500])
             if not allowed:

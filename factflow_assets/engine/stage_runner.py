@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import threading
 import time
 import traceback
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -68,6 +70,8 @@ FAILURE_SAMPLES = 5
 INHERITED_FIELDS = ("url",)
 #: Metadata fields that hold URLs (masked when they carry a password: `_shown`).
 URL_FIELDS = frozenset({"url", "final_url", "canonical_url"})
+#: Outputs made one by one are stored and handed on this many at a time.
+EMIT_CHUNK = 256
 #: How often a paused worker looks whether it may go on.
 PAUSE_POLL = 0.2
 
@@ -98,6 +102,11 @@ class StageJob:
     batch_id: str
 
 
+class StoppedMidway(Exception):
+    """A stop came while an adapter was still making its outputs one by one: the row is
+    `cancelled` (what was made is stored; a resume makes them all again, over the same keys)."""
+
+
 @dataclass
 class StageSummary:
     messages_in: int = 0
@@ -107,6 +116,7 @@ class StageSummary:
     reused: int = 0
     unchanged: int = 0  # carried over from the baseline of an incremental execution
     not_started: int = 0  # left untouched because a stop was requested
+    stopped_midway: int = 0  # a stop came while their outputs were being made (`StoppedMidway`)
     stale_deleted: int = 0  # objects of earlier runs this run did not write again (a replay's leftovers)
     duration_s: float = 0.0
     failure_samples: list[str] = field(default_factory=list)
@@ -239,7 +249,7 @@ class StageRunner:
                 await self.adapter.close()
             summary = self.summary
             summary.not_started = self.inputs.known - summary.messages_in
-            summary.complete = self.inputs.complete and not summary.not_started
+            summary.complete = self.inputs.complete and not summary.not_started and not summary.stopped_midway
             if summary.complete:
                 summary.stale_deleted = await self._io(self._remove_stale)
         finally:
@@ -360,18 +370,21 @@ class StageRunner:
                 except SkipMessage:
                     await self.inputs.discovered(message, row_id)  # a noindex page's links are still followed
                     raise
-                if not carried and baseline_sidecar is not None and len(emits) == 1 and content_hash(emits[0].encoded()[0]) == baseline_sidecar.get("sha256"):
+                if not carried and baseline_sidecar is not None and isinstance(emits, list) and len(emits) == 1 and content_hash(emits[0].encoded()[0]) == baseline_sidecar.get("sha256"):
                     carried = "the same bytes as the baseline's"
             if message is not None:  # links are queued before the row says done: a kill loses none
                 await self.inputs.discovered(message, row_id)
             if carried:
                 stored = await self._carried_outputs(before, row_id, baseline_sidecar)
                 outcome["metadata"] = {**outcome["metadata"], "carried_from": before.lineage_id, "unchanged": carried}
+            elif not isinstance(emits, list):  # made one by one (a sitemap's URLs): handed on as made
+                stored, emits = await self._store_as_made(message, header, emits, row_id, extras), None
             else:
                 stored = await self._store(message, header, emits, row_id, extras)
             written = [sidecar for sidecar, _body in stored]
             self.kept.update(sidecar["key"] for sidecar in written)
-            handed_on = [InputItem(sidecar["key"], InputHeader.of_sidecar(sidecar["key"], sidecar), data) for sidecar, data in stored]
+            if emits is not None:
+                handed_on = [InputItem(sidecar["key"], InputHeader.of_sidecar(sidecar["key"], sidecar), data) for sidecar, data in stored]
             outcome.update(
                 status="unchanged" if carried else "completed",
                 output_keys=[sidecar["key"] for sidecar in written],
@@ -381,7 +394,7 @@ class StageRunner:
             )
             if carried:
                 self.summary.unchanged += 1
-            elif len(emits) == 1:
+            elif emits is not None and len(emits) == 1:
                 outcome["metadata"] = _scalars(_shown({**extras, **emits[0].metadata}))
             else:
                 outcome["metadata"]["outputs"] = len(written)
@@ -389,6 +402,9 @@ class StageRunner:
         except SkipMessage as reason:
             outcome.update(status="skipped", error_message=str(reason))
             self.summary.skipped += 1
+        except StoppedMidway as stopped:
+            outcome.update(status="cancelled", error_class="RunInterrupted", error_message=str(stopped))
+            self.summary.stopped_midway += 1
         except Exception as error:  # a failed message is a failed row, never a failed loop
             outcome.update(self._failure(header, error))
         if message is not None and message.notes:
@@ -479,7 +495,7 @@ class StageRunner:
             "metadata": _scalars(extras),
         }
 
-    async def _invoke(self, message: Message) -> list[Emit]:
+    async def _invoke(self, message: Message) -> list[Emit] | Iterator[Emit]:
         """The adapter on one message, retried as the route's error_handling says."""
         policy = self.stage.route.error_handling
         retries_left = policy.retries
@@ -494,8 +510,12 @@ class StageRunner:
                 await asyncio.sleep(policy.retry_delay * 2 ** (policy.retries - retries_left))
                 retries_left -= 1
 
-    async def _store(self, message: Message, header: InputHeader, emits: list[Emit], row_id: str, extras: dict) -> list[tuple[dict, bytes]]:
-        """Write every emitted message and its sidecar; return each sidecar with the bytes written."""
+    async def _store(
+        self, message: Message, header: InputHeader, emits: list[Emit], row_id: str, extras: dict, seen: set[str] | None = None
+    ) -> list[tuple[dict, bytes]]:
+        """Write every emitted message and its sidecar (but those whose key is in `seen`, which
+        gets the new ones); return each sidecar with the bytes written."""
+        seen = set() if seen is None else seen
         job, stage = self.job, self.stage
         stage_path = f"{stage.route.name}/{stage.name}"
         parent_slug = slug_of(message.id)
@@ -505,8 +525,9 @@ class StageRunner:
             identity = emit.identity if emit.identity is not None else message.id
             message_id = derived_message_id(stage_path, identity, emit.slug if emit.slug is not None else parent_slug)
             key = message_key(job.execution_id, stage.route.name, stage.name, message_id)
-            if key in writes:
+            if key in writes or key in seen:
                 continue
+            seen.add(key)
             own = _shown({k: v for k, v in emit.metadata.items() if v is not None and k not in CORE_SIDECAR_FIELDS})
             writes[key] = (
                 body,
@@ -526,6 +547,23 @@ class StageRunner:
                 },
             )
         return list(await asyncio.gather(*(self._put(key, *value) for key, value in writes.items())))
+
+    async def _store_as_made(self, message: Message, header: InputHeader, emits: Iterable[Emit], row_id: str, extras: dict) -> list[tuple[dict, None]]:
+        """Outputs an adapter makes one by one (url_expander's, one per URL of a sitemap): stored and
+        handed on a chunk at a time, so the next stage starts on the first while the rest are
+        written, and memory holds a chunk, not a sitemap's worth. Returns each one's sidecar (its
+        key, hash and size: what the lineage row needs) without its body."""
+        made: list[tuple[dict, None]] = []
+        seen: set[str] = set()  # an output made twice is stored and handed on once
+        iterator = iter(emits)
+        while chunk := list(itertools.islice(iterator, EMIT_CHUNK)):
+            if self.control.stop.is_set():  # a sitemap's worth is not written out after a stop
+                raise StoppedMidway(f"the run was stopped after {len(made)} of its outputs were made; a resume makes them again")
+            stored = await self._store(message, header, chunk, row_id, extras, seen)
+            self.kept.update(sidecar["key"] for sidecar, _body in stored)
+            await self._hand_on([InputItem(sidecar["key"], InputHeader.of_sidecar(sidecar["key"], sidecar), body) for sidecar, body in stored])
+            made += [({"key": sidecar["key"], "sha256": sidecar["sha256"], "size": sidecar["size"]}, None) for sidecar, _body in stored]
+        return made
 
     async def _put(self, key: str, body: bytes, content_type: str, metadata: dict) -> tuple[dict, bytes]:
         return await self._storage(self.store.put, key, body, content_type, metadata), body
