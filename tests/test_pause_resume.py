@@ -1,5 +1,7 @@
-"""Pause and resume a route from another process while an execution runs (DESIGN §6)."""
+"""Pause and resume a route from another process while an execution runs (DESIGN §6); Ctrl+C
+on a run in the terminal."""
 
+import signal
 import time
 
 import pytest
@@ -62,6 +64,30 @@ def test_a_paused_route_drains_waits_and_finishes_every_message_after_resume(pip
     assert len(scraped) == PAGES + BROKEN and {r["status"] for r in scraped} == {"completed", "failed"}
     assert sum(r["status"] == "completed" for r in rows(db, execution_id, "smart_segmenter")) == PAGES
     assert as_json("pipeline", "list") == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_the_run_at_once_interrupted_and_a_resume_finishes_it(pipelines, env):
+    """Dagster turns a SIGINT in a step into a failed step: the execution must still read
+    `interrupted` with how to resume, its in-flight rows closed, the process gone within seconds."""
+    db, _ = env
+    with demo_site(latency=0.5) as site:
+        process = start_in_subprocess(site.url("/sitemap_index.xml"), "ctrl-c")
+        try:
+            wait_for(scraping_midway(db, "ctrl-c"), what="the scraper midway", process=process)
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=30) != 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert "Traceback" not in process.stderr.read()
+        execution_id = db.executions.find_by_tag("ctrl-c").id
+        got = as_json("execution", "get", execution_id)
+        assert got["status"] == "interrupted" and f"factflow execution resume {execution_id}" in got["error"], got
+        assert "pending" not in {r["status"] for r in rows(db, execution_id)}
+        assert as_json("execution", "resume", execution_id)["status"] == "completed"
+    scraped = [r for r in rows(db, execution_id, "web_scraper") if not r["superseded"]]
+    assert len(scraped) == PAGES + BROKEN
 
 
 def test_pause_names_the_routes_when_the_route_is_unknown(pipelines):

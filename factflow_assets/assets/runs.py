@@ -58,6 +58,18 @@ def is_dataset_only(run: DagsterRun) -> bool:
     return bool(selection) and all(len(key.path) == 2 and key.path[1] == DATASET for key in selection)
 
 
+def was_interrupted(instance: DagsterInstance, run_id: str) -> bool:
+    """Whether the run's step ended on a signal (Ctrl+C, or a SIGTERM Dagster maps to one) rather
+    than on an error: Dagster raises DagsterExecutionInterruptedError in the step and fails it."""
+    for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_FAILURE).records:
+        error = record.event_log_entry.dagster_event.step_failure_data.error
+        while error is not None:
+            if error.cls_name == "DagsterExecutionInterruptedError":
+                return True
+            error = error.cause
+    return False
+
+
 def run_failure(instance: DagsterInstance, run_id: str) -> str:
     """Why a run failed, in one line: its step's own description (a stage's `Failure` names the
     stage and the first failed message), else the exception that broke the step (the innermost

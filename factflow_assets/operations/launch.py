@@ -28,7 +28,7 @@ from ..assets import dagster_private, tags
 from ..assets.dataset_asset import dataset_asset_key
 from ..assets.location import definitions_of
 from ..assets.pipeline_asset import stage_asset_key
-from ..assets.runs import RUN_STATUS, run_failure
+from ..assets.runs import RUN_STATUS, run_failure, was_interrupted
 from ..config import StageRef, load_pipeline
 from ..dataset.build import dataset_stages
 from ..engine.executions import check_init_payload, create_execution, frozen_pipeline
@@ -139,17 +139,24 @@ def _run_in_process(settings: Settings, db: FactflowDatabase, instance: DagsterI
             working_directory=settings.home, parent_run_id=plan.parent_run_id, root_run_id=plan.root_run_id,
         )
     except KeyboardInterrupt:
-        reason = "interrupted by the operator (Ctrl+C)"
-        db.lineage.close_interrupted(record.id, run_id, reason)
-        db.executions.set_status(record.id, "interrupted", error=f"{reason}; resume it with: factflow execution resume {record.id}")
+        _interrupted(db, record.id, run_id)
         raise
     status = RUN_STATUS.get(run.status, "failed")
+    if status == "failed" and was_interrupted(instance, run_id):  # Dagster turned the Ctrl+C into a failed step
+        _interrupted(db, record.id, run_id)
+        raise KeyboardInterrupt
     if status == "cancelled":
         error = "cancelled by the operator; resume it with: factflow execution resume " + record.id
     else:
         error = run_failure(instance, run_id) if status == "failed" else None
     db.executions.set_status(record.id, status, run_id=run_id, error=error)
     return db.executions.get(record.id)
+
+
+def _interrupted(db: FactflowDatabase, execution_id: str, run_id: str) -> None:
+    reason = "interrupted by the operator (Ctrl+C)"
+    db.lineage.close_interrupted(execution_id, run_id, reason)
+    db.executions.set_status(execution_id, "interrupted", error=f"{reason}; resume it with: factflow execution resume {execution_id}")
 
 
 def submit_to_queue(settings: Settings, db: FactflowDatabase, instance: DagsterInstance, record: ExecutionRecord) -> ExecutionRecord:
