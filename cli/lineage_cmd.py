@@ -1,6 +1,7 @@
 """`factflow lineage list|get|chain|children|failures|batch|stats`: what happened to each message.
 
-Where an ID is asked, a lineage id, a message id or a storage key works (`lookup.lineage_row`).
+Where an ID is asked, a lineage id, a message id, a storage key or a page's URL works
+(`lookup.lineage_row`; with --execution where the page is in several executions).
 """
 
 from __future__ import annotations
@@ -63,17 +64,18 @@ def print_rows(rows: list[dict], output: str) -> None:
 @click.option("--status", type=click.Choice(LINEAGE_STATUSES))
 @click.option("--adapter", help="Only rows of this adapter type.")
 @click.option("--route", help="Only rows of this route.")
+@click.option("--url", help="Only rows of this page (every stage its message went through).")
 @click.option("--superseded", "include_superseded", is_flag=True, help="Also rows replaced by a replay or by a later attempt.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(0))
 @output_option
 @pass_environment
-def list_command(env: Environment, execution: str, status, adapter, route, include_superseded, limit, offset, output) -> None:
+def list_command(env: Environment, execution: str, status, adapter, route, url, include_superseded, limit, offset, output) -> None:
     """Lineage rows of an execution, in the order they started."""
     record = env.db.executions.resolve(execution)
     check_scope(env, record, route=route, adapter=adapter)
     rows = env.db.lineage_queries.list(
-        record.id, status=status, adapter_type=adapter, route=route, include_superseded=include_superseded, limit=limit, offset=offset
+        record.id, status=status, adapter_type=adapter, route=route, include_superseded=include_superseded, url=url, limit=limit, offset=offset
     )
     print_rows(rows, output)
 

@@ -38,10 +38,10 @@ def _pipeline(env: Environment, record):
 
 
 def lineage_row(env: Environment, text: str, execution: str | None = None) -> dict[str, Any]:
-    """The lineage row named by a lineage id, a message id, or a storage key (the row that wrote
-    the object), optionally within one execution (id or tag)."""
+    """The lineage row named by a lineage id, a message id, a storage key (the row that wrote
+    the object) or a page URL (the row that fetched it), optionally within one execution (id or tag)."""
     execution_id = env.db.executions.resolve(execution).id if execution else None
-    if "/" in text:
+    if "/" in text and not text.startswith(("http://", "https://")):
         lineage_id = env.store.metadata(text).get("lineage_id")
         if not lineage_id:
             raise NotFoundError(f"the sidecar of {text} names no lineage row")

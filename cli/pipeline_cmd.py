@@ -17,18 +17,19 @@ def pipeline() -> None:
 
 
 @pipeline.command("list")
+@click.option("--execution", "-e", "execution", help="The routes of this execution (id or tag), whatever its status.")
 @output_option
 @pass_environment
-def list_command(env: Environment, output: str) -> None:
+def list_command(env: Environment, execution: str | None, output: str) -> None:
     """Every route of every queued or running execution: state, in flight, done, failed, pending;
-    then every paused route that nothing runs now.
+    then every paused route that nothing runs now. With --execution, the routes of that one.
 
     IN FLIGHT counts messages taken and not finished; PENDING the messages a stage of the route
     has listed and not taken yet (stages not started yet have listed nothing).
     """
-    from factflow_assets.operations.routes import active_routes
+    from factflow_assets.operations.routes import active_routes, execution_routes
 
-    activities = active_routes(env.db, env.instance)
+    activities = execution_routes(env.db, env.instance, execution) if execution else active_routes(env.db, env.instance)
     if output == "json":
         print_json([activity.to_dict() for activity in activities])
         return

@@ -86,6 +86,8 @@ class LineageQueries:
         that wrote it; when it names invocations in several executions or stages, AmbiguousIdError
         lists them so the operator can pick one or narrow with an execution.
         """
+        if text.startswith(("http://", "https://")):
+            return self._page_row(text, execution_id)
         row = self.get(text)
         if row is not None and (execution_id is None or row["execution_id"] == execution_id):
             return row
@@ -101,6 +103,23 @@ class LineageQueries:
                 "give a lineage id, or narrow with --execution"
             )
         return self.require(candidates[0]["id"])
+
+    def _page_row(self, url: str, execution_id: str | None) -> dict[str, Any]:
+        """The row a page URL means: the first current invocation whose metadata names it (its
+        fetch; the chain from there holds all that was made of the page). Unscoped, it scans
+        the table, and a page fetched by several executions asks for one of them."""
+        conditions = [_url_is(url), lineage.c.superseded.is_(False)]
+        if execution_id:
+            conditions.append(lineage.c.execution_id == execution_id)
+        rows = self._all(select(*SUMMARY_COLUMNS).where(*conditions).order_by(lineage.c.started_at, lineage.c.id).limit(1000))
+        if not rows:
+            scope = f" in execution {execution_id}" if execution_id else ""
+            raise NotFoundError(f"no lineage row names the page {url}{scope}")
+        executions = sorted({r["execution_id"] for r in rows})
+        if len(executions) > 1:
+            shown = ", ".join(executions[:5]) + (f" and {len(executions) - 5} more" if len(executions) > 5 else "")
+            raise AmbiguousIdError(f"the page {url} is in {len(executions)} executions: {shown}; narrow with --execution")
+        return self.require(rows[0]["id"])
 
     # --- relations ---------------------------------------------------------------------------
 
@@ -156,10 +175,13 @@ class LineageQueries:
         route: str | None = None,
         stage: str | None = None,
         include_superseded: bool = False,
+        url: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
         conditions = [lineage.c.execution_id == execution_id]
+        if url:
+            conditions.append(_url_is(url))
         for column, value in ((lineage.c.status, status), (lineage.c.adapter_type, adapter_type), (lineage.c.route, route), (lineage.c.stage, stage)):
             if value:
                 conditions.append(column == value)
@@ -279,3 +301,9 @@ class LineageQueries:
 def _nearest_rank(percent: int, count):
     """ceil(percent/100 * count) in integer arithmetic (SQLite may lack ceil())."""
     return (count * percent + 99) // 100
+
+
+def _url_is(url: str):
+    """Rows whose metadata names the page `url` (every stage a page's message went through
+    carries it: INHERITED_FIELDS)."""
+    return lineage.c.metadata["url"].as_string() == url

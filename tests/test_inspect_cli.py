@@ -213,3 +213,30 @@ def test_storage_watch_follows_an_execution_run_by_another_process(factflow_home
     assert len(keys) == len(set(keys)) and sorted(keys) == sorted(stored)
     assert while_running > 0  # it followed the execution, not just listed what was left
     assert "objects; execution" in watcher.stderr.read()
+
+
+def test_pipeline_list_shows_the_routes_of_an_execution_that_ended(execution):
+    _store, execution_id = execution
+    routes = as_json("pipeline", "list", "--execution", "inspected")
+    assert [(r["execution_id"], r["route"], r["state"]) for r in routes] == [
+        (execution_id, "sitemap_scraper", "completed"), (execution_id, "markdown_processor", "completed"),
+    ]
+    scrape, markdown = routes
+    assert (scrape["in_flight"], scrape["failed"], markdown["done"]) == (0, BROKEN, 2 * PAGES)
+    assert execution_id in invoke("pipeline", "list", "-e", execution_id).stdout
+    unknown = invoke("pipeline", "list", "--execution", "nope")
+    assert unknown.exit_code == 1 and unknown.stderr.count("\n") == 1
+
+
+def test_a_page_url_names_its_rows_where_an_id_is_asked(execution):
+    _store, execution_id = execution
+    page = next(r for r in as_json("lineage", "list", "-e", execution_id, "--adapter", "web_scraper", "--status", "completed"))
+    url = page["metadata"]["url"]
+    chain = as_json("lineage", "chain", url, "-e", execution_id)
+    assert chain["lineage_id"] == page["id"]  # the page's fetch, and from it all that was made of it
+    assert [r["stage"] for r in chain["rows"] if r["depth"] >= 0][:4] == STAGES[2:]
+    assert as_json("lineage", "get", url)["id"] == page["id"]  # one execution has it: no --execution needed
+    rows = as_json("lineage", "list", "-e", execution_id, "--url", url)
+    assert [r["stage"] for r in rows][:4] == STAGES[2:] and {r["metadata"]["url"] for r in rows} == {url}
+    missing = invoke("lineage", "chain", url + "?nowhere", "-e", execution_id)
+    assert missing.exit_code == 1 and "no lineage row names the page" in missing.stderr and missing.stderr.count("\n") == 1

@@ -30,7 +30,7 @@ class RouteActivity:
     execution_id: str | None  # None: a paused route no active execution runs
     pipeline: str | None
     route: str
-    state: str  # running | paused
+    state: str  # running | paused; an execution that ended: its status
     in_flight: int  # messages taken, not finished
     done: int  # completed or skipped
     failed: int
@@ -78,35 +78,52 @@ def paused_routes(db: FactflowDatabase) -> list[str]:
     return sorted(route for route, state in db.route_states.all().items() if state.state == PAUSED)
 
 
+def execution_routes(db: FactflowDatabase, instance: "DagsterInstance", execution: str) -> list[RouteActivity]:
+    """Every route of one execution (id or tag), whatever its status: an execution that ended
+    shows what each route did, nothing in flight."""
+    from .status import refresh_status
+
+    record = refresh_status(db, instance, db.executions.resolve(execution))
+    return _routes_of(db, record, db.route_states.all())
+
+
+def _routes_of(db: FactflowDatabase, record, states: dict) -> list[RouteActivity]:
+    """The execution's routes; a route's state is its pause state while the execution is active,
+    else the execution's own status (a route of a completed execution is not `running`)."""
+    from .status import stage_progress  # Dagster: only listing needs it, not pause
+
+    pipeline = frozen_pipeline(db, record.config_hash, record.pipeline)
+    waiting: dict[str, int] = {}
+    for progress in db.progress.of_execution(record.id):
+        if progress.dagster_run_id == record.dagster_run_id:
+            waiting[progress.route] = waiting.get(progress.route, 0) + progress.waiting
+    counts: dict[str, dict[str, int]] = {}
+    for row in stage_progress(db, record, pipeline):
+        route = counts.setdefault(row["route"], {"in_flight": 0, "done": 0, "failed": 0})
+        route["in_flight"] += row["in_flight"]
+        route["done"] += row["completed"] + row["skipped"]
+        route["failed"] += row["failed"]
+    return [
+        RouteActivity(
+            record.id, record.pipeline, route, (states[route].state if route in states else RUNNING) if record.active else record.status,
+            **counts[route], pending=waiting.get(route, 0),
+        )
+        for route in pipeline.route_names()
+    ]
+
+
 def active_routes(db: FactflowDatabase, instance: "DagsterInstance") -> list[RouteActivity]:
     """Every route of every queued or running execution (statuses refreshed first, so a run whose
     process died does not show as running), in execution order then run order; then every paused
     route that no active execution runs, so a pause made while nothing runs is seen too."""
-    from .status import (  # Dagster: only listing needs it, not pause
-        refresh_status,
-        stage_progress,
-    )
+    from .status import refresh_status  # Dagster: only listing needs it, not pause
 
     states = db.route_states.all()
     activities = []
     for record in db.executions.active():
         record = refresh_status(db, instance, record)
-        if not record.active:
-            continue
-        pipeline = frozen_pipeline(db, record.config_hash, record.pipeline)
-        waiting: dict[str, int] = {}
-        for progress in db.progress.of_execution(record.id):
-            if progress.dagster_run_id == record.dagster_run_id:
-                waiting[progress.route] = waiting.get(progress.route, 0) + progress.waiting
-        counts: dict[str, dict[str, int]] = {}
-        for row in stage_progress(db, record, pipeline):
-            route = counts.setdefault(row["route"], {"in_flight": 0, "done": 0, "failed": 0})
-            route["in_flight"] += row["in_flight"]
-            route["done"] += row["completed"] + row["skipped"]
-            route["failed"] += row["failed"]
-        for route in pipeline.route_names():
-            state = states[route].state if route in states else RUNNING
-            activities.append(RouteActivity(record.id, record.pipeline, route, state, **counts[route], pending=waiting.get(route, 0)))
+        if record.active:
+            activities += _routes_of(db, record, states)
     shown = {activity.route for activity in activities}
     for route in paused_routes(db):
         if route not in shown:
