@@ -115,13 +115,17 @@ def _field_text(name: str, value) -> str:
 @click.argument("id")
 @execution_filter
 @click.option("--limit", default=1000, show_default=True, type=click.IntRange(1, 1_000_000), help="At most this many descendants.")
+@click.option("--current", is_flag=True, help="Only the live chain: no descendant a replay or a later attempt superseded.")
 @output_option
 @pass_environment
-def chain_command(env: Environment, id: str, execution: str | None, limit: int, output: str) -> None:
-    """A row with all its ancestors and descendants, drawn as a tree."""
+def chain_command(env: Environment, id: str, execution: str | None, limit: int, current: bool, output: str) -> None:
+    """A row with all its ancestors and descendants, drawn as a tree. Superseded rows are marked,
+    and rows of another execution (a replay's child) name it."""
     row = lineage_row(env, id, execution)
     rows = env.db.lineage_queries.chain(row["id"], max_descendants=limit)
     descendants = sum(1 for r in rows if r["depth"] > 0)
+    if current:
+        rows = live_chain(rows)
     if output == "json":
         print_json({"lineage_id": row["id"], "rows": rows})
         return
@@ -130,14 +134,27 @@ def chain_command(env: Environment, id: str, execution: str | None, limit: int, 
         note(f"showing the first {limit} descendants; --limit shows more")
 
 
+def live_chain(rows: list[dict]) -> list[dict]:
+    """The ancestors and the row, then the descendants that are current (not superseded) and
+    descend from current ones: what the stored objects are now. Rows come sorted by depth."""
+    kept: set[str] = set()
+    live = []
+    for row in rows:
+        if row["depth"] <= 0 or (not row["superseded"] and row["parent_lineage_id"] in kept):
+            kept.add(row["id"])
+            live.append(row)
+    return live
+
+
 def chain_tree(rows: list[dict], focus_id: str) -> Tree:
     """Ancestors as a single line from the init message down to the row, then its descendants.
 
     Rows come sorted by depth, so every parent is placed before its children."""
     nodes: dict[str, Tree] = {}
     tree = line_end = None
+    home = next((row["execution_id"] for row in rows if row["id"] == focus_id), None)
     for row in rows:
-        label = _chain_label(row, focus=row["id"] == focus_id)
+        label = _chain_label(row, focus=row["id"] == focus_id, elsewhere=row["execution_id"] != home)
         if tree is None:
             tree = node = Tree(label, guide_style="dim")
         elif row["depth"] <= 0:  # one ancestor per depth: a single line down to the row
@@ -150,11 +167,13 @@ def chain_tree(rows: list[dict], focus_id: str) -> Tree:
     return tree
 
 
-def _chain_label(row: dict, focus: bool) -> Text:
+def _chain_label(row: dict, focus: bool, elsewhere: bool) -> Text:
     label = line(
-        f"{row['route']}/{row['stage']}  ", styled(row["status"]), f"  {row['message_id']}  ",
-        dim(f"{row['id']}  {format_ms(row['duration_ms'])}"),
+        f"{row['route']}/{row['stage']}  ", styled(row["status"]), Text(" superseded", style="dim") if row["superseded"] else "",
+        f"  {row['message_id']}  ", dim(f"{row['id']}  {format_ms(row['duration_ms'])}"),
     )
+    if elsewhere:
+        label.append_text(line("  ", Text(f"(execution {row['execution_id']})", style="cyan")))
     if row["status"] == "failed":
         label.append_text(line("  ", Text(visible(error_text(row)), style="red")))
     if focus:

@@ -115,6 +115,15 @@ def test_a_replay_leaves_no_stale_objects_and_keeps_history(pipelines, env):
     shown = run("execution", "get", first["id"])
     assert "replays" in shown.stdout and "markdown/html_to_markdown" in shown.stdout
 
+    page = next(r for r in rows(db, first["id"], "html_to_markdown"))
+    chain = as_json("lineage", "chain", page["id"])["rows"]
+    assert {r["superseded"] for r in chain if r["stage"] == "smart_segmenter"} == {True, False}  # before and after the replay
+    tree = run("lineage", "chain", page["id"]).stdout
+    assert tree.count("superseded") == sum(r["superseded"] for r in chain)
+    live = as_json("lineage", "chain", page["id"], "--current")["rows"]
+    assert live and not any(r["superseded"] for r in live)
+    assert {r["id"] for r in live if r["depth"] > 0} == {r["id"] for r in chain if r["depth"] > 0 and not r["superseded"]}
+
 
 def test_a_replay_into_a_route_makes_a_child_execution_reading_the_parents_objects(pipelines, env):
     db, store = env
@@ -145,6 +154,9 @@ def test_a_replay_into_a_route_makes_a_child_execution_reading_the_parents_objec
     listed = {e["id"]: e for e in as_json("execution", "list")}
     assert listed[same["id"]]["parent_id"] == parent["id"] and listed[same["id"]]["origin"]["kind"] == "replay"
     assert f"replay of {parent['id']}" in run("execution", "list").stdout
+    page = next(iter(parent_pages))
+    tree = run("lineage", "chain", page).stdout  # the children's rows name their execution
+    assert f"(execution {same['id']})" in tree and f"(execution {other['id']})" in tree and f"(execution {parent['id']})" not in tree
 
 
 def test_replay_refuses_when_inputs_are_missing_and_changes_nothing(pipelines, env):
