@@ -230,7 +230,7 @@ def batch_command(env: Environment, batch_id: str, limit: int, output: str) -> N
     print_rows(rows, output)
 
 
-STATS_COLUMNS = ("ROUTE", "STAGE", "ADAPTER", "COUNT", "COMPLETED", "FAILED", "SKIPPED", "PENDING", "MEAN", "P50", "P95", "MAX", "SPAN")
+STATS_COLUMNS = ("ROUTE", "STAGE", "ADAPTER", "COUNT", "COMPLETED", "UNCHANGED", "FAILED", "SKIPPED", "PENDING", "MEAN", "P50", "P95", "MAX", "SPAN")
 
 
 @lineage.command("stats")
@@ -245,7 +245,7 @@ def stats_command(env: Environment, execution: str, output: str) -> None:
         print_json(rows)
         return
     cells = [
-        (r["route"], r["stage"], r["adapter_type"], r["count"], r["completed"], r["failed"], r["skipped"], r["pending"],
+        (r["route"], r["stage"], r["adapter_type"], r["count"], r["completed"], r["unchanged"], r["failed"], r["skipped"], r["pending"],
          format_ms(r["mean_ms"]), format_ms(r["p50_ms"]), format_ms(r["p95_ms"]), format_ms(r["max_ms"]),
          "" if r["span_s"] is None else f"{r['span_s']:.2f}s")
         for r in rows

@@ -15,13 +15,13 @@ from rich.live import Live
 
 from .output import make_table
 
-STAGE_COLUMNS = ("ROUTE", "STAGE", "DONE", "FAILED", "SKIPPED", "IN FLIGHT")
+STAGE_COLUMNS = ("ROUTE", "STAGE", "DONE", "UNCHANGED", "FAILED", "SKIPPED", "IN FLIGHT")
 
 
 def stage_rows(progress: list[dict], paused: frozenset[str] = frozenset()) -> list[tuple]:
     """Table rows of per-stage counts; a paused route says so beside its name."""
     return [
-        (p["route"] + (" (paused)" if p["route"] in paused else ""), p["stage"], p["completed"], p["failed"], p["skipped"], p["in_flight"])
+        (p["route"] + (" (paused)" if p["route"] in paused else ""), p["stage"], p["completed"], p["unchanged"], p["failed"], p["skipped"], p["in_flight"])
         for p in progress
     ]
 

@@ -271,6 +271,7 @@ class LineageQueries:
                 lineage.c.adapter_type,
                 func.count().label("count"),
                 count_of("completed"),
+                count_of("unchanged"),
                 count_of("failed"),
                 count_of("skipped"),
                 count_of("pending"),

@@ -141,6 +141,15 @@ def test_a_recrawl_of_an_unchanged_site_says_so_in_dagster(site, pipelines, env)
     assert after.metadata["messages_unchanged"].value == 3 and before.metadata["messages_unchanged"].value == 0
     assert after.tags["dagster/data_version"] == before.tags["dagster/data_version"]
 
+    # the console shows the carried-over work in its own column, not zeros everywhere
+    stages = {s["stage"]: s for s in second["stages"]}
+    assert stages["html_to_markdown"]["unchanged"] == 3 and stages["html_to_markdown"]["completed"] == 0
+    assert sum(s["unchanged"] for s in stages.values()) >= 3 * 4
+    stats = {s["stage"]: s for s in as_json("lineage", "stats", "-e", second["execution_id"])}
+    assert stats["web_scraper"]["unchanged"] == 3
+    for shown in (run("execution", "get", second["execution_id"]).stdout, run("lineage", "stats", "-e", second["execution_id"]).stdout):
+        assert "UNCHANGED" in shown
+
 
 def test_with_trust_lastmod_a_page_the_sitemap_says_is_older_than_the_baseline_is_not_asked_for(site, pipelines, env, tmp_path):
     from tests.e2e_harness import PIPELINE

@@ -354,6 +354,7 @@ class StageRunner:
         clock = time.perf_counter()
         outcome: dict[str, Any] = {"output_keys": [], "output_count": 0, "output_bytes": 0, "metadata": _scalars(extras)}
         handed_on: list[InputItem] = []
+        emits: list[Emit] | None = []  # None once outputs made one by one were handed on as made
         message = baseline_sidecar = None
         carried = False
         try:

@@ -32,7 +32,7 @@ class RouteActivity:
     route: str
     state: str  # running | paused; an execution that ended: its status
     in_flight: int  # messages taken, not finished
-    done: int  # completed or skipped
+    done: int  # completed, unchanged or skipped
     failed: int
     pending: int  # listed by a stage of the route in the current run, not taken yet
 
@@ -101,7 +101,7 @@ def _routes_of(db: FactflowDatabase, record, states: dict) -> list[RouteActivity
     for row in stage_progress(db, record, pipeline):
         route = counts.setdefault(row["route"], {"in_flight": 0, "done": 0, "failed": 0})
         route["in_flight"] += row["in_flight"]
-        route["done"] += row["completed"] + row["skipped"]
+        route["done"] += row["completed"] + row["unchanged"] + row["skipped"]
         route["failed"] += row["failed"]
     return [
         RouteActivity(

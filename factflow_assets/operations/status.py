@@ -77,7 +77,7 @@ def mark_interrupted(db: FactflowDatabase, instance: DagsterInstance, record: Ex
 
 
 def stage_progress(db: FactflowDatabase, record: ExecutionRecord, pipeline: Pipeline | None = None) -> list[dict]:
-    """Per stage, in run order: lineage rows by status (done, failed, skipped, in flight)."""
+    """Per stage, in run order: lineage rows by status (done, unchanged, failed, skipped, in flight)."""
     pipeline = pipeline or frozen_pipeline(db, record.config_hash, record.pipeline)
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for row in db.lineage.stage_counts(record.id):
@@ -91,6 +91,7 @@ def stage_progress(db: FactflowDatabase, record: ExecutionRecord, pipeline: Pipe
                 "stage": stage.name,
                 "adapter": stage.adapter_type,
                 "completed": by_status.get("completed", 0),
+                "unchanged": by_status.get("unchanged", 0),  # carried over from the baseline: done, no work redone
                 "failed": by_status.get("failed", 0),
                 "skipped": by_status.get("skipped", 0),
                 "in_flight": by_status.get("pending", 0),
@@ -125,8 +126,9 @@ def execution_summary(db: FactflowDatabase, instance: DagsterInstance, record: E
     stages = stage_progress(db, record)
     routes: dict[str, dict] = {}
     for row in stages:
-        route = routes.setdefault(row["route"], {"route": row["route"], "completed": 0, "failed": 0, "skipped": 0, "in_flight": 0})
-        for name in ("completed", "failed", "skipped", "in_flight"):
+        counted = ("completed", "unchanged", "failed", "skipped", "in_flight")
+        route = routes.setdefault(row["route"], {"route": row["route"], **dict.fromkeys(counted, 0)})
+        for name in counted:
             route[name] += row[name]
     runs = [
         {
