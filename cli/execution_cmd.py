@@ -101,17 +101,27 @@ def list_command(env: Environment, status: str | None, pipeline: str | None, lim
 
         records = [refresh_status(env.db, env.instance, r) if r.active else r for r in records]
     replays = env.db.replays.counts_within([r.id for r in records])
+    none = {"in_place": 0, "into_routes": 0}
     if output == "json":
-        print_json([{**r.to_dict(), "replays": replays.get(r.id, 0)} for r in records])
+        print_json([{**r.to_dict(), "replays": replays.get(r.id, none)} for r in records])
         return
     rows = [
         (
             r.id, r.tag, r.pipeline, styled(r.status), format_time(r.created_at), format_duration(r.duration_s),
-            describe_origin(r.origin), replays.get(r.id) or "",
+            format_time(r.finished_at) if r.finished_at != r.first_finished_at else "", describe_origin(r.origin), _replays_cell(replays.get(r.id, none)),
         )
         for r in records
     ]
-    stdout().print(make_table(("ID", "TAG", "PIPELINE", "STATUS", "CREATED", "DURATION", "ORIGIN", "REPLAYS"), rows))
+    columns = ("ID", "TAG", "PIPELINE", "STATUS", "CREATED", "DURATION", "LAST ACTIVITY", "ORIGIN", "REPLAYS")
+    stdout().print(make_table(columns, rows))
+
+
+def _replays_cell(counts: dict[str, int]) -> str:
+    """`2 in place, 1 into a route`: the two kinds are different things (the second made a child)."""
+    parts = [f"{counts['in_place']} in place"] if counts["in_place"] else []
+    if counts["into_routes"]:
+        parts.append(f"{counts['into_routes']} into a route")
+    return ", ".join(parts)
 
 
 @execution.command("get")
@@ -131,8 +141,11 @@ def get_command(env: Environment, execution_id: str, output: str) -> None:
     console.print()
     console.print(line(
         f"created {format_time(summary['created_at'])}  started {format_time(summary['started_at'])}  "
-        f"finished {format_time(summary['finished_at'])}  duration {format_duration(summary['duration_s'])}"
+        f"finished {format_time(summary['first_finished_at'] or summary['finished_at'])}  "
+        f"duration {format_duration(summary['duration_s'])} (its first run)"
     ))
+    if summary["first_finished_at"] and summary["finished_at"] != summary["first_finished_at"]:
+        console.print(line(f"last activity {format_time(summary['finished_at'])} (a replay or a resume since)"))
     console.print(line(f"config {summary['config_hash'][:12]}  init payload {json.dumps(summary['init_payload'], ensure_ascii=False)}"))
     console.print(line(f"origin {describe_origin(summary['origin'])}"))
     if summary["parent_id"] or summary["children"]:

@@ -69,7 +69,8 @@ executions = Table(
     Column("error", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("started_at", DateTime(timezone=True)),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),  # the last end: a replay or a resume moves it
+    Column("first_finished_at", DateTime(timezone=True)),  # the first run's end: the execution's duration
     Index("ix_factflow_executions_status", "status"),
     Index("ix_factflow_executions_parent", "parent_id"),
     Index("ix_factflow_executions_pipeline_created", "pipeline", "created_at"),

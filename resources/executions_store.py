@@ -34,6 +34,7 @@ class ExecutionRecord:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    first_finished_at: datetime | None = None
 
     @property
     def active(self) -> bool:
@@ -41,16 +42,18 @@ class ExecutionRecord:
 
     @property
     def duration_s(self) -> float | None:
+        """The first run's span: what the crawl took, not stretched by replays or resumes days later
+        (`finished_at` is the last activity)."""
         if self.started_at is None:
             return None
-        end = self.finished_at or utcnow()
+        end = self.first_finished_at or self.finished_at or utcnow()
         return round((end - self.started_at).total_seconds(), 3)
 
     def to_dict(self) -> dict[str, Any]:
         """For showing: a password in a URL of the payload (`--set url=https://u:pw@host/`) masked."""
         data = asdict(self)
         data["init_payload"], data["overrides"] = mask_values(data["init_payload"]), mask_values(data["overrides"])
-        for name in ("created_at", "started_at", "finished_at"):
+        for name in ("created_at", "started_at", "finished_at", "first_finished_at"):
             data[name] = data[name].isoformat() if data[name] else None
         data["duration_s"] = self.duration_s
         return data
@@ -58,7 +61,7 @@ class ExecutionRecord:
 
 def _record(row) -> ExecutionRecord:
     data = dict(row._mapping)
-    for name in ("created_at", "started_at", "finished_at"):
+    for name in ("created_at", "started_at", "finished_at", "first_finished_at"):
         data[name] = as_utc(data[name])
     return ExecutionRecord(**data)
 
@@ -153,6 +156,12 @@ class ExecutionStore:
             values["error"] = error
         with self.engine.begin() as conn:
             conn.execute(update(executions).where(executions.c.id == execution_id).values(**values))
+            if status not in ACTIVE_STATUSES:
+                conn.execute(
+                    update(executions)
+                    .where(executions.c.id == execution_id, executions.c.first_finished_at.is_(None))
+                    .values(first_finished_at=now)
+                )
             if status == "running":
                 conn.execute(
                     update(executions)

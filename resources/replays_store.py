@@ -62,14 +62,19 @@ class ReplayStore:
         with self.engine.connect() as conn:
             return [ReplayRecord(**{**row._mapping, "created_at": as_utc(row.created_at)}) for row in conn.execute(query)]
 
-    def counts_within(self, execution_ids: list[str]) -> dict[str, int]:
-        """How many times each execution was replayed in place."""
+    def counts_within(self, execution_ids: list[str]) -> dict[str, dict[str, int]]:
+        """How many times each execution was replayed in place, and into a route (each of those
+        made a child execution): {"in_place": n, "into_routes": m}."""
         if not execution_ids:
             return {}
+        into_route = replays.c.to_route.is_not(None)
         query = (
-            select(replays.c.execution_id, func.count())
-            .where(replays.c.execution_id.in_(execution_ids), replays.c.to_route.is_(None))
-            .group_by(replays.c.execution_id)
+            select(replays.c.execution_id, into_route.label("into_route"), func.count())
+            .where(replays.c.execution_id.in_(execution_ids))
+            .group_by(replays.c.execution_id, into_route)
         )
+        counts: dict[str, dict[str, int]] = {}
         with self.engine.connect() as conn:
-            return dict(conn.execute(query).all())
+            for execution_id, into, count in conn.execute(query):
+                counts.setdefault(execution_id, {"in_place": 0, "into_routes": 0})["into_routes" if into else "in_place"] += count
+        return counts

@@ -118,7 +118,7 @@ def test_replays_are_recorded_for_both_executions_they_involve(db):
     db.replays.add(replay("r2", "child", to_route="markdown"))
     assert [r.id for r in db.replays.involving("e1")] == ["r1", "r2"]
     assert [r.id for r in db.replays.involving("child")] == ["r2"]
-    assert db.replays.counts_within(["e1", "child", "none"]) == {"e1": 1}  # in place only
+    assert db.replays.counts_within(["e1", "child", "none"]) == {"e1": {"in_place": 1, "into_routes": 1}}  # r2 made the child
     assert db.replays.counts_within([]) == {}
     assert db.replays.involving("e1")[0].to_dict()["created_at"].endswith("+00:00")
 

@@ -111,9 +111,14 @@ def test_a_replay_leaves_no_stale_objects_and_keeps_history(pipelines, env):
     assert storage_of(store, first["id"], "markdown/html_to_markdown/") == markdown  # the stage named: untouched
     assert {r["superseded"] for r in rows(db, first["id"], "html_to_markdown")} == {False}
     listed = as_json("execution", "list")
-    assert next(e for e in listed if e["id"] == first["id"])["replays"] == 1
+    listed_first = next(e for e in listed if e["id"] == first["id"])
+    assert listed_first["replays"] == {"in_place": 1, "into_routes": 0}
+    # the duration is the first run's, not stretched by the replay; the replay is the last activity
+    assert listed_first["duration_s"] == first["duration_s"] and listed_first["finished_at"] > listed_first["first_finished_at"]
     shown = run("execution", "get", first["id"])
     assert "replays" in shown.stdout and "markdown/html_to_markdown" in shown.stdout
+    assert "(its first run)" in shown.stdout and "last activity" in shown.stdout
+    assert "1 in place" in run("execution", "list").stdout
 
     page = next(r for r in rows(db, first["id"], "html_to_markdown"))
     chain = as_json("lineage", "chain", page["id"])["rows"]
@@ -154,6 +159,8 @@ def test_a_replay_into_a_route_makes_a_child_execution_reading_the_parents_objec
     listed = {e["id"]: e for e in as_json("execution", "list")}
     assert listed[same["id"]]["parent_id"] == parent["id"] and listed[same["id"]]["origin"]["kind"] == "replay"
     assert f"replay of {parent['id']}" in run("execution", "list").stdout
+    assert listed[parent["id"]]["replays"] == {"in_place": 0, "into_routes": 2}
+    assert "2 into a route" in run("execution", "list").stdout
     page = next(iter(parent_pages))
     tree = run("lineage", "chain", page).stdout  # the children's rows name their execution
     assert f"(execution {same['id']})" in tree and f"(execution {other['id']})" in tree and f"(execution {parent['id']})" not in tree
