@@ -1,4 +1,5 @@
-"""`factflow config validate PATH|DIR`: findings with stable codes; exit 0 only when all valid."""
+"""`factflow config validate PATH|DIR`: findings with stable codes; exit 0 only when all valid.
+`factflow config list|show`: the configurations executions ran with, as they were frozen."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import TYPE_CHECKING
 import click
 from rich.text import Text
 
-from .output import line, make_table, output_option, print_json, stdout
+from .environment import Environment, pass_environment
+from .output import format_time, line, make_table, output_option, print_json, stdout
 
 if TYPE_CHECKING:
     from factflow_assets.config import ValidationResult
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
 
 @click.group()
 def config() -> None:
-    """Pipeline YAML files."""
+    """Pipeline YAML files, and the configurations executions ran with."""
 
 
 def validate_paths(path: Path) -> list[ValidationResult]:
@@ -70,3 +72,41 @@ def validate_command(path: Path | None, output: str) -> None:
                 console.print(make_table(("CODE", "PATH", "LINE", "MESSAGE"), rows))
     if not all(r.valid for r in results):
         click.get_current_context().exit(1)
+
+
+@config.command("list")
+@output_option
+@pass_environment
+def list_command(env: Environment, output: str) -> None:
+    """Every configuration an execution ran with (frozen by hash when it started or was replayed),
+    the most recently used first: its pipeline, first and last use, the executions."""
+    uses = env.db.executions.config_uses()
+    if output == "json":
+        print_json([{**use, "first_used_at": use["first_used_at"].isoformat(), "last_used_at": use["last_used_at"].isoformat()} for use in uses])
+        return
+    if not uses:
+        stdout().print("no configuration is stored yet: none is until an execution starts")
+        return
+    rows = [
+        (
+            use["config_hash"][:12], use["pipeline"], format_time(use["first_used_at"]), format_time(use["last_used_at"]),
+            len(use["executions"]), ", ".join(use["executions"][:3]) + (" …" if len(use["executions"]) > 3 else ""),
+        )
+        for use in uses
+    ]
+    stdout().print(make_table(("CONFIG", "PIPELINE", "FIRST USED", "LAST USED", "EXECUTIONS", "SOME"), rows))
+
+
+@config.command("show")
+@click.argument("config_or_execution")
+@output_option
+@pass_environment
+def show_command(env: Environment, config_or_execution: str, output: str) -> None:
+    """The YAML exactly as it was frozen: by config hash (or 6+ characters of it), or of an
+    execution (id or tag: the configuration it runs with now)."""
+    frozen = env.db.executions.find_config(config_or_execution)
+    if output == "json":
+        print_json({**frozen, "created_at": frozen["created_at"].isoformat()})
+        return
+    click.echo(f"# config {frozen['config_hash']} of pipeline {frozen['pipeline']}, frozen {format_time(frozen['created_at'])}")
+    click.echo(frozen["yaml"], nl=not frozen["yaml"].endswith("\n"))

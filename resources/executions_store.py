@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .clock import as_utc, utcnow
-from .db_schema import configs, executions
+from .db_schema import configs, executions, replays
 from .errors import FactflowError, NotFoundError
 from .masking import mask_values
 from .statuses import ACTIVE_STATUSES
@@ -85,6 +85,58 @@ class ExecutionStore:
         if row is None:
             raise NotFoundError(f"no frozen config with hash {config_hash}")
         return row.pipeline, row.yaml
+
+    def find_config(self, text: str) -> dict[str, Any]:
+        """The frozen config `text` names: its hash, a unique prefix of it (6 characters or more),
+        or an execution (id or tag), meaning the config it runs with now."""
+        matches = []
+        if len(text) >= 6 and all(c in "0123456789abcdef" for c in text):
+            with self.engine.connect() as conn:
+                matches = conn.execute(select(configs).where(configs.c.config_hash.startswith(text)).limit(6)).all()
+        if len(matches) > 1:
+            raise NotFoundError(f"{text!r} begins {len(matches)} config hashes; give more of it")
+        if not matches:
+            record = self.get(text) or self.find_by_tag(text)
+            if record is None:
+                raise NotFoundError(f"no config hash, execution id or tag {text!r}")
+            with self.engine.connect() as conn:
+                matches = conn.execute(select(configs).where(configs.c.config_hash == record.config_hash)).all()
+        row = dict(matches[0]._mapping)
+        row["created_at"] = as_utc(row["created_at"])
+        return row
+
+    def config_uses(self) -> list[dict[str, Any]]:
+        """Every frozen config, newest first: its pipeline, when it was first stored, when an
+        execution last started or was replayed with it, and the executions that ran it (now, or
+        before a replay moved them on to a newer one)."""
+        with self.engine.connect() as conn:
+            stored = conn.execute(select(configs.c.config_hash, configs.c.pipeline, configs.c.created_at)).all()
+            ran = conn.execute(select(executions.c.id, executions.c.config_hash, executions.c.created_at)).all()
+            replayed = conn.execute(
+                select(replays.c.target_execution_id, replays.c.config_hash, replays.c.previous_config_hash, replays.c.created_at)
+            ).all()
+        uses: dict[str, tuple[set[str], list]] = {row.config_hash: (set(), []) for row in stored}
+        for execution_id, config_hash, created_at in ran:
+            if config_hash in uses:
+                uses[config_hash][0].add(execution_id)
+                uses[config_hash][1].append(as_utc(created_at))
+        for target, config_hash, previous, created_at in replayed:
+            for used in (config_hash, previous):
+                if used in uses:
+                    uses[used][0].add(target)
+            if config_hash in uses:
+                uses[config_hash][1].append(as_utc(created_at))
+        listed = [
+            {
+                "config_hash": row.config_hash,
+                "pipeline": row.pipeline,
+                "first_used_at": as_utc(row.created_at),
+                "last_used_at": max(uses[row.config_hash][1], default=as_utc(row.created_at)),
+                "executions": sorted(uses[row.config_hash][0]),
+            }
+            for row in stored
+        ]
+        return sorted(listed, key=lambda c: c["last_used_at"], reverse=True)
 
     # --- executions --------------------------------------------------------------------------
 

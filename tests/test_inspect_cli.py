@@ -240,3 +240,18 @@ def test_a_page_url_names_its_rows_where_an_id_is_asked(execution):
     assert [r["stage"] for r in rows][:4] == STAGES[2:] and {r["metadata"]["url"] for r in rows} == {url}
     missing = invoke("lineage", "chain", url + "?nowhere", "-e", execution_id)
     assert missing.exit_code == 1 and "no lineage row names the page" in missing.stderr and missing.stderr.count("\n") == 1
+
+
+def test_config_show_prints_the_frozen_yaml_and_list_names_its_executions(execution):
+    _store, execution_id = execution
+    got = as_json("execution", "get", execution_id)
+    listed = {c["config_hash"]: c for c in as_json("config", "list")}
+    assert execution_id in listed[got["config_hash"]]["executions"] and listed[got["config_hash"]]["pipeline"] == "web_to_markdown"
+    frozen = as_json("config", "show", "inspected")
+    assert frozen["config_hash"] == got["config_hash"] and "routes:" in frozen["yaml"]
+    assert as_json("config", "show", got["config_hash"][:8])["yaml"] == frozen["yaml"]
+    shown = invoke("config", "show", execution_id).stdout
+    assert shown.startswith(f"# config {got['config_hash']}") and frozen["yaml"].strip() in shown
+    assert got["config_hash"][:12] in invoke("config", "list").stdout
+    unknown = invoke("config", "show", "nothing-like-it")
+    assert unknown.exit_code == 1 and unknown.stderr.strip() == "Error: no config hash, execution id or tag 'nothing-like-it'"

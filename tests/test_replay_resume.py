@@ -119,6 +119,10 @@ def test_a_replay_leaves_no_stale_objects_and_keeps_history(pipelines, env):
     assert "replays" in shown.stdout and "markdown/html_to_markdown" in shown.stdout
     assert "(its first run)" in shown.stdout and "last activity" in shown.stdout
     assert "1 in place" in run("execution", "list").stdout
+    configs = [c for c in as_json("config", "list") if first["id"] in c["executions"]]
+    assert len(configs) == 2 and configs[0]["config_hash"] == replay["config_hash"]  # the replay's: used last
+    assert "max_tokens: 4096" in as_json("config", "show", first["id"])["yaml"]
+    assert "max_tokens: 32" in as_json("config", "show", configs[1]["config_hash"])["yaml"]
 
     page = next(r for r in rows(db, first["id"], "html_to_markdown"))
     chain = as_json("lineage", "chain", page["id"])["rows"]
