@@ -241,3 +241,25 @@ def test_cli_validate_exit_codes_and_json(tmp_path):
 def test_malformed_yaml_is_a_finding_never_a_crash(garbage):
     result = validate_text(garbage, "p")
     assert not result.valid and result.findings
+
+
+def test_the_original_yaml_shape_is_recognised_and_the_shape_here_shown():
+    old = dedent(
+        """\
+        version: 1
+        routes:
+          sitemap_scraper:
+            inbound: {queue: sitemap_urls}
+            adapters: [{type: sitemap_parser}]
+            outbound: {queue: pages}
+        init_message: {route: sitemap_scraper, payload: {}}
+        """
+    )
+    (finding,) = validate_text(old, "p").findings
+    assert (finding.code, finding.path, finding.line) == ("E101", "routes", 2)
+    assert "not a mapping keyed by route name" in finding.message and "name: sitemap_scraper" in finding.message
+    assert "input: {route: NAME}" in finding.message
+
+    queues = VALID.replace("  - name: scrape\n", "  - name: scrape\n    inbound: {queue: q}\n")
+    (queue,) = validate_text(queues, "p").findings
+    assert (queue.code, queue.path, queue.line) == ("E301", "routes[0].inbound", 4) and "input: {route: NAME}" in queue.message

@@ -217,11 +217,45 @@ class _Locator:
 
 # --- pass 2 and 3: pydantic models ----------------------------------------------------------
 
+#: The shape of the product's first YAML (routes keyed by name, joined by named queues), which a
+#: newcomer's file often still has: said in one finding that shows the shape here.
+_OLD_SHAPE_HINT = (
+    "routes here are a list, each with its name, not a mapping keyed by route name (the original shape); "
+    "a route that reads another's output says `input: {route: NAME}` instead of inbound/outbound queues: "
+    "routes: [{name: %s, adapters: [...]}, {name: ..., input: {route: %s}, adapters: [...]}]"
+)
+_QUEUE_FIELDS = {"inbound", "outbound"}
+
+
+def _old_shape(data: dict, locate: _Locator) -> list[Finding]:
+    """Findings for the original YAML shape: routes as a mapping; inbound/outbound queues."""
+    routes = data.get("routes")
+    if isinstance(routes, dict) and routes:
+        first = next(iter(routes))
+        name = first if isinstance(first, str) else "scrape"
+        return [locate.finding("E101", "wrong structure: " + _OLD_SHAPE_HINT % (name, name), ("routes",))]
+    found = []
+    for r, route in enumerate(routes if isinstance(routes, list) else []):
+        for field in sorted(_QUEUE_FIELDS & set(route) if isinstance(route, dict) else ()):
+            found.append(
+                locate.finding(
+                    "E301", f"unknown field {field!r}: queues are not named here; a route reads another's output with `input: {{route: NAME}}`",
+                    ("routes", r, field),
+                )
+            )
+    return found
+
+
 def _validate_structure(data: dict, locate: _Locator, findings: list[Finding]) -> PipelineSpec | None:
+    old = _old_shape(data, locate)
+    findings.extend(old)
+    if isinstance(data.get("routes"), dict):
+        return None  # the original shape: the rest would only repeat it
     try:
         return PipelineSpec.model_validate(data)
     except ValidationError as error:
-        findings.extend(_from_pydantic(error, PipelineSpec, (), locate))
+        said = {(finding.code, finding.path) for finding in old}  # inbound/outbound: said with the hint
+        findings.extend(f for f in _from_pydantic(error, PipelineSpec, (), locate) if (f.code, f.path) not in said)
         return None
 
 
