@@ -43,7 +43,7 @@ STATE_COLOURS = {
     "failed": "red", "unhealthy": "red",
     "running": "cyan", "pending": "cyan",
     "queued": "blue",
-    "cancelled": "yellow", "skipped": "yellow", "paused": "yellow", "degraded": "yellow",
+    "cancelled": "yellow", "skipped": "yellow", "paused": "yellow", "degraded": "yellow", "warning": "yellow",
     "interrupted": "magenta",
 }
 

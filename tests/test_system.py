@@ -61,10 +61,16 @@ def test_a_pipeline_that_renders_pages_has_its_browser_reported(pipelines, tmp_p
     browser = probes(health()[1])["browser"]
     if find_browser() is not None:
         assert browser["status"] == "ok" and "Chromium" in browser["detail"] and find_browser() in browser["detail"]
-    (tmp_path / "pipelines" / "rendered.yaml").write_text(rendered.replace("pages: 4", "pages: 4\n          executable_path: no-such-chromium"))
-    code, report = health()
+    without = rendered.replace("pages: 4", "pages: 4\n          executable_path: no-such-chromium")
+    (tmp_path / "pipelines" / "rendered.yaml").write_text(without)
+    code, report = health()  # nobody runs it: a warning line, the system healthy (exit 0 in probes)
     browser = probes(report)["browser"]
-    assert code == 1 and browser["status"] == "degraded" and "rendered" in browser["detail"] and "install the chromium package" in browser["detail"]
+    assert (code, report["overall"]) == (0, "healthy") and browser["status"] == "warning"
+    assert "rendered" in browser["detail"] and "install the chromium package" in browser["detail"]
+    (tmp_path / "pipelines" / "rendered.yaml").write_text(without + "schedule: {cron: '0 3 * * *'}\n")
+    code, report = health()  # a schedule will run it: degraded
+    browser = probes(report)["browser"]
+    assert code == 1 and browser["status"] == "degraded" and "rendered has a schedule" in browser["detail"]
 
 
 def test_unwritable_storage_and_an_unreachable_database_are_unhealthy_with_secrets_masked(pipelines, factflow_home, monkeypatch, tmp_path):

@@ -1,4 +1,4 @@
-"""`system health`: one probe per subsystem, each timed, each ok, degraded or failed.
+"""`system health`: one probe per subsystem, each timed, each ok, warning, degraded or failed.
 
 - Dagster's instance storages: runs, event log, schedules (a read of each).
 - The daemon: its newest heartbeat. Needed only when a pipeline has a schedule or a run waits
@@ -8,7 +8,8 @@
 - Object storage: a real write, read back and delete of a probe object.
 - The pipelines directory: every YAML valid.
 - The browser, when a pipeline renders pages (`web_crawler`): found, and its version.
-Each probe's exception is its finding, never the command's. Overall: unhealthy if any probe failed, degraded if any is degraded, healthy otherwise.
+Each probe's exception is its finding, never the command's. Overall: unhealthy if any probe failed, degraded if any is degraded, healthy otherwise
+(a `warning` probe, such as a missing browser no schedule or running execution needs, leaves it healthy).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from resources.masking import mask_uri
 from ..config import validate_directory
 from ..settings import Settings
 
-OK, DEGRADED, FAILED = "ok", "degraded", "failed"
+#: `warning`: worth a line, not a degraded system (the overall stays healthy, the exit 0).
+OK, WARNING, DEGRADED, FAILED = "ok", "warning", "degraded", "failed"
 #: The daemon beats every ~20 s; a heartbeat older than this means it is not running.
 DAEMON_STALE_AFTER_S = 60
 PROBE_PREFIX = "_health"
@@ -62,6 +64,10 @@ class Degraded(Exception):
     """A probe's subsystem works, but not as it should."""
 
 
+class Warned(Exception):
+    """Something is missing that nothing needs now (a browser for a pipeline nobody runs)."""
+
+
 def _run(name: str, probe: Callable[[dict], str]) -> Probe:
     """Run one probe; it returns its detail and fills `debug`; an exception is its failure."""
     debug: dict = {}
@@ -70,6 +76,8 @@ def _run(name: str, probe: Callable[[dict], str]) -> Probe:
         status, detail = OK, probe(debug)
     except Degraded as reason:
         status, detail = DEGRADED, str(reason)
+    except Warned as reason:
+        status, detail = WARNING, str(reason)
     except Exception as error:  # any failure of the subsystem is the probe's finding
         status, detail = FAILED, f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
     return Probe(name, status, detail, round(time.perf_counter() - started, 4), debug)
@@ -182,7 +190,12 @@ def check_health(settings: Settings) -> HealthReport:
         for executable, users in _browsers_wanted(pipelines).items():
             path = find_browser(executable)
             if path is None:
-                raise Degraded(f"{', '.join(sorted(set(users)))} render pages in Chromium and there is none on this machine: install the chromium package (apt install chromium)")
+                users = sorted(set(users))
+                missing = f"{', '.join(users)} render pages in Chromium and there is none on this machine: install the chromium package (apt install chromium)"
+                in_use = sorted(set(users) & _pipelines_in_use(settings, pipelines))
+                if in_use:
+                    raise Degraded(f"{missing}; {', '.join(in_use)} has a schedule or an execution queued or running")
+                raise Warned(f"{missing} (no schedule and no queued or running execution needs it now)")
             answer = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
             found.append(f"{answer.stdout.strip() or 'unknown version'} at {path}")
             debug.setdefault("browsers", {})[path] = sorted(set(users))
@@ -212,6 +225,19 @@ def _browsers_wanted(pipelines: list) -> dict[str | None, list[str]]:
             if stage.adapter_type == "web_crawler":
                 wanted.setdefault(stage.adapter_config.executable_path, []).append(result.pipeline.name)
     return wanted
+
+
+def _pipelines_in_use(settings: Settings, pipelines: list) -> set[str]:
+    """The valid pipelines with a schedule, and those of a queued or running execution (an
+    unreachable database counts none: its own probe says so)."""
+    used = {r.pipeline.name for r in pipelines if r.valid and r.pipeline.spec.schedule is not None}
+    try:
+        from resources.database import FactflowDatabase
+
+        used |= {record.pipeline for record in FactflowDatabase(settings.database_url).executions.active()}
+    except Exception:  # noqa: BLE001 (the database probe reports it)
+        pass
+    return used
 
 
 def _connect_once(url: str) -> None:
