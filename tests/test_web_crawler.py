@@ -18,7 +18,7 @@ from benchmarks.site import script_rendered
 from factflow_assets.adapters import PermanentError
 from factflow_assets.adapters.markdown_extraction import extract_markdown
 from factflow_assets.adapters.network_policy import NetworkPolicy
-from factflow_assets.adapters.web_crawler import BrowserMissing, find_browser
+from factflow_assets.adapters.web_crawler import BrowserMissing, BrowserNotStarting, find_browser
 from factflow_assets.demo.server import Resource
 from tests.adapter_harness import json_message, run_adapter
 from tests.conftest import html_page
@@ -121,6 +121,22 @@ def test_a_missing_browser_is_one_line_naming_the_package(site):
     server = site({"/p": html_page("p")})
     with pytest.raises(BrowserMissing, match="install the chromium package"):
         crawl(server.url("/p"), {"executable_path": "no-such-chromium"})
+
+
+@pytest.mark.parametrize("script", ["sleep 600", "echo 'cannot open display' >&2; exit 1"])
+def test_a_browser_that_does_not_start_fails_in_one_line_naming_it_within_the_launch_timeout(site, tmp_path, script):
+    """Playwright waits 180 s by default and then raises a call log of 30 lines: the stage would
+    sit at 0 done for minutes, then say it in a page of text."""
+    fake = tmp_path / "stuck-chromium"
+    fake.write_text(f"#!/bin/sh\n{script}\n")
+    fake.chmod(0o755)
+    server = site({"/p": html_page("p")})
+    with pytest.raises(BrowserNotStarting) as raised:
+        crawl(server.url("/p"), {"executable_path": str(fake), "launch_timeout": 2})
+    message = str(raised.value)
+    assert str(fake) in message and "\n" not in message and "\\n" not in message, message
+    if script.startswith("sleep"):
+        assert message.endswith("did not start within 2 s")  # the launch timeout, not Playwright's 180 s
 
 
 def browser_processes(root: int) -> list[int]:

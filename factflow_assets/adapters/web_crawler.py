@@ -43,6 +43,10 @@ class BrowserMissing(PermanentError):
     """No Chromium to drive."""
 
 
+class BrowserNotStarting(PermanentError):
+    """Chromium is there but does not start (or not in time): said in one line, naming it."""
+
+
 def find_browser(executable_path: str | None = None) -> str | None:
     """The browser executable: the configured path, else the first of BROWSER_NAMES on PATH."""
     if executable_path:
@@ -61,6 +65,7 @@ class WebCrawlerConfig(WebScraperConfig):
     networkidle_cap: float = Field(3.0, gt=0, le=120, description="Seconds networkidle may add after the load event.")
     wait_for_selector: str | None = Field(None, description="A CSS selector that must appear before the page counts as rendered.")
     render_timeout: float = Field(30.0, gt=0, le=600, description="Seconds for a page to render, after its HTML was fetched.")
+    launch_timeout: float = Field(30.0, gt=0, le=600, description="Seconds for the browser to start (Playwright's own default: 180).")
     block: list[Literal["image", "font", "media", "stylesheet"]] = Field(
         ["image", "font", "media"], description="Resource types never fetched for a page."
     )
@@ -121,12 +126,25 @@ class WebCrawler(WebScraper):
                 if self._starts >= MAX_BROWSER_STARTS:
                     raise PermanentError(f"the browser died {self._starts} times in this stage run; not starting it again")
                 self._starts += 1
-                self._browser = await self._playwright.chromium.launch(
-                    executable_path=self._executable,
-                    proxy={"server": NOWHERE},
-                    args=["--proxy-bypass-list=<-loopback>", "--disable-dev-shm-usage"],
-                )
+                self._browser = await self._launch()
             return self._browser
+
+    async def _launch(self):
+        from playwright.async_api import Error as PlaywrightError
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        try:
+            return await self._playwright.chromium.launch(
+                executable_path=self._executable,
+                proxy={"server": NOWHERE},
+                args=["--proxy-bypass-list=<-loopback>", "--disable-dev-shm-usage"],
+                timeout=self.config.launch_timeout * 1000,
+            )
+        except PlaywrightTimeout:
+            raise BrowserNotStarting(f"the browser {self._executable} did not start within {self.config.launch_timeout:g} s") from None
+        except PlaywrightError as error:  # its message is a call log of many lines: the first says it
+            first = next((part.strip() for part in str(error).splitlines() if part.strip()), type(error).__name__)
+            raise BrowserNotStarting(f"the browser {self._executable} did not start: {first[:300]}") from None
 
     async def _render(self, document: FetchResult) -> tuple[str, Counter, str]:
         """The page's DOM after its scripts ran, what its requests came to, and the URL the

@@ -72,6 +72,8 @@ INHERITED_FIELDS = ("url",)
 URL_FIELDS = frozenset({"url", "final_url", "canonical_url"})
 #: Outputs made one by one are stored and handed on this many at a time.
 EMIT_CHUNK = 256
+#: The longest an adapter may take to open (its own limits, such as a browser's start, are shorter).
+ADAPTER_OPEN_TIMEOUT = 120
 #: How often a paused worker looks whether it may go on.
 PAUSE_POLL = 0.2
 
@@ -242,7 +244,7 @@ class StageRunner:
             self.adapter: Adapter = stage.adapter_class(
                 stage.adapter_config, AdapterContext(self.services.http, job.execution_id, stage.route.name, stage.name, self.services.network)
             )
-            await self.adapter.open()
+            await self._open_adapter()
             try:
                 await asyncio.gather(*(self._worker() for _ in range(stage.route.concurrency)))
             finally:
@@ -258,6 +260,14 @@ class StageRunner:
                 output.handoff.close()
         self.summary.duration_s = round(time.perf_counter() - started, 3)
         return self.summary
+
+    async def _open_adapter(self) -> None:
+        """The adapter opened (a browser started, a pool of workers made) within ADAPTER_OPEN_TIMEOUT:
+        a stage whose adapter cannot open fails at once, saying so, instead of sitting at 0 done."""
+        try:
+            await asyncio.wait_for(self.adapter.open(), ADAPTER_OPEN_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise PermanentError(f"{self.stage.adapter_type} did not open within {ADAPTER_OPEN_TIMEOUT} s") from None
 
     async def _worker(self) -> None:
         control = self.control
