@@ -167,6 +167,17 @@ def test_a_stop_while_outputs_are_made_stores_no_more_and_cancels_the_row(harnes
     assert len(store.keys(stage_prefix("e1", "numbers", "count"))) == 256  # the first chunk; none after the stop
 
 
+def test_a_stage_whose_adapter_cannot_open_fails_at_once_saying_so(harness, monkeypatch):
+    async def never_opens(self):
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(Slow, "open", never_opens)
+    monkeypatch.setattr("factflow_assets.engine.stage_runner.ADAPTER_OPEN_TIMEOUT", 0.5)
+    run, _, _ = harness
+    outcomes, _ = run(n=3)
+    assert not outcomes["fast"].summary.complete and "slow did not open within 0.5 s" in str(outcomes["fast"].error)
+
+
 def test_a_slow_stage_holds_a_fast_one_back(harness, monkeypatch):
     """The hand-off never holds more than its capacity, and the fast stage waits for the slow one
     instead of finishing far ahead (memory would fill with pages on a real site)."""
