@@ -148,12 +148,12 @@ def test_outputs_made_one_by_one_are_handed_on_before_the_last_is_made(harness):
     """A 200,000-URL sitemap must not be stored whole before its first page is fetched: the next
     stage takes the first outputs while the rest are still being made, and every one arrives once."""
     run, store, db = harness
-    outcomes, _ = run(n=2000, one_by_one="true")
+    outcomes, _ = run(n=600, one_by_one="true")
     assert Slow.seen and min(seen for seen, _ in Slow.seen) < Count.last_made
-    assert {name: o.summary.messages_out for name, o in outcomes.items()} == {"count": 2000, "fast": 2000, "slow": 2000}
-    assert len(store.keys(stage_prefix("e1", "numbers", "count"))) == 2000
+    assert {name: o.summary.messages_out for name, o in outcomes.items()} == {"count": 600, "fast": 600, "slow": 600}
+    assert len(store.keys(stage_prefix("e1", "numbers", "count"))) == 600
     (row,) = db.lineage_queries.list("e1", stage="count", limit=10)
-    assert row["status"] == "completed" and row["output_count"] == 2000
+    assert row["status"] == "completed" and row["output_count"] == 600
 
 
 def test_a_stop_while_outputs_are_made_stores_no_more_and_cancels_the_row(harness, monkeypatch):
