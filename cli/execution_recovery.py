@@ -1,4 +1,4 @@
-"""`factflow execution replay|resume|cancel`: re-run from storage, finish, stop (DESIGN §5–6).
+"""`factflow execution replay|resume|cancel`: re-run from storage, finish, stop (architecture §5–6).
 
 Thin commands over `factflow_assets.operations.replay|resume|cancel`; replay and resume run here, in
 this process, with the live progress display, like `execution start`.

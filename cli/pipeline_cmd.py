@@ -1,4 +1,4 @@
-"""`factflow pipeline list|pause|resume`: the routes of running executions (DESIGN §6).
+"""`factflow pipeline list|pause|resume`: the routes of running executions (architecture §6).
 
 Thin commands over `factflow_assets.operations.routes`.
 """

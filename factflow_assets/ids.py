@@ -3,7 +3,7 @@
 Execution ids are short, lowercase, URL- and path-safe and sort by creation time (a millisecond
 timestamp in Crockford base32 followed by random characters, the ULID idea at a shorter length).
 Message ids are derived, never random, so a restarted stage produces the same keys and can skip
-work it has already done (DESIGN §2.5).
+work it has already done (architecture §2.5).
 """
 
 from __future__ import annotations

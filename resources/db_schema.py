@@ -3,8 +3,8 @@ queries read and write, at the newest migration (`resources/migrations`, which m
 
 - `factflow_configs`: every pipeline YAML an execution ran with, by its SHA-256 (the config hash).
 - `factflow_executions`: one row per execution, with its frozen config hash and replay origin.
-- `factflow_lineage`: one row per message per adapter invocation (DESIGN §4).
-- `factflow_route_state`: paused or running, per route id (DESIGN §6).
+- `factflow_lineage`: one row per message per adapter invocation (architecture §4).
+- `factflow_route_state`: paused or running, per route id (architecture §6).
 - `factflow_stage_progress`: per stage of a running execution, how many input messages it listed
   and how many it has taken, so `pipeline list` can say what is still waiting.
 - `factflow_replays`: every replay of an execution: from which stage, into which execution, with

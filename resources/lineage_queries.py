@@ -1,4 +1,4 @@
-"""The operator's questions about lineage, each one indexed SQL query (DESIGN §4, §7).
+"""The operator's questions about lineage, each one indexed SQL query (architecture §4, §7).
 
 `lineage list|get|chain|children|failures|batch|stats` and `execution get` read through here.
 Every query is answered by the database with an index (the chain by a recursive CTE over the

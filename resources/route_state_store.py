@@ -1,4 +1,4 @@
-"""Which routes are paused: one row per route id, read by every stage loop (DESIGN §6).
+"""Which routes are paused: one row per route id, read by every stage loop (architecture §6).
 
 A route id is global: pausing `markdown_processor` pauses that route in every execution of every
 pipeline that has it. A route with no row is running; `resume` deletes nothing, it writes

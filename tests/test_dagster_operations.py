@@ -1,4 +1,4 @@
-"""A run launched by Dagster's own CLI is a factflow operation too (DESIGN §2b).
+"""A run launched by Dagster's own CLI is a factflow operation too (architecture §2b).
 
 `dagster asset materialize --select STAGE --partition E` is what the UI's "Materialize" does: no
 factflow tag on the run, only the partition and the selection. On an execution that ran, it is a

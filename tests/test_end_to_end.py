@@ -1,6 +1,6 @@
 """Executions through the CLI, end to end: a real Dagster run over a local website.
 
-Checks what DESIGN promises after one execution: objects at
+Checks what the architecture (docs/architecture.md) promises after one execution: objects at
 `executions/<exec>/<route>/<stage>/<msg-id>` with sidecars, one lineage row per message per
 adapter invocation (failed pages included), the execution completed, JSON-only stdout.
 """

@@ -1,4 +1,4 @@
-"""An execution never reports a success it did not have (DESIGN §2.6).
+"""An execution never reports a success it did not have (architecture §2.6).
 
 A stage that had input and of which no invocation succeeded fails, and with it the execution: an
 unreachable sitemap is `failed` and every command that waits on it exits 1. A page not fetched

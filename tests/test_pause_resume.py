@@ -1,4 +1,4 @@
-"""Pause and resume a route from another process while an execution runs (DESIGN §6); Ctrl+C
+"""Pause and resume a route from another process while an execution runs (architecture §6); Ctrl+C
 on a run in the terminal."""
 
 import signal

@@ -1,4 +1,4 @@
-"""Replay, resume and cancel, end to end (DESIGN §5–6): proven not to refetch or lose anything.
+"""Replay, resume and cancel, end to end (architecture §5–6): proven not to refetch or lose anything.
 
 The local site counts requests per path, so "nothing was fetched again" is a number. A run killed
 with SIGKILL in the middle of a stage, then resumed, must leave the same storage (keys and content

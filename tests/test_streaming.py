@@ -1,4 +1,4 @@
-"""Stages streaming together without Dagster (DESIGN §2.3): hand-offs, backpressure, stop, order.
+"""Stages streaming together without Dagster (architecture §2.3): hand-offs, backpressure, stop, order.
 
 `StreamRun` runs every selected stage at once; a stage whose upstream runs alongside takes what it
 stores through a bounded hand-off. These tests prove the overlap (a downstream stage starts before

@@ -1,6 +1,6 @@
 """The adapter contract: plain async Python that turns one message into zero or more messages.
 
-Adapters know nothing of Dagster, storage or lineage (DESIGN §2a): the stage runner hands them a
+Adapters know nothing of Dagster, storage or lineage (architecture §2a): the stage runner hands them a
 `Message`, they return `Emit`s, and the runner stores, hashes and records. That keeps each adapter
 testable alone and the engine swappable.
 """

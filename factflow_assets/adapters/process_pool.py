@@ -1,7 +1,7 @@
 """CPU-bound work off the event loop, in worker processes that a bad page cannot take down for good.
 
 The stage loop is one asyncio event loop; an adapter that parses HTML in it would stall every
-fetch and storage write of the stage (DESIGN §2a). `WorkerPool` runs a plain function in a
+fetch and storage write of the stage (architecture §2a). `WorkerPool` runs a plain function in a
 process pool instead, at most `workers` calls at a time so a call's timeout measures its own
 work, not its wait. A call that exceeds its timeout, or a worker that dies (a segfault in a C
 parser, the OOM killer), costs that one message a `PermanentError`; the pool is replaced and the

@@ -3,7 +3,7 @@
 - `execute_here`: run a job in this process as a run that names the workspace's code location.
   `JobDefinition.execute_in_process` (public) records no origin on its run, and the Dagster UI then
   refuses to re-execute it ("Re-execute from failure" ends in a CheckError); a factflow execution
-  started from the CLI must be as much a Dagster run as one the daemon launched (DESIGN §2b). So
+  started from the CLI must be as much a Dagster run as one the daemon launched (architecture §2b). So
   the run is created with the origin the workspace gives the location (`workspace.yaml`:
   `factflow_assets.definitions` as location `factflow`) and executed with `execute_run`.
 - `submit_to_queue`: put a run of a job of the workspace in the instance's run queue, as

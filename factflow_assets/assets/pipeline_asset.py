@@ -3,7 +3,7 @@
 The multi-asset holds the stages and, for a pipeline that makes markdown, its dataset
 (dataset_asset.py).
 
-The pattern dagster-dbt uses for a dbt project (DESIGN §2a): one `AssetSpec` per stage, key
+The pattern dagster-dbt uses for a dbt project (architecture §2a): one `AssetSpec` per stage, key
 [pipeline, route, stage], in a group per route, depending on the stage that feeds it (across routes
 too), so the UI shows one connected graph; the stage checks as `check_specs`; `can_subset=True`,
 so a run materialises exactly the stages it selected, streaming together in one step and reported

@@ -1,4 +1,4 @@
-"""Every Dagster run of a pipeline is a factflow operation, whoever launched it (DESIGN §2b).
+"""Every Dagster run of a pipeline is a factflow operation, whoever launched it (architecture §2b).
 
 The CLI, the Dagster UI, `dagster asset materialize`, schedules, backfills and the GraphQL API all
 end in the same asset code, which decides what the run is from the partition (the execution id),

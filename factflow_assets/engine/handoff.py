@@ -1,4 +1,4 @@
-"""The bounded hand-off between two stages that run together (DESIGN §2.3).
+"""The bounded hand-off between two stages that run together (architecture §2.3).
 
 A stage puts each message it has stored; the stage after it takes them while the first is still
 working. The hand-off holds at most `capacity` messages: a stage that runs ahead waits at `put`

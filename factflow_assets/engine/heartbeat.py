@@ -7,7 +7,7 @@ Every beat (every 2 s):
 - reads the routes' states: a stage of a paused route takes no new message until it runs again;
 - reads the cancel request, which is Dagster's own run status: `execution cancel` or the UI's
   "Terminate" moves the run to CANCELING (or, forced, CANCELED), and every stage then stops for
-  good (DESIGN §6).
+  good (architecture §6).
 A pause or a cancel reaches the stages within one beat; messages in flight always finish.
 """
 

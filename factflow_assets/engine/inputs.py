@@ -104,7 +104,7 @@ class StoredInput(InputSource):
 
 
 class StageInput(ABC):
-    """What a running stage takes its messages from, one at a time (DESIGN §2.3–2.4)."""
+    """What a running stage takes its messages from, one at a time (architecture §2.3–2.4)."""
 
     def __init__(self, reader: InputSource):
         self.reader = reader  # reads the header and body of an item that carries only its ref

@@ -1,6 +1,6 @@
 """What a replay or a resume checks before anything changes: every object it would read is in storage.
 
-Storage is the system of record (DESIGN §3): a replay or a resume whose input went missing fails
+Storage is the system of record (architecture §3): a replay or a resume whose input went missing fails
 loudly, naming the prefix and the first missing keys, and changes nothing. Used by the CLI before
 it launches a replay or a resume, and by the asset for every one, whoever launched it.
 """

@@ -1,7 +1,7 @@
 """The stage loop: every input message through one adapter, with bounded concurrency.
 
 For each input message the runner decides whether it is already done (an earlier completed
-invocation with the same input hash and config hash whose outputs are all stored: DESIGN §2.5),
+invocation with the same input hash and config hash whose outputs are all stored: architecture §2.5),
 otherwise opens a pending lineage row, runs the adapter with the route's retries, stores every
 emitted message with its sidecar, finishes the row as completed, skipped or failed, and hands each
 stored message on to the stages it feeds that run alongside (`outputs`), messages found done
@@ -128,7 +128,7 @@ class StageSummary:
 
     @property
     def all_failed(self) -> bool:
-        """Input came and not one invocation succeeded (DESIGN §2.6)."""
+        """Input came and not one invocation succeeded (architecture §2.6)."""
         return self.failed > 0 and self.failed == self.messages_in
 
 
@@ -310,7 +310,7 @@ class StageRunner:
 
     def _remove_stale(self) -> int:
         """Once every input went through: delete what earlier runs stored here and this run did
-        not write again, so the stage's prefix holds exactly its current outputs (DESIGN §5).
+        not write again, so the stage's prefix holds exactly its current outputs (architecture §5).
 
         New objects were written over the old keys (message ids are deterministic), so a replay
         deletes only the leftovers, after the fact, instead of a whole prefix before it. An object

@@ -1,4 +1,4 @@
-"""The stages a run selected, streaming together in one event loop (DESIGN §2.3–2.4).
+"""The stages a run selected, streaming together in one event loop (architecture §2.3–2.4).
 
 Every selected stage runs its own loop (`StageRunner`) at once. A stage whose upstream stage is in
 the run takes what that stage stores, through a bounded hand-off, as it is stored (across routes

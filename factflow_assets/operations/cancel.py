@@ -1,4 +1,4 @@
-"""Cancel: stop an execution gracefully (DESIGN §6).
+"""Cancel: stop an execution gracefully (architecture §6).
 
 A queued run is cancelled at once. A running one is moved to CANCELING in Dagster; the stage loop
 reads that through its heartbeat, takes no new message, lets the ones in flight finish and record

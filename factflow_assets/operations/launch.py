@@ -5,7 +5,7 @@ or a resume's subset), with which config. What the run is (a first run, a replay
 asset decides when it begins, from the execution and the run's Dagster tags, exactly as for a run
 launched from the Dagster UI (`assets/run_kinds.py`): a resume carries Dagster's own re-execution tags.
 In process (the default) the run executes in the calling process, all its stages streaming in one
-step (DESIGN §2a), from the definitions of that one pipeline only; its run id is chosen
+step (architecture §2a), from the definitions of that one pipeline only; its run id is chosen
 beforehand and claimed in the runners table, so a process killed even before Dagster recorded the
 run is seen as gone. Detached, the run is submitted to the instance's queue and the daemon
 (`dagster dev`, `factflow ui`) launches it from the workspace's code location.

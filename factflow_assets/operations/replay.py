@@ -1,4 +1,4 @@
-"""Replay: re-publish what a stage stored into the stages after it (DESIGN §5). Nothing is fetched.
+"""Replay: re-publish what a stage stored into the stages after it (architecture §5). Nothing is fetched.
 
 In place (`--from-stage S`): a new run over the same partition, with the pipeline's YAML as it is
 now, of every stage downstream of S (not S, nothing upstream of it), the first of them reading

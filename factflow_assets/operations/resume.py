@@ -1,9 +1,9 @@
 """Resume: finish an execution whose run died, was cancelled or failed, or try its failed messages
-again (DESIGN §5, recovery).
+again (architecture §5, recovery).
 
 The new run selects what the last run was asked to do minus the stages it materialised, and the
 stages with failed messages (plus what those feed), with the config that run used, and carries Dagster's re-execution tags, so it is the
-same operation as the UI's "Re-execute from failure". Inside a stage the skip rule (DESIGN §2.5)
+same operation as the UI's "Re-execute from failure". Inside a stage the skip rule (architecture §2.5)
 passes over every message whose output is stored and whose lineage row completed, so nothing is
 fetched or written twice; the rows the dead run left pending were closed as its interrupted
 attempt.

@@ -1,6 +1,6 @@
 """Pause and resume routes, and what every active route of every running execution is doing.
 
-A route id is global (DESIGN §6): pausing `sitemap_scraper` pauses it in every execution whose
+A route id is global (architecture §6): pausing `sitemap_scraper` pauses it in every execution whose
 pipeline has it, running now or started later, until it is resumed. The state is a row in the
 factflow database that each stage's heartbeat reads, so any process can pause a run that
 another process executes.

@@ -1,4 +1,4 @@
-"""An execution's status follows its Dagster runs (DESIGN §2.6, §2b).
+"""An execution's status follows its Dagster runs (architecture §2.6, §2b).
 
 The status column is refreshed from the newest run of the execution's partition whenever an
 active execution is read, so runs the daemon launched (or the UI, a backfill, `dagster asset
