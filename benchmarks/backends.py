@@ -54,7 +54,8 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
-    endpoint = "http://%s:%d" % moto.get_host_and_port()
+    host, port = moto.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
     admin = create_engine(args.postgres, isolation_level="AUTOCOMMIT")
     try:
         with demo_site() as site:

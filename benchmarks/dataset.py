@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -58,7 +58,7 @@ def fill(home: Path, pages: int, per_page: int) -> tuple[FactflowDatabase, Objec
     pipeline = load_pipeline(PROJECT_ROOT / "pipelines", "web_to_markdown")
     execution = create_execution(db, pipeline).id
     texts = _texts()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = []
 
     def row(stage: str, route: str, message: str, keys: list[str], metadata: dict) -> dict:
@@ -72,22 +72,44 @@ def fill(home: Path, pages: int, per_page: int) -> tuple[FactflowDatabase, Objec
         url = f"https://docs.example.com/guide/page-{p}.html"
         page_message = f"page-{p:06d}"
         fetched = message_key(execution, "sitemap_scraper", "web_content_storage", page_message)
-        store.put(fetched, b"<html>...</html>", "text/html; charset=utf-8", {"url": url, "status": 200, "fetched_at": now.isoformat(), "message_id": page_message})
+        store.put(
+            fetched, b"<html>...</html>", "text/html; charset=utf-8", {"url": url, "status": 200, "fetched_at": now.isoformat(), "message_id": page_message}
+        )
         markdown = "\n\n".join(texts[(p * per_page + s) % len(texts)] for s in range(per_page))
         md_message = f"md-{p:06d}"
         md_key = message_key(execution, "markdown_processor", "html_to_markdown", md_message)
-        store.put(md_key, markdown.encode(), "text/markdown; charset=utf-8", {
-            "page_message_id": page_message, "title": f"Page {p}", "language": "en", "message_id": md_message, "url": url,
-            "minhash": shingle_signature(markdown),  # as html_to_markdown's workers leave it
-        })
+        store.put(
+            md_key,
+            markdown.encode(),
+            "text/markdown; charset=utf-8",
+            {
+                "page_message_id": page_message,
+                "title": f"Page {p}",
+                "language": "en",
+                "message_id": md_message,
+                "url": url,
+                "minhash": shingle_signature(markdown),  # as html_to_markdown's workers leave it
+            },
+        )
         rows.append(row("html_to_markdown", "markdown_processor", md_message, [md_key], {"url": url}))
         keys = []
         for s in range(per_page):
             key = message_key(execution, "markdown_processor", "smart_segmenter", f"seg-{p:06d}-{s:03d}")
-            store.put(key, texts[(p * per_page + s) % len(texts)].encode(), "text/markdown; charset=utf-8", {
-                "page_message_id": page_message, "title": f"Page {p}", "heading_path": [f"Page {p}", f"Part {s}"], "segment_index": s,
-                "segment_count": per_page, "tokens": 400, "url": url, "message_id": key.rsplit("/", 1)[1],
-            })
+            store.put(
+                key,
+                texts[(p * per_page + s) % len(texts)].encode(),
+                "text/markdown; charset=utf-8",
+                {
+                    "page_message_id": page_message,
+                    "title": f"Page {p}",
+                    "heading_path": [f"Page {p}", f"Part {s}"],
+                    "segment_index": s,
+                    "segment_count": per_page,
+                    "tokens": 400,
+                    "url": url,
+                    "message_id": key.rsplit("/", 1)[1],
+                },
+            )
             keys.append(key)
         rows.append(row("smart_segmenter", "markdown_processor", md_message, keys, {"url": url}))
     with db.engine.begin() as conn:
@@ -105,8 +127,14 @@ def export_peak(home: Path, execution: str) -> tuple[float, float]:
         "    print(time.perf_counter() - started, hwm / 1024)"
     )
     out = home / "segments.jsonl"
-    result = subprocess.run([sys.executable, "-c", script, execution, str(out)], capture_output=True, text=True, cwd=PROJECT_ROOT,
-                            env={**os.environ, "FACTFLOW_HOME": str(home)}, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script, execution, str(out)],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "FACTFLOW_HOME": str(home)},
+        check=True,
+    )
     seconds, peak = result.stdout.split()[-2:]  # peak: VmHWM (ru_maxrss would carry this process's)
     return float(seconds), float(peak)
 
@@ -125,7 +153,9 @@ def duplicate_figures() -> tuple[float, int, int]:
 
     def facts(name: str, text: str, order: int) -> PageFacts:
         digest = hashlib.sha256(text.encode()).hexdigest()
-        return PageFacts(name, f"https://site.test/{name}", f"https://site.test/{name}", None, digest, (order, ""), word_count(text), as_minhash(shingle_signature(text)))
+        return PageFacts(
+            name, f"https://site.test/{name}", f"https://site.test/{name}", None, digest, (order, ""), word_count(text), as_minhash(shingle_signature(text))
+        )
 
     articles = [e["articleBody"] for e in json.loads((AEB_DEV / "ground-truth.json").read_text()).values() if len(e["articleBody"].split()) > 300][:60]
     pages, expected = [], {}
@@ -175,7 +205,9 @@ def main() -> None:
             size = sum(w.bytes for w in result.written.values()) / 2**20
             print(f"{pages:>7}{segments.rows:>10}{seconds:>9.2f}{segments.rows + result.written['pages'].rows:>9}{size:>8.1f}{export_s:>10.2f}{peak:>17.0f}")
             if pages == 1000:
-                print(f"        write {seconds:.2f} s (target <= {WRITE_TARGET_S} s); {seconds / RUN_WALL_S:.1%} of a 1,000-page run's ~{RUN_WALL_S:g} s (target <= {RUN_SHARE_TARGET:.0%})")
+                print(
+                    f"        write {seconds:.2f} s (target <= {WRITE_TARGET_S} s); {seconds / RUN_WALL_S:.1%} of a 1,000-page run's ~{RUN_WALL_S:g} s (target <= {RUN_SHARE_TARGET:.0%})"  # noqa: E501
+                )
     if len(peaks) > 1:
         print(f"export peak memory from the smallest to the largest: {peaks[0]:.0f} -> {peaks[-1]:.0f} MiB (target: flat)")
     recall, flagged, docs = duplicate_figures()

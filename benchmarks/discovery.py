@@ -185,7 +185,7 @@ def linked_site(pages: int) -> dict:
         number = int(urlsplit(request.path).path.rsplit("/p", 1)[1].split(".")[0])
         targets = [number + 1, *range(10 * number + 1, 10 * number + 11)]
         links = "".join(f'<a href="p{k}.html">page {k}</a> ' for k in targets if 0 < k < pages)
-        body = f"<html><head><title>Page {number}</title></head><body><main><h1>Page {number}</h1><p>{filler} {number}</p><a href='p0.html'>home</a> {links}</main></body></html>"
+        body = f"<html><head><title>Page {number}</title></head><body><main><h1>Page {number}</h1><p>{filler} {number}</p><a href='p0.html'>home</a> {links}</main></body></html>"  # noqa: E501
         return Resource(body.encode())
 
     urls = "".join(f"<url><loc>{{{{base_url}}}}/large/p{n}.html</loc></url>" for n in range(pages))

@@ -478,7 +478,8 @@ def _print_worst(sites: dict[str, list[PageMeasures]], worst: int) -> None:
         listed = ", ".join(f"{m.site}/{m.page} {value:.2f}" for value, m in scored[:worst] if value < 1)
         print(f"  {label}: {listed or 'none below 1.0'}")
     broken = sorted(every, key=lambda m: -m.counts["links", "broken"])[:worst]
-    print("  broken internal links: " + (", ".join(f"{m.site}/{m.page} {m.counts['links', 'broken']}" for m in broken if m.counts["links", "broken"]) or "none"))
+    pages = ", ".join(f"{m.site}/{m.page} {m.counts['links', 'broken']}" for m in broken if m.counts["links", "broken"])
+    print("  broken internal links: " + (pages or "none"))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import random
 import statistics
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -59,21 +59,38 @@ def execution_rows(pages: int, rng: random.Random, start: datetime):
     """Every lineage row of one execution, parents before children."""
     execution_id, config_hash = new_execution_id(), hashlib.sha256(str(pages).encode()).hexdigest()
     clock = [start]
-    batches = {stage: new_batch_id() for stage in ("sitemap_parser", "url_expander", "web_scraper", "web_content_storage", "html_to_markdown", "smart_segmenter")}
+    batches = {
+        stage: new_batch_id() for stage in ("sitemap_parser", "url_expander", "web_scraper", "web_content_storage", "html_to_markdown", "smart_segmenter")
+    }
 
     def make(route, stage, message_id, parent, status="completed", outputs=(), url=None, duration=None):
         clock[0] += timedelta(milliseconds=rng.randint(1, 20))
         ms = duration if duration is not None else rng.lognormvariate(2.5, 1.0)
         failed = status == "failed"
         return {
-            "id": new_lineage_id(), "execution_id": execution_id, "route": route, "stage": stage, "adapter_type": stage,
-            "message_id": message_id, "parent_lineage_id": parent, "batch_id": batches[stage], "status": status,
-            "input_hash": hashlib.sha256(message_id.encode()).hexdigest(), "output_hash": None if failed else hashlib.sha256(b"o" + message_id.encode()).hexdigest(),
+            "id": new_lineage_id(),
+            "execution_id": execution_id,
+            "route": route,
+            "stage": stage,
+            "adapter_type": stage,
+            "message_id": message_id,
+            "parent_lineage_id": parent,
+            "batch_id": batches[stage],
+            "status": status,
+            "input_hash": hashlib.sha256(message_id.encode()).hexdigest(),
+            "output_hash": None if failed else hashlib.sha256(b"o" + message_id.encode()).hexdigest(),
             "output_keys": [f"executions/{execution_id}/{route}/{stage}/{key}" for key in outputs],
-            "error_class": "HttpStatusError" if failed else None, "error_message": f"HTTP 404 Not Found for {url}" if failed else None,
-            "error_traceback": TRACEBACK if failed else None, "started_at": clock[0], "finished_at": clock[0] + timedelta(milliseconds=ms),
-            "duration_ms": round(ms, 2), "dagster_run_id": "run-" + execution_id, "attempt": 1, "config_hash": config_hash,
-            "superseded": False, "metadata": {"url": url} if url else {},
+            "error_class": "HttpStatusError" if failed else None,
+            "error_message": f"HTTP 404 Not Found for {url}" if failed else None,
+            "error_traceback": TRACEBACK if failed else None,
+            "started_at": clock[0],
+            "finished_at": clock[0] + timedelta(milliseconds=ms),
+            "duration_ms": round(ms, 2),
+            "dagster_run_id": "run-" + execution_id,
+            "attempt": 1,
+            "config_hash": config_hash,
+            "superseded": False,
+            "metadata": {"url": url} if url else {},
         }
 
     def mid(slug: str) -> str:
@@ -106,14 +123,21 @@ BENCH_CONFIG = "0" * 64
 
 def execution_record(execution_id: str, created_at: datetime) -> dict:
     return {
-        "id": execution_id, "pipeline": "bench", "status": "completed", "config_hash": BENCH_CONFIG, "init_route": "sitemap_scraper",
-        "init_payload": {}, "overrides": {}, "origin": {"kind": "start"}, "created_at": created_at,
+        "id": execution_id,
+        "pipeline": "bench",
+        "status": "completed",
+        "config_hash": BENCH_CONFIG,
+        "init_route": "sitemap_scraper",
+        "init_payload": {},
+        "overrides": {},
+        "origin": {"kind": "start"},
+        "created_at": created_at,
     }
 
 
 def fill(db: FactflowDatabase, rows: int, executions: int, seed: int) -> None:
     rng = random.Random(seed)
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     chunk: list[dict] = []
     written, began = 0, time.perf_counter()
     with db.engine.begin() as conn:
@@ -176,10 +200,7 @@ def main() -> None:
     def one_of(stage: str, column=lineage.c.id) -> list[str]:
         """`column` of a row of `stage` from each picked execution that has one."""
         with db.engine.connect() as conn:
-            found = [
-                conn.execute(select(column).where(lineage.c.execution_id == e, lineage.c.stage == stage).limit(1)).scalar()
-                for e in picked
-            ]
+            found = [conn.execute(select(column).where(lineage.c.execution_id == e, lineage.c.stage == stage).limit(1)).scalar() for e in picked]
         return [value for value in found if value is not None]
 
     queries = db.lineage_queries
@@ -198,8 +219,10 @@ def main() -> None:
     }
 
     rows_per = sorted(n for _, n in sizes)
-    print(f"{present:,} lineage rows in {len(sizes):,} executions on {db.engine.dialect.name} "
-          f"(rows per execution: median {rows_per[len(rows_per) // 2]:,}, largest {largest:,})")
+    print(
+        f"{present:,} lineage rows in {len(sizes):,} executions on {db.engine.dialect.name} "
+        f"(rows per execution: median {rows_per[len(rows_per) // 2]:,}, largest {largest:,})"
+    )
     print(f"{'query':34} {'median ms':>10} {'p95 ms':>9} {'target':>8}")
     for name, times in measured.items():
         median = statistics.median(times)

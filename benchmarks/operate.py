@@ -137,7 +137,9 @@ def main() -> None:
         (pipelines / "web_to_markdown.yaml").write_text(shipped.replace("concurrency: 8", "concurrency: 2", 1))
         env["FACTFLOW_PIPELINES_DIR"] = str(pipelines)
         pause_and_resume(env, args.latency)
-        print(f"system health: {median_wall(env, 'system', 'health'):.2f} s wall; system metrics: {median_wall(env, 'system', 'metrics'):.2f} s wall (median of 5)")
+        print(
+            f"system health: {median_wall(env, 'system', 'health'):.2f} s wall; system metrics: {median_wall(env, 'system', 'metrics'):.2f} s wall (median of 5)"  # noqa: E501
+        )
         ui_start_stop(env)
 
 

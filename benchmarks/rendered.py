@@ -35,13 +35,17 @@ def markdown_words(home: str) -> float:
 
 def run(pipeline: str, pages: int, latency: float, rendered: bool, articles: list[bytes]) -> None:
     with tempfile.TemporaryDirectory() as home, benchmark_site(pages, latency, articles, rendered=rendered) as site:
-        wall, answer, peak = factflow(fresh_env(home), "execution", "start", pipeline, "--set", f"sitemap_url={site.url('/sitemap_index.xml')}", proportional=True)
+        wall, answer, peak = factflow(
+            fresh_env(home), "execution", "start", pipeline, "--set", f"sitemap_url={site.url('/sitemap_index.xml')}", proportional=True
+        )
         if answer["status"] != "completed":
             raise SystemExit(f"{pipeline}: the execution ended {answer['status']}")
         spans = stage_spans(home)
         scraper = "web_crawler" if rendered else "web_scraper"
         label = "(r) rendered shells, web_crawler" if rendered else "(s) static pages, web_scraper"
-        print(f"{label}: {pages} pages in {wall:.1f} s wall = {pages / wall:.1f} pages/s; {scraper} {pages / spans[scraper]:.1f} pages/s over its {spans[scraper]:.1f} s span")
+        print(
+            f"{label}: {pages} pages in {wall:.1f} s wall = {pages / wall:.1f} pages/s; {scraper} {pages / spans[scraper]:.1f} pages/s over its {spans[scraper]:.1f} s span"  # noqa: E501
+        )
         print(f"    markdown {markdown_words(home):.0f} words a page on average; peak PSS {peak:.0f} MiB")
         print(f"    stages: {spans_text(spans)}")
 

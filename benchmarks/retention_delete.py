@@ -62,7 +62,8 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
-    endpoint = "http://%s:%d" % moto.get_host_and_port()
+    host, port = moto.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
     try:
         with benchmark_site(args.pages) as site:
             for storage in ("files", "s3"):

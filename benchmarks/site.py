@@ -55,7 +55,7 @@ def _numbered(article: bytes, index: int) -> bytes:
 
 #: What a single-page app's shell does: fetch the content, write it into the page (by absolute URL:
 #: some pages carry a <base href> of their original site).
-_LOADER = '<div id="app">Loading…</div><script>fetch(location.origin + location.pathname + ".json").then(r => r.json()).then(d => { document.body.innerHTML = d.body; });</script>'
+_LOADER = '<div id="app">Loading…</div><script>fetch(location.origin + location.pathname + ".json").then(r => r.json()).then(d => { document.body.innerHTML = d.body; });</script>'  # noqa: E501
 
 
 def script_rendered(page: bytes) -> tuple[bytes, bytes]:

@@ -41,6 +41,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from datetime import UTC
+
 from benchmarks.processes import process_tree, pss_kib, rss_kib  # noqa: E402
 from benchmarks.site import benchmark_site, load_articles  # noqa: E402
 
@@ -206,10 +208,10 @@ def first_markdown_at(home: str) -> float:
     query = "SELECT MIN(finished_at) FROM factflow_lineage WHERE stage = 'html_to_markdown' AND status = 'completed'"
     with closing(sqlite3.connect(Path(home) / "factflow.db")) as db:
         text = db.execute(query).fetchone()[0]
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     moment = datetime.fromisoformat(text)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def spans_text(spans: dict[str, float]) -> str:

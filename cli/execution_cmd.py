@@ -62,7 +62,11 @@ def run_here(env: Environment, settings, request, show_progress: bool) -> dict:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override an init-payload field (repeatable).")
 @click.option("--tag", help="A unique name that can stand in for the execution id.")
 @click.option("--detach", is_flag=True, help="Submit to the Dagster run queue and return at once.")
-@click.option("--since", metavar="E|latest", help="Incremental: ask the site only what changed since execution E (or the newest completed one with this payload) and carry the rest over.")
+@click.option(
+    "--since",
+    metavar="E|latest",
+    help="Incremental: ask the site only what changed since execution E (or the newest completed one with this payload) and carry the rest over.",
+)
 @output_option
 @pass_environment
 def start_command(env: Environment, pipeline: str, sets: tuple[str, ...], tag: str | None, detach: bool, since: str | None, output: str) -> None:
@@ -107,8 +111,15 @@ def list_command(env: Environment, status: str | None, pipeline: str | None, lim
         return
     rows = [
         (
-            r.id, r.tag, r.pipeline, styled(r.status), format_time(r.created_at), format_duration(r.duration_s),
-            format_time(r.finished_at) if r.finished_at != r.first_finished_at else "", describe_origin(r.origin), _replays_cell(replays.get(r.id, none)),
+            r.id,
+            r.tag,
+            r.pipeline,
+            styled(r.status),
+            format_time(r.created_at),
+            format_duration(r.duration_s),
+            format_time(r.finished_at) if r.finished_at != r.first_finished_at else "",
+            describe_origin(r.origin),
+            _replays_cell(replays.get(r.id, none)),
         )
         for r in records
     ]
@@ -139,11 +150,13 @@ def get_command(env: Environment, execution_id: str, output: str) -> None:
     print_summary(summary)
     console = stdout()
     console.print()
-    console.print(line(
-        f"created {format_time(summary['created_at'])}  started {format_time(summary['started_at'])}  "
-        f"finished {format_time(summary['first_finished_at'] or summary['finished_at'])}  "
-        f"duration {format_duration(summary['duration_s'])} (its first run)"
-    ))
+    console.print(
+        line(
+            f"created {format_time(summary['created_at'])}  started {format_time(summary['started_at'])}  "
+            f"finished {format_time(summary['first_finished_at'] or summary['finished_at'])}  "
+            f"duration {format_duration(summary['duration_s'])} (its first run)"
+        )
+    )
     if summary["first_finished_at"] and summary["finished_at"] != summary["first_finished_at"]:
         console.print(line(f"last activity {format_time(summary['finished_at'])} (a replay or a resume since)"))
     console.print(line(f"config {summary['config_hash'][:12]}  init payload {json.dumps(summary['init_payload'], ensure_ascii=False)}"))
@@ -153,9 +166,14 @@ def get_command(env: Environment, execution_id: str, output: str) -> None:
     if summary["replays"]:
         rows = [
             (
-                format_time(r["created_at"]), r["execution_id"], f"{r['from_route']}/{r['from_stage']}",
-                r["to_route"] or "(in place)", r["target_execution_id"],
-                f"{r['previous_config_hash'][:8]} → {r['config_hash'][:8]}", r["superseded_rows"], r["deleted_objects"],
+                format_time(r["created_at"]),
+                r["execution_id"],
+                f"{r['from_route']}/{r['from_stage']}",
+                r["to_route"] or "(in place)",
+                r["target_execution_id"],
+                f"{r['previous_config_hash'][:8]} → {r['config_hash'][:8]}",
+                r["superseded_rows"],
+                r["deleted_objects"],
             )
             for r in summary["replays"]
         ]
@@ -193,7 +211,9 @@ def diff_command(env: Environment, source: str, target: str, only: str | None, o
         return
     rows = [
         (change, page.url, page.message_id, (page.before or "-")[:12], (page.after or "-")[:12])
-        for change in CHANGES if change in wanted for page in diff.changes[change]
+        for change in CHANGES
+        if change in wanted
+        for page in diff.changes[change]
     ]
     stdout().print(make_table(("CHANGE", "URL", "MESSAGE", "BEFORE", "AFTER"), rows))
     counts = ", ".join(f"{len(diff.changes[change])} {change}" for change in CHANGES)

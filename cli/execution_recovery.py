@@ -50,7 +50,11 @@ def replay_command(env: Environment, execution_id: str, from_stage: str, to_rout
     summary = run_plan_here(env, env.settings, plan.run, show_progress=output != "json")
     replay = env.db.replays.get(plan.replay_id)
     if replay is not None and not to_route and output != "json":
-        left = f"{replay.deleted_objects} object(s) of the earlier run were not written again and are deleted" if replay.deleted_objects else "no leftover of the earlier run"
+        left = (
+            f"{replay.deleted_objects} object(s) of the earlier run were not written again and are deleted"
+            if replay.deleted_objects
+            else "no leftover of the earlier run"
+        )
         note(f"replay {replay.id}: {replay.superseded_rows} lineage row(s) superseded; each object written over its old key; {left}")
     report_run(summary, output, {"replay": replay.to_dict() if replay else None})
 

@@ -33,12 +33,23 @@ def _confirm_and_delete(env: Environment, doomed: list, yes: bool, dry_run: bool
         return
     if output != "json":
         rows = [
-            (d.record.id, d.record.pipeline, styled(d.record.status), format_time(d.record.created_at), d.objects, format_size(d.bytes), d.lineage_rows, len(d.runs))
+            (
+                d.record.id,
+                d.record.pipeline,
+                styled(d.record.status),
+                format_time(d.record.created_at),
+                d.objects,
+                format_size(d.bytes),
+                d.lineage_rows,
+                len(d.runs),
+            )
             for d in doomed
         ]
         stdout().print(make_table(("EXECUTION", "PIPELINE", "STATUS", "CREATED", "OBJECTS", "SIZE", "ROWS", "RUNS"), rows))
-    total = f"{len(doomed)} execution(s): {sum(d.objects for d in doomed)} objects ({format_size(sum(d.bytes for d in doomed))}), " \
-            f"{sum(d.lineage_rows for d in doomed)} lineage rows, {sum(len(d.runs) for d in doomed)} Dagster runs"
+    total = (
+        f"{len(doomed)} execution(s): {sum(d.objects for d in doomed)} objects ({format_size(sum(d.bytes for d in doomed))}), "
+        f"{sum(d.lineage_rows for d in doomed)} lineage rows, {sum(len(d.runs) for d in doomed)} Dagster runs"
+    )
     if not doomed:
         note("nothing to delete")
         return
@@ -84,7 +95,9 @@ def delete_command(env: Environment, execution_ids: tuple[str, ...], with_childr
 @click.option("--dry-run", is_flag=True, help="Only say what would go.")
 @output_option
 @pass_environment
-def prune_command(env: Environment, pipeline: str | None, keep: int | None, older_than: str | None, statuses: tuple[str, ...], yes: bool, dry_run: bool, output: str) -> None:
+def prune_command(
+    env: Environment, pipeline: str | None, keep: int | None, older_than: str | None, statuses: tuple[str, ...], yes: bool, dry_run: bool, output: str
+) -> None:
     """Delete every execution that matches, keeping the newest (never a running one)."""
     from factflow_assets.assets.retention import (
         parse_age,

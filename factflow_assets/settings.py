@@ -64,7 +64,7 @@ class Settings:
     database_outage_seconds: float = DEFAULT_DATABASE_OUTAGE_SECONDS  # lineage waits this long for the database
 
     @classmethod
-    def from_env(cls, environ: os._Environ | dict | None = None) -> "Settings":
+    def from_env(cls, environ: os._Environ | dict | None = None) -> Settings:
         env = os.environ if environ is None else environ
         home = Path(env.get("FACTFLOW_HOME") or Path.home() / ".factflow").expanduser().resolve()
         file = _settings_file(env, home)

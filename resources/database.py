@@ -19,8 +19,8 @@ from urllib.parse import quote
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from .errors import FactflowError
 from .deliveries_store import DeliveryStore
+from .errors import FactflowError
 from .executions_store import ExecutionStore
 from .frontier_store import FrontierStore
 from .lineage_queries import LineageQueries

@@ -29,10 +29,10 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    UniqueConstraint,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -159,7 +159,7 @@ class ObjectStore:
             "content_type": content_type,
             "size": len(data),
             "sha256": content_hash(data),
-            "written_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "written_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         }
         self._write_whole(path, data, new_may_be_direct=True)
         self._write_whole(path + SIDECAR_SUFFIX, json.dumps(sidecar, sort_keys=True, default=str).encode())
@@ -175,7 +175,7 @@ class ObjectStore:
             "content_type": content_type,
             "size": os.path.getsize(local_path),
             "sha256": sha256,
-            "written_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "written_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         }
         if self.is_local:
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -240,7 +240,7 @@ class ObjectStore:
         of the source's (`source_sidecar` when the caller read it already), updated by `metadata`;
         return the sidecar."""
         sidecar = {**(source_sidecar or self.metadata(source)), **metadata, "key": key, "carried_from": source,
-                   "written_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
+                   "written_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
         target = self._path(key)
         if isinstance(self.fs, LocalFileSystem):
             self._link_local(self._path(source), target)
@@ -423,13 +423,13 @@ class ObjectStore:
         return [self._key(path) for path, _info, _sidecar in self._complete(prefix, recursive=False)]
 
 
-_EPOCH = datetime.fromtimestamp(0, timezone.utc)
+_EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def _modified(info: dict) -> datetime | None:
     value = info.get("mtime") or info.get("LastModified") or info.get("created")
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc)
+        return datetime.fromtimestamp(value, UTC)
     return value if isinstance(value, datetime) else None
 
 

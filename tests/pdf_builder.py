@@ -15,7 +15,9 @@ def _escaped(line: str) -> str:
 def text_pdf(pages: list[list[str]], bookmarks: list[tuple[str, int, str | None]] = (), title: str | None = None, password: str | None = None) -> bytes:
     """`bookmarks`: (title, page index, parent bookmark's title or None), in order."""
     writer = PdfWriter()
-    font = DictionaryObject({NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"), NameObject("/BaseFont"): NameObject("/Helvetica")})
+    font = DictionaryObject(
+        {NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"), NameObject("/BaseFont"): NameObject("/Helvetica")}
+    )
     for lines in pages:
         page = writer.add_blank_page(612, 792)
         shown = " ".join(f"({_escaped(line)}) '" for line in lines)

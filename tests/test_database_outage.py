@@ -13,9 +13,9 @@ import threading
 import time
 
 import pytest
+from e2e_harness import PIPELINE, as_json, rows, scraping_midway, storage_of, wait_for
 from sqlalchemy import create_engine, text
 
-from e2e_harness import PIPELINE, as_json, rows, scraping_midway, storage_of, wait_for
 from factflow_assets.demo.site import demo_site, expected_pages
 from factflow_assets.settings import PROJECT_ROOT
 from resources.database import FactflowDatabase, dispose_engines
@@ -76,7 +76,12 @@ def test_a_database_outage_mid_run_loses_no_row_and_the_run_completes(tmp_path, 
     assert not [r for r in everything if r["status"] in ("pending", "cancelled")]  # nothing left half-recorded
     store = ObjectStore((home / "storage").as_uri())
     stored = storage_of(store, got["id"])
-    written = {key.split(f"executions/{got['id']}/", 1)[1] for r in everything if r["status"] == "completed" and not r["superseded"] and r["route"] != "dataset" for key in r["output_keys"]}
+    written = {
+        key.split(f"executions/{got['id']}/", 1)[1]
+        for r in everything
+        if r["status"] == "completed" and not r["superseded"] and r["route"] != "dataset"
+        for key in r["output_keys"]
+    }
     assert set(stored) == written  # every stored object has the row that wrote it
     assert {s["stage"]: s["completed"] for s in got["stages"]}["smart_segmenter"] == PAGES
     assert stderr.count("is unreachable") == 1 and stderr.count("answers again") == 1, stderr
@@ -118,7 +123,10 @@ def test_connections_terminated_again_and_again_fail_nothing(tmp_path, monkeypat
     with demo_site(latency=0.5) as site:
         process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "execution", "start", "site_md", "--set", f"sitemap_url={site.url('/sitemap_index.xml')}", "--tag", "storm"],
-            cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             wait_for(scraping_midway(db, "storm"), what="the scraper midway", process=process)
@@ -139,7 +147,12 @@ def test_connections_terminated_again_and_again_fail_nothing(tmp_path, monkeypat
     everything = rows(db, got["id"])
     assert not [r for r in everything if r["status"] in ("pending", "cancelled")]
     store = ObjectStore((home / "storage").as_uri())
-    written = {key.split(f"executions/{got['id']}/", 1)[1] for r in everything if r["status"] == "completed" and not r["superseded"] and r["route"] != "dataset" for key in r["output_keys"]}
+    written = {
+        key.split(f"executions/{got['id']}/", 1)[1]
+        for r in everything
+        if r["status"] == "completed" and not r["superseded"] and r["route"] != "dataset"
+        for key in r["output_keys"]
+    }
     assert set(storage_of(store, got["id"])) == written
     assert {s["stage"]: s["completed"] for s in got["stages"]}["smart_segmenter"] == PAGES
     assert "Traceback" not in stderr and "[SQL:" not in stderr, stderr

@@ -15,9 +15,9 @@ import pytest
 from dagster import AssetKey
 from e2e_harness import as_json, run
 
-from factflow_assets.demo.server import Resource, SiteServer
 from factflow_assets.dataset.changes import PROVENANCE
 from factflow_assets.dataset.schema import SEGMENT_SCHEMA, page_id
+from factflow_assets.demo.server import Resource, SiteServer
 from factflow_assets.operations.instance import dagster_instance
 from factflow_assets.settings import Settings
 

@@ -1,6 +1,7 @@
 """The Dagster definitions load, with an asset per stage, wired as the YAML says."""
 
 import dataclasses
+from datetime import UTC
 from textwrap import dedent
 
 from dagster import AssetKey, Definitions, DynamicPartitionsDefinition
@@ -77,7 +78,7 @@ def test_routes_fed_by_other_routes_depend_across_groups_and_bad_yaml_is_left_ou
 
 
 def test_a_schedule_in_the_yaml_becomes_a_dagster_schedule_whose_tick_starts_an_execution(settings, tmp_path):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from dagster import build_schedule_context
 
@@ -91,7 +92,7 @@ def test_a_schedule_in_the_yaml_becomes_a_dagster_schedule_whose_tick_starts_an_
     assert (schedule.cron_schedule, schedule.execution_timezone, schedule.job_name) == ("0 6 * * 1-5", "Europe/Paris", "two")
     assert schedule.default_status.value == "RUNNING"
 
-    tick = datetime(2026, 11, 24, 5, 0, tzinfo=timezone.utc)
+    tick = datetime(2026, 11, 24, 5, 0, tzinfo=UTC)
     database = FactflowDatabaseResource(url=settings.database_url)
     # factflow's own instance: `instance_for_test` leaves a process-wide state storage behind that
     # points at its deleted folder, and later tests loading definitions trip over it.

@@ -77,7 +77,7 @@ def test_code_blocks_stay_verbatim_in_fences_also_in_lists_and_definitions():
     code = "def f(x):\n    return x\n\n\n# two blank lines above\n    indented = True"
     body = (
         "<main><h1>Code</h1>"
-        f"<div class='highlight-python notranslate'><div class='highlight'><pre><span class='k'>def</span> f(x):\n    return x\n\n\n# two blank lines above\n    indented = True\n</pre></div></div>"
+        f"<div class='highlight-python notranslate'><div class='highlight'><pre><span class='k'>def</span> f(x):\n    return x\n\n\n# two blank lines above\n    indented = True\n</pre></div></div>"  # noqa: E501
         f"<ul><li>In a list:<pre>{code}</pre></li></ul>"
         f"<dl><dt>term</dt><dd><p>In a definition:</p><pre>{code}</pre></dd></dl>"
         "<pre>shown ```with``` fences\n```\ninside</pre>"

@@ -189,7 +189,8 @@ def test_detach_queues_the_run_and_the_daemon_completes_it(factflow_home, demo_w
         start_new_session=True,  # its code servers too can be stopped as one group
     )
     try:
-        started = invoke("execution", "start", "web_to_markdown", "--detach", "--set", f"sitemap_url={demo_website.url('/sitemap_index.xml')}", "--output", "json")
+        sitemap = demo_website.url("/sitemap_index.xml")
+        started = invoke("execution", "start", "web_to_markdown", "--detach", "--set", f"sitemap_url={sitemap}", "--output", "json")
         assert started.exit_code == 0, started.output
         queued = json.loads(started.stdout)
         assert queued["status"] == "queued" and queued["run_id"]

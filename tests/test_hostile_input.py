@@ -214,7 +214,9 @@ def test_a_password_in_a_set_url_is_masked_in_json_sidecars_and_rows(pipelines, 
     db, store = env
     page = b"<html><head><title>P</title></head><body><main><h1>P</h1><p>" + b"Words of the page. " * 20 + b"</p></main></body></html>"
     routes = {
-        "/sitemap.xml": Resource(b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>{{base_url}}/p</loc></url></urlset>', "application/xml"),
+        "/sitemap.xml": Resource(
+            b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>{{base_url}}/p</loc></url></urlset>', "application/xml"
+        ),
         "/p": Resource(page),
     }
     with SiteServer(routes) as site:
@@ -222,7 +224,9 @@ def test_a_password_in_a_set_url_is_masked_in_json_sidecars_and_rows(pipelines, 
         execution = as_json("execution", "start", "site_md", "--set", f"sitemap_url={secret_url}")
     assert execution["status"] == "completed"
     shown = [
-        json.dumps(execution), json.dumps(as_json("execution", "get", execution["id"])), json.dumps(as_json("execution", "list")),
+        json.dumps(execution),
+        json.dumps(as_json("execution", "get", execution["id"])),
+        json.dumps(as_json("execution", "list")),
         json.dumps(rows(db, execution["id"]), default=str),
         *(json.dumps(store.metadata(o.key)) for o in store.list(f"executions/{execution['id']}/")),
     ]

@@ -12,7 +12,9 @@ from tests.e2e_harness import as_json, rows, run
 
 pytestmark = pytest.mark.slow
 
-ARTICLE = "<article><h1>{title}</h1>" + "".join(f"<p>Paragraph {i} of {{title}} says something worth keeping about pumps.</p>" for i in range(12)) + "</article>"
+ARTICLE = (
+    "<article><h1>{title}</h1>" + "".join(f"<p>Paragraph {i} of {{title}} says something worth keeping about pumps.</p>" for i in range(12)) + "</article>"
+)
 
 
 def conditional(title: str, etag: str, seen: list[dict]) -> callable:
@@ -160,7 +162,7 @@ def test_with_trust_lastmod_a_page_the_sitemap_says_is_older_than_the_baseline_i
     server = site({"/old": html_page("Old", ARTICLE.format(title="Old")), "/fresh": html_page("Fresh", ARTICLE.format(title="Fresh"))})
 
     def listing(fresh_lastmod: str) -> Resource:
-        entries = f"<url><loc>{{{{base_url}}}}/old</loc><lastmod>2001-01-01</lastmod></url><url><loc>{{{{base_url}}}}/fresh</loc><lastmod>{fresh_lastmod}</lastmod></url>"
+        entries = f"<url><loc>{{{{base_url}}}}/old</loc><lastmod>2001-01-01</lastmod></url><url><loc>{{{{base_url}}}}/fresh</loc><lastmod>{fresh_lastmod}</lastmod></url>"  # noqa: E501
         return Resource(f"<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>{entries}</urlset>".encode(), "application/xml")
 
     server.routes["/sitemap.xml"] = listing("2001-01-01")

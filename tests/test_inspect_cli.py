@@ -191,7 +191,8 @@ def test_storage_watch_follows_an_execution_run_by_another_process(factflow_home
         return subprocess.Popen([sys.executable, "-m", "cli.main", *args], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     with demo_site(latency=0.15) as site:
-        runner = factflow("execution", "start", "web_to_markdown", "--tag", "watched", "--set", f"sitemap_url={site.url('/sitemap_index.xml')}", "--output", "json")
+        sitemap = site.url("/sitemap_index.xml")
+        runner = factflow("execution", "start", "web_to_markdown", "--tag", "watched", "--set", f"sitemap_url={sitemap}", "--output", "json")
         watcher = None
         try:
             deadline = time.monotonic() + 60
@@ -219,7 +220,8 @@ def test_pipeline_list_shows_the_routes_of_an_execution_that_ended(execution):
     _store, execution_id = execution
     routes = as_json("pipeline", "list", "--execution", "inspected")
     assert [(r["execution_id"], r["route"], r["state"]) for r in routes] == [
-        (execution_id, "sitemap_scraper", "completed"), (execution_id, "markdown_processor", "completed"),
+        (execution_id, "sitemap_scraper", "completed"),
+        (execution_id, "markdown_processor", "completed"),
     ]
     scrape, markdown = routes
     assert (scrape["in_flight"], scrape["failed"], markdown["done"]) == (0, BROKEN, 2 * PAGES)

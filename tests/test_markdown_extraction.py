@@ -209,5 +209,6 @@ def test_a_helper_whose_parent_died_before_it_set_the_signal_exits_at_once():
     assert orphan.returncode == 0 and orphan.stdout == ""
     own = subprocess.run([sys.executable, "-c", probe], env={**os.environ, FORKSERVER_PARENT: str(os.getpid())}, capture_output=True, text=True)
     assert own.stdout == "still here\n"
-    unrelated = subprocess.run([sys.executable, "-c", probe], env={k: v for k, v in os.environ.items() if k != FORKSERVER_PARENT}, capture_output=True, text=True)
+    environment = {k: v for k, v in os.environ.items() if k != FORKSERVER_PARENT}
+    unrelated = subprocess.run([sys.executable, "-c", probe], env=environment, capture_output=True, text=True)
     assert unrelated.stdout == "still here\n"  # imported elsewhere, it is nobody's helper

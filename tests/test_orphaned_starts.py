@@ -5,7 +5,6 @@ Dagster run exists; the run it then creates is NOT_STARTED until it executes it.
 it left the execution `queued` for ever: resume refused, wait timed out, delete refused.
 """
 
-import os
 import subprocess
 import sys
 

@@ -98,5 +98,5 @@ def test_broken_encodings_and_binary_bodies_decode_with_replacement_never_an_err
     assert Message("m", "café".encode("latin-1"), "text/markdown; charset=no-such-charset").text() == "caf\ufffd"
     (emit,) = run_adapter("web_content_storage", html_message(b"<html><title>T\xff\xfe</title>" + bytes(range(256)), "text/html; charset=utf-8"))
     assert emit.metadata["title"].startswith("T") and "\ufffd" in emit.body
-    (emit,) = run_adapter("web_content_storage", html_message("<title>Ünïcode</title>".encode("utf-8"), "text/html; charset=x-unknown"))
+    (emit,) = run_adapter("web_content_storage", html_message("<title>Ünïcode</title>".encode(), "text/html; charset=x-unknown"))
     assert emit.metadata["title"] == "Ünïcode"

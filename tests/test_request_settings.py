@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from e2e_harness import as_json, rows, run
+from e2e_harness import rows, run
 
 from factflow_assets.config.validate import validate_text
 from factflow_assets.demo.server import Request, Resource, SiteServer
 from resources.masking import mask_text, register_secret
-from resources.storage import ObjectStore
 
 TOKEN = "tok-5f1e2d3c4b5a69788796a5b4"
 SESSION = "sess-0a1b2c3d4e5f"
@@ -114,7 +113,13 @@ def test_a_variable_that_is_not_set_fails_the_run_naming_it(pipelines, monkeypat
     monkeypatch.delenv("FACTFLOW_TEST_TOKEN", raising=False)
     monkeypatch.setenv("FACTFLOW_TEST_SESSION", SESSION)
     (pipelines.folder / "private_docs.yaml").write_text(PIPELINE.format(fetcher="web_scraper", agent=AGENT))
-    with SiteServer({"/sitemap.xml": Resource(b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>{{base_url}}/a</loc></url></urlset>', "application/xml")}) as site:
+    with SiteServer(
+        {
+            "/sitemap.xml": Resource(
+                b'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>{{base_url}}/a</loc></url></urlset>', "application/xml"
+            )
+        }
+    ) as site:
         result = run("execution", "start", "private_docs", "--set", f"sitemap_url={site.url('/sitemap.xml')}")
     assert result.exit_code != 0
     assert "environment variable FACTFLOW_TEST_TOKEN (named in headers.Authorization) is not set" in result.output

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from e2e_harness import PROJECT_ROOT, as_json, rows, run, storage_of
 from sqlalchemy import or_, select
 
-from e2e_harness import PROJECT_ROOT, as_json, rows, run, storage_of
 from factflow_assets.demo.server import Resource
 from resources.db_schema import deliveries, executions, frontier, lineage, replays, runners, stage_progress
 
@@ -145,7 +145,9 @@ def test_objects_another_prune_removed_first_are_gone_as_wanted(pipelines, env, 
 def test_prune_keeps_exactly_the_newest_n(pipelines, env, one_page):
     db, _ = env
     made = [start(one_page, f"night-{n}")["id"] for n in range(4)]
-    assert [e["execution_id"] for e in as_json("execution", "prune", "--pipeline", "site_md", "--keep", "2", "--dry-run")["executions"]] == sorted(made[:2], reverse=True)
+    assert [e["execution_id"] for e in as_json("execution", "prune", "--pipeline", "site_md", "--keep", "2", "--dry-run")["executions"]] == sorted(
+        made[:2], reverse=True
+    )
     pruned = as_json("execution", "prune", "--pipeline", "site_md", "--keep", "2", "--yes")
     assert sorted(pruned["deleted"]) == sorted(made[:2])
     assert sorted(r["id"] for r in as_json("execution", "list")) == sorted(made[2:])
@@ -199,8 +201,9 @@ def test_a_scheduled_execution_applies_the_yaml_retention_when_it_completes(pipe
     and the parent that one reads."""
     db, store = env
     yaml_file = Path(os.environ["FACTFLOW_PIPELINES_DIR"]) / "site_md.yaml"
-    yaml_file.write_text(yaml_file.read_text().replace("http://127.0.0.1:1/unset.xml", one_page.url("/sitemap.xml"))
-                         + "schedule: {cron: '0 6 * * *'}\nretention: {keep: 2}\n")
+    yaml_file.write_text(
+        yaml_file.read_text().replace("http://127.0.0.1:1/unset.xml", one_page.url("/sitemap.xml")) + "schedule: {cron: '0 6 * * *'}\nretention: {keep: 2}\n"
+    )
     older = [start(one_page, f"by-hand-{n}")["id"] for n in range(3)]
     parent = start(one_page, "read-by-a-child")["id"]
     child = as_json("execution", "replay", parent, "--from-stage", "web_content_storage", "--to-route", "markdown")["id"]

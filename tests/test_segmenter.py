@@ -167,7 +167,7 @@ def test_overlap_repeats_the_end_of_the_segment_before_within_the_bound():
 
 def test_a_bad_overlap_is_refused():
     findings = validate_text(
-        "version: 1\nroutes:\n  - name: split\n    adapters:\n      - type: smart_segmenter\n        config: {max_tokens: 100, min_tokens: 10, overlap_tokens: 60}\n"
+        "version: 1\nroutes:\n  - name: split\n    adapters:\n      - type: smart_segmenter\n        config: {max_tokens: 100, min_tokens: 10, overlap_tokens: 60}\n"  # noqa: E501
         "init_message:\n  route: split\n  payload: {}\n",
         "p",
     ).errors
@@ -179,9 +179,8 @@ def test_a_bad_overlap_is_refused():
 def test_documentation_pages_give_bounded_balanced_segments_with_heading_paths(max_tokens):
     """The docs corpus's markdown (code in lists and definitions, long tables, API references)
     segmented: never over the bound, every fence balanced, and a heading path on nearly all."""
-    from benchmarks.docs_fidelity import SITE_ROOT, load_pages
-
     from benchmarks.corpora import CORPORA
+    from benchmarks.docs_fidelity import SITE_ROOT, load_pages
 
     corpus = require_corpus(CORPORA / "docs-dev")
     with_path = total = 0

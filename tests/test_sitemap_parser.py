@@ -229,7 +229,8 @@ def test_broken_xml_keeps_the_entries_before_the_break():
 
 @pytest.mark.parametrize("content_type", ["text/html", "application/octet-stream", "image/png", ""])
 def test_the_content_type_does_not_decide_a_sitemap_its_bytes_do(site, content_type):
-    server = site({"/s": Resource(urlset("/a"), content_type=content_type), "/png": Resource(b"\x89PNG\r\n\x1a\n" + bytes(range(256)), content_type="application/xml")})
+    png = Resource(b"\x89PNG\r\n\x1a\n" + bytes(range(256)), content_type="application/xml")
+    server = site({"/s": Resource(urlset("/a"), content_type=content_type), "/png": png})
     (emit,) = run_adapter("sitemap_parser", json_message({"sitemap_url": server.url("/s")}), {"retries": 0})
     assert emit.body["urls"] == [server.url("/a")]
     with pytest.raises(SitemapFormatError):

@@ -15,11 +15,11 @@ import time
 import httpx
 import pytest
 from e2e_harness import as_json
+from test_dataset import page, sitemap
 
 from factflow_assets.config.validate import validate_text
 from factflow_assets.demo.server import Request, Resource, SiteServer
 from resources.webhook import SIGNATURE_HEADER, WebhookRequest, deliver, signature
-from test_dataset import page, sitemap
 
 KEY = "correct horse battery staple"
 

@@ -29,9 +29,8 @@ from .structure_counts import describe_losses, describe_structure
 def document_in_worker(kind: str, body: bytes | str, name: str | None, max_pages: int) -> tuple:
     """Runs in a worker process: a document that is not HTML as (markdown, title, extraction,
     sidecar extras, shingle signature); a PDF that cannot be read as its reason."""
-    from .document_markdown import UnreadableDocument, markdown_document, pdf_document, text_document
-
     from ..dataset.duplicates import shingle_signature
+    from .document_markdown import UnreadableDocument, markdown_document, pdf_document, text_document
 
     try:
         if kind == "pdf":
@@ -49,9 +48,8 @@ def extract_in_worker(html: str, url: str | None, preserve_links: bool, preserve
     """Runs in a worker process: the extraction as a plain tuple (markdown, title, language, code
     languages, how it was found, what the region held, what the markdown kept), so the stage's own
     process never imports the extractor's libraries, not even to unpickle a result."""
-    from .markdown_extraction import extract_markdown
-
     from ..dataset.duplicates import shingle_signature
+    from .markdown_extraction import extract_markdown
 
     e = extract_markdown(html, url, preserve_links, preserve_images)
     return e.markdown, e.title, e.language, e.code_languages, e.method, e.region_counts, e.markdown_counts, shingle_signature(e.markdown)

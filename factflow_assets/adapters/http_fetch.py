@@ -14,7 +14,7 @@ import email.utils
 import random
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -159,7 +159,7 @@ async def fetch_once(client: httpx.AsyncClient, url: str, policy: FetchPolicy, h
                 ttfb_ms=round(ttfb, 1),
                 redirects=hop,
                 attempts=1,
-                fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
             )
     raise TooManyRedirects(f"more than {policy.max_redirects} redirects from {url}")
 
@@ -177,8 +177,8 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 async def fetch(

@@ -93,12 +93,35 @@ _CONTENT_NAME = re.compile(r"(?:^|[-_])(?:article|content|main|body|entry|post|s
 #: Containers that class/id words may remove; never a span (syntax-highlighting tokens such as
 #: Prism's `token comment` are spans) and never anything inside a code block.
 _NAMED_CONTAINERS = frozenset({"div", "section", "aside", "nav", "ul", "ol", "header", "footer", "form", "p", "details", "table"})
-_ALWAYS_DROPPED = frozenset({"nav", "form", "button", "input", "select", "textarea", "label", "dialog", "script", "style", "noscript", "template", "iframe", "object", "embed", "canvas", "link", "meta"})
+_ALWAYS_DROPPED = frozenset(
+    {
+        "nav",
+        "form",
+        "button",
+        "input",
+        "select",
+        "textarea",
+        "label",
+        "dialog",
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "iframe",
+        "object",
+        "embed",
+        "canvas",
+        "link",
+        "meta",
+    }
+)
 _BOILERPLATE_ROLES = frozenset({"navigation", "search", "banner", "contentinfo", "menu", "menubar", "toolbar", "dialog", "alertdialog"})
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 #: What a heading's permalink shows.
 PERMALINK_TEXTS = frozenset({"", "¶", "#", "§", "🔗", "⚓", "link", "permalink", "anchor", "¶ link"})
-_PERMALINK_CLASS = re.compile(r"(?:^|\s)(?:headerlink|header-link|headerLink|anchor|anchor-link|anchorjs-link|header-anchor|heading-anchor|hash-link|permalink|mark|zola-anchor)(?:\s|$)")
+_PERMALINK_CLASS = re.compile(
+    r"(?:^|\s)(?:headerlink|header-link|headerLink|anchor|anchor-link|anchorjs-link|header-anchor|heading-anchor|hash-link|permalink|mark|zola-anchor)(?:\s|$)"
+)
 _WHITESPACE = re.compile(r"\s+")
 #: How much of an element's text is its opening, where its heading or title is.
 _OPENING_CHARS = 300
@@ -161,7 +184,18 @@ def unwrap(element: Element) -> None:
 
 def drop_invisible(document: Element) -> None:
     """Remove what a reader never sees: scripts, styles, templates, comments, hidden elements."""
-    etree.strip_elements(document, etree.Comment, etree.ProcessingInstruction, "script", "style", "noscript", "template", "svg", "{http://www.w3.org/2000/svg}svg", with_tail=False)
+    etree.strip_elements(
+        document,
+        etree.Comment,
+        etree.ProcessingInstruction,
+        "script",
+        "style",
+        "noscript",
+        "template",
+        "svg",
+        "{http://www.w3.org/2000/svg}svg",
+        with_tail=False,
+    )
     for element in document.xpath("//*[@hidden or @aria-hidden='true' or @style]"):
         if element.get("hidden") is not None or _HIDDEN_STYLE.search(element.get("style") or ""):
             drop(element)

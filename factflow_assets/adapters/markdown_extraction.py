@@ -83,7 +83,9 @@ def declares_article(html: str) -> bool:
     return _ARTICLE_DECLARATIONS.search(html) is not None
 
 
-def _article(html: str | bytes, url: str | None, preserve_links: bool, preserve_images: bool, page_title: str | None = None, language: str | None = None) -> Extraction:
+def _article(
+    html: str | bytes, url: str | None, preserve_links: bool, preserve_images: bool, page_title: str | None = None, language: str | None = None
+) -> Extraction:
     article = extract_article(html, url, preserve_links, preserve_images)
     return Extraction(
         article.markdown,

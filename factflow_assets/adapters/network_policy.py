@@ -94,7 +94,7 @@ class NetworkPolicy:
     _refusals: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def for_execution(cls, network: Any, init_payload: Mapping[str, Any]) -> "NetworkPolicy":
+    def for_execution(cls, network: Any, init_payload: Mapping[str, Any]) -> NetworkPolicy:
         """The policy of one execution: `network` is the pipeline's `network:` block."""
         return cls(seed_hosts(init_payload), tuple(_normal_pattern(h) for h in network.allow_hosts), network.allow_link_local)
 

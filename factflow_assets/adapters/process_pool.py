@@ -17,10 +17,11 @@ import asyncio
 import gc
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import forkserver
-from typing import Any, Callable
+from typing import Any
 
 from .base import PermanentError
 from .worker_lifetime import FORKSERVER_PARENT, die_with_parent, worker_parent
@@ -95,7 +96,7 @@ class WorkerPool:
                 future = asyncio.get_running_loop().run_in_executor(executor, function, *args)
                 try:
                     return await asyncio.wait_for(future, self.timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     self._replace(executor, kill=True)
                     raise PermanentError(f"took longer than {self.timeout:g} s in a worker process") from None
                 except BrokenProcessPool:

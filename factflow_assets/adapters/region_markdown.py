@@ -31,8 +31,30 @@ _LANGUAGE_CLASS = re.compile(r"(?:^|\s)(?:language|lang|highlight-source|highlig
 _NO_LANGUAGE = frozenset({"none", "text", "plain", "plaintext", "nohighlight", "default", "txt", "output"})
 #: Classes of a code block's line-number gutter (Pygments, Prism, highlight.js plugins).
 _LINE_NUMBER_CLASSES = frozenset({"linenos", "lineno", "line-numbers-rows", "gutter"})
-_ADMONITION_KINDS = ("note", "warning", "tip", "caution", "important", "danger", "attention", "hint", "error", "seealso", "info", "todo", "example", "success", "question", "failure", "bug", "quote", "abstract")
-_ADMONITION_CLASS = re.compile(r"(?:^|\s)(?:admonition|callout|alert|markdown-alert|theme-admonition|notice|admonitionblock|(?:" + "|".join(_ADMONITION_KINDS) + r"))(?:\s|$)")
+_ADMONITION_KINDS = (
+    "note",
+    "warning",
+    "tip",
+    "caution",
+    "important",
+    "danger",
+    "attention",
+    "hint",
+    "error",
+    "seealso",
+    "info",
+    "todo",
+    "example",
+    "success",
+    "question",
+    "failure",
+    "bug",
+    "quote",
+    "abstract",
+)
+_ADMONITION_CLASS = re.compile(
+    r"(?:^|\s)(?:admonition|callout|alert|markdown-alert|theme-admonition|notice|admonitionblock|(?:" + "|".join(_ADMONITION_KINDS) + r"))(?:\s|$)"
+)
 #: The element that holds an admonition's label says so in its class (Sphinx's `admonition-title`,
 #: GitHub's `markdown-alert-title`, Docusaurus' `admonitionHeading_x`).
 _ADMONITION_TITLE = re.compile(r"title|heading|label", re.IGNORECASE)
@@ -81,7 +103,7 @@ def region_to_markdown(region: Element, base_url: str | None, preserve_links: bo
     markdown = html_to_markdown.convert(html, options).content or ""
     markdown = _SEPARATOR_LINE.sub("", markdown).replace(_ESCAPE_MARK, "\\")
     for placeholder, table in kept_tables.items():
-        markdown = re.sub(rf"^([ >]*){placeholder}$", lambda m: _indented(table, m.group(1)), markdown, count=1, flags=re.MULTILINE)
+        markdown = re.sub(rf"^([ >]*){placeholder}$", lambda m, table=table: _indented(table, m.group(1)), markdown, count=1, flags=re.MULTILINE)
     return tidy_markdown(markdown)
 
 
@@ -104,7 +126,12 @@ def tidy_markdown(markdown: str) -> str:
                 out.append(line)
         else:
             out.append(line)
-            if match and match.group("fence")[0] == fence[0] and len(match.group("fence")) >= len(fence) and not line.strip()[len(match.group("fence")) :].strip():
+            if (
+                match
+                and match.group("fence")[0] == fence[0]
+                and len(match.group("fence")) >= len(fence)
+                and not line.strip()[len(match.group("fence")) :].strip()
+            ):
                 fence = None
     if fence is not None:
         while out and not out[-1].strip():

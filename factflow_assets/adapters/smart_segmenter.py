@@ -33,7 +33,7 @@ class SmartSegmenterConfig(AdapterConfig):
     timeout: float = Field(60.0, gt=0, le=600, description="Seconds one page may take before it fails.")
 
     @model_validator(mode="after")
-    def _min_below_max(self) -> "SmartSegmenterConfig":
+    def _min_below_max(self) -> SmartSegmenterConfig:
         if self.min_tokens >= self.max_tokens:
             raise ValueError(f"min_tokens ({self.min_tokens}) must be smaller than max_tokens ({self.max_tokens})")
         if self.overlap_tokens * 2 > self.max_tokens:

@@ -81,12 +81,17 @@ class WebCrawler(WebScraper):
         self._executable = find_browser(self.config.executable_path)
         if self._executable is None:
             wanted = self.config.executable_path or " or ".join(BROWSER_NAMES[:2])
-            raise BrowserMissing(f"web_crawler needs Chromium and found no {wanted} on PATH: install the chromium package (apt install chromium) or set executable_path")
+            raise BrowserMissing(
+                f"web_crawler needs Chromium and found no {wanted} on PATH: install the chromium package (apt install chromium) or set executable_path"
+            )
         from playwright.async_api import async_playwright
 
         self._subresources = FetchPolicy(
-            timeout=self.config.timeout, total_timeout=self.config.render_timeout, max_bytes=self.config.max_bytes,
-            max_redirects=self.config.max_redirects, retries=0,
+            timeout=self.config.timeout,
+            total_timeout=self.config.render_timeout,
+            max_bytes=self.config.max_bytes,
+            max_redirects=self.config.max_redirects,
+            retries=0,
         )
         self._pages = asyncio.Semaphore(self.config.pages)
         self._browser_lock = asyncio.Lock()
@@ -115,8 +120,13 @@ class WebCrawler(WebScraper):
         html, requests, rendered_url = await self._render(result)
         if rendered_url != result.final_url:  # its script took the browser to another page, which was read
             metadata["final_url"] = rendered_url
-        metadata.update(rendered=True, requests=requests["fetched"], refused_requests=requests["refused"],
-                        failed_requests=requests["failed"], blocked_requests=requests["blocked"])
+        metadata.update(
+            rendered=True,
+            requests=requests["fetched"],
+            refused_requests=requests["refused"],
+            failed_requests=requests["failed"],
+            blocked_requests=requests["blocked"],
+        )
         return [Emit(body=html.encode("utf-8"), content_type="text/html; charset=utf-8", metadata=metadata)]
 
     async def _live_browser(self):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -65,7 +65,9 @@ class FetchConfig(AdapterConfig):
     respect_robots: bool = True
     rate_limit: RateLimitConfig = RateLimitConfig()
     user_agent: str | None = Field(None, description="The User-Agent sent, and the agent robots.txt rules are matched against; `${VAR}` reads a variable.")
-    headers: dict[str, str] = Field(default_factory=dict, description="Sent with every request (`Authorization: Bearer ${TOKEN}`); never to another host a redirect leads to.")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Sent with every request (`Authorization: Bearer ${TOKEN}`); never to another host a redirect leads to."
+    )
     cookies: dict[str, str] = Field(default_factory=dict, description="Sent as the Cookie header, as headers are.")
 
     @field_validator("headers")
@@ -79,7 +81,9 @@ class FetchConfig(AdapterConfig):
 
 class WebScraperConfig(FetchConfig):
     trust_lastmod: bool = Field(
-        False, description="In an incremental execution, take a page whose sitemap <lastmod> is older than the baseline's fetch as unchanged without asking (many sites' lastmod is wrong)."
+        False,
+        description="In an incremental execution, take a page whose sitemap <lastmod> is older than the baseline's fetch "
+        "as unchanged without asking (many sites' lastmod is wrong).",
     )
 
 
@@ -106,7 +110,7 @@ def unchanged_by_lastmod(message: Message) -> None:
 #: A W3C datetime as sitemaps write it: a whole date, with a time and zone or not.
 _W3C_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$")
 #: Before the web, a lastmod is a placeholder (0001-01-01, 1970-01-01), not a date.
-_EARLIEST = datetime(1991, 1, 1, tzinfo=timezone.utc)
+_EARLIEST = datetime(1991, 1, 1, tzinfo=UTC)
 
 
 def _instant(text: Any) -> datetime | None:
@@ -119,8 +123,8 @@ def _instant(text: Any) -> datetime | None:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    if moment < _EARLIEST or moment > datetime.now(timezone.utc) + timedelta(days=1):
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment < _EARLIEST or moment > datetime.now(UTC) + timedelta(days=1):
         return None
     return moment
 

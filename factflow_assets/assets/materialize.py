@@ -23,10 +23,10 @@ from dagster import (
     AssetCheckKey,
     AssetExecutionContext,
     AssetKey,
-    DataVersion,
     DagsterExecutionInterruptedError,
     DagsterInstance,
     DagsterRunStatus,
+    DataVersion,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -49,8 +49,7 @@ from ..engine.stage_runner import FaultBudgets
 from ..engine.stream import StageOutcome, StreamRun, stage_sources, warm_up
 from ..operations.notify import Notifier
 from ..settings import Settings
-from . import run_kinds
-from . import tags
+from . import run_kinds, tags
 from .checks import stage_check_results
 from .dataset_asset import dataset_asset_key, materialize_dataset
 from .retention import apply_retention

@@ -10,7 +10,7 @@ it:
 | on a partition with no execution yet, every stage              | a new execution (recorded with the YAML as it is now) |
 | the first run of an execution already recorded (CLI start, a schedule's tick, a replay's child) | its first run |
 | Dagster's "re-execute from failure" (`dagster/is_resume_retry`) | a resume: done messages skipped |
-| any other run on an execution that ran (UI "Materialize", a backfill, "re-execute") | a replay of exactly the selected stages: their rows superseded, inputs from storage |
+| any other run on an execution that ran (UI "Materialize", a backfill, "re-execute") | a replay of the selected stages, inputs from storage |
 
 factflow's own tags (`factflow/replay_from`, `factflow/replay_id`, `factflow/config_hash`) only add
 detail when the CLI launched the run; nothing depends on them. What the run turned out to be is
@@ -85,7 +85,8 @@ class Operation:
             found[tags.REPLAY_ID] = self.replay.id
             found[tags.REPLAY_FROM] = (
                 f"{self.replay.execution_id}:{self.replay.from_route}/{self.replay.from_stage}"
-                if self.replay.to_route else f"{self.replay.from_route}/{self.replay.from_stage}"
+                if self.replay.to_route
+                else f"{self.replay.from_route}/{self.replay.from_stage}"
             )
         return found
 
@@ -165,7 +166,14 @@ def _begin_replay(db: FactflowDatabase, store: ObjectStore, current: Pipeline, r
     for stage in stages:
         if stage.upstream is not None and stage.upstream not in selected:
             if source is not None and stage.index == 0 and stage.route.name == source.to_route:
-                require_stored_outputs(db, store, source.parent_id, source.from_route, source.from_stage, f"what {source.from_route}/{source.from_stage} of {source.parent_id} stored")
+                require_stored_outputs(
+                    db,
+                    store,
+                    source.parent_id,
+                    source.from_route,
+                    source.from_stage,
+                    f"what {source.from_route}/{source.from_stage} of {source.parent_id} stored",
+                )
             else:
                 require_stored_outputs(db, store, record.id, stage.upstream.route, stage.upstream.stage, f"what {stage.upstream} stored")
     first = stages[0]

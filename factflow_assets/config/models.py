@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from urllib.parse import urlsplit
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -126,7 +126,7 @@ class Retention(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _says_what_to_keep(self) -> "Retention":
+    def _says_what_to_keep(self) -> Retention:
         if self.keep is None and self.older_than is None:
             raise ValueError("say what to keep: keep, older_than, or both")
         return self

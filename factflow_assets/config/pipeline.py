@@ -52,7 +52,7 @@ class Pipeline:
     stages: list[Stage] = field(default_factory=list)
 
     @classmethod
-    def build(cls, name: str, spec: PipelineSpec, text: str, adapter_configs: dict) -> "Pipeline":
+    def build(cls, name: str, spec: PipelineSpec, text: str, adapter_configs: dict) -> Pipeline:
         pipeline = cls(name=name, spec=spec, text=text, config_hash=content_hash(text.encode()))
         for route in route_run_order(spec):
             for index, adapter in enumerate(route.adapters):

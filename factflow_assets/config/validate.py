@@ -173,7 +173,13 @@ def _duplicate_keys(node, path) -> list[Finding]:
             name = key.value if isinstance(key, yaml.ScalarNode) else None
             if name in seen:
                 found.append(
-                    Finding("E004", f"duplicate key {name!r}: the later value would silently win", format_path((*path, name)), key.start_mark.line + 1, key.start_mark.column + 1)
+                    Finding(
+                        "E004",
+                        f"duplicate key {name!r}: the later value would silently win",
+                        format_path((*path, name)),
+                        key.start_mark.line + 1,
+                        key.start_mark.column + 1,
+                    )
                 )
             seen.add(name)
             found.extend(_duplicate_keys(value, (*path, name)))
@@ -236,11 +242,12 @@ def _old_shape(data: dict, locate: _Locator) -> list[Finding]:
         return [locate.finding("E101", "wrong structure: " + _OLD_SHAPE_HINT % (name, name), ("routes",))]
     found = []
     for r, route in enumerate(routes if isinstance(routes, list) else []):
-        for field in sorted(_QUEUE_FIELDS & set(route) if isinstance(route, dict) else ()):
+        for queue in sorted(_QUEUE_FIELDS & set(route) if isinstance(route, dict) else ()):
             found.append(
                 locate.finding(
-                    "E301", f"unknown field {field!r}: queues are not named here; a route reads another's output with `input: {{route: NAME}}`",
-                    ("routes", r, field),
+                    "E301",
+                    f"unknown field {queue!r}: queues are not named here; a route reads another's output with `input: {{route: NAME}}`",
+                    ("routes", r, queue),
                 )
             )
     return found
@@ -249,7 +256,7 @@ def _old_shape(data: dict, locate: _Locator) -> list[Finding]:
 def _validate_structure(data: dict, locate: _Locator, findings: list[Finding]) -> PipelineSpec | None:
     old = _old_shape(data, locate)
     findings.extend(old)
-    if isinstance(data.get("routes"), dict):
+    if isinstance(data.get("routes"), dict) and old:
         return None  # the original shape: the rest would only repeat it
     try:
         return PipelineSpec.model_validate(data)
@@ -277,7 +284,11 @@ def _validate_adapters(data: dict, locate: _Locator, findings: list[Finding]) ->
             adapter_class = ADAPTERS.get(adapter_type)
             if adapter_class is None:
                 findings.append(
-                    locate.finding("E103", f"unknown adapter type {adapter_type!r}{_suggest(adapter_type, ADAPTERS)}; known: {', '.join(sorted(ADAPTERS))}", (*path, "type"))
+                    locate.finding(
+                        "E103",
+                        f"unknown adapter type {adapter_type!r}{_suggest(adapter_type, ADAPTERS)}; known: {', '.join(sorted(ADAPTERS))}",
+                        (*path, "type"),
+                    )
                 )
                 continue
             config = adapter.get("config") or {}
@@ -354,6 +365,7 @@ def _short(value) -> str:
 
 # --- pass 4: the route graph ----------------------------------------------------------------
 
+
 def _validate_graph(spec: PipelineSpec, locate: _Locator, findings: list[Finding]) -> None:
     if spec.version not in SUPPORTED_VERSIONS:
         findings.append(locate.finding("E109", f"version {spec.version} is not supported (supported: {SUPPORTED_VERSIONS})", ("version",)))
@@ -363,18 +375,26 @@ def _validate_graph(spec: PipelineSpec, locate: _Locator, findings: list[Finding
         if route.name in routes:
             findings.append(locate.finding("E102", f"route name {route.name!r} is used twice", ("routes", r, "name")))
         if route.name in RESERVED_ROUTE_NAMES:  # executions/<E>/dataset/ holds the execution's dataset
-            findings.append(locate.finding("E110", f"route name {route.name!r} is reserved (the execution's dataset is stored under it)", ("routes", r, "name")))
+            findings.append(
+                locate.finding("E110", f"route name {route.name!r} is reserved (the execution's dataset is stored under it)", ("routes", r, "name"))
+            )
         routes.setdefault(route.name, route)
         stages = set()
         for a, adapter in enumerate(route.adapters):
             if adapter.stage_name in stages:
                 findings.append(
-                    locate.finding("E104", f"stage {adapter.stage_name!r} appears twice in route {route.name!r}; give one a `name:`", ("routes", r, "adapters", a))
+                    locate.finding(
+                        "E104", f"stage {adapter.stage_name!r} appears twice in route {route.name!r}; give one a `name:`", ("routes", r, "adapters", a)
+                    )
                 )
             stages.add(adapter.stage_name)
         if route.concurrency > HIGH_CONCURRENCY:
             findings.append(
-                locate.finding("W502", f"concurrency {route.concurrency} is above {HIGH_CONCURRENCY}: rarely faster, hard on the sites fetched", ("routes", r, "concurrency"))
+                locate.finding(
+                    "W502",
+                    f"concurrency {route.concurrency} is above {HIGH_CONCURRENCY}: rarely faster, hard on the sites fetched",
+                    ("routes", r, "concurrency"),
+                )
             )
 
     init_route = spec.init_message.route
@@ -407,5 +427,9 @@ def _validate_graph(spec: PipelineSpec, locate: _Locator, findings: list[Finding
     reads = ADAPTERS[first.type].reads_init_fields if first.type in ADAPTERS else ()
     if reads and not any(name in spec.init_message.payload for name in reads):
         findings.append(
-            locate.finding("W503", f"init_message.payload has none of {', '.join(reads)}, which {first.type} reads; pass it with --set {reads[0]}=...", ("init_message", "payload"))
+            locate.finding(
+                "W503",
+                f"init_message.payload has none of {', '.join(reads)}, which {first.type} reads; pass it with --set {reads[0]}=...",
+                ("init_message", "payload"),
+            )
         )

@@ -25,7 +25,9 @@ _COMMON = [
     pa.field("title", pa.string()),
     pa.field("language", pa.string()),
 ]
-_DUPLICATE = pa.field("duplicate_of", pa.string(), metadata={"doc": "the id of the page this one repeats (null for a page kept): left out of exports unless asked for"})
+_DUPLICATE = pa.field(
+    "duplicate_of", pa.string(), metadata={"doc": "the id of the page this one repeats (null for a page kept): left out of exports unless asked for"}
+)
 _PROVENANCE = [
     pa.field("fetched_at", pa.string(), metadata={"doc": "ISO 8601, when the page was fetched"}),
     pa.field("lastmod", pa.string(), metadata={"doc": "the sitemap's lastmod, or the Last-Modified header"}),

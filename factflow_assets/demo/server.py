@@ -80,7 +80,7 @@ class SiteServer:
         with self._lock:
             return sum(self.requests.values())
 
-    def start(self) -> "SiteServer":
+    def start(self) -> SiteServer:
         server = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -109,7 +109,7 @@ class SiteServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> "SiteServer":
+    def __enter__(self) -> SiteServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

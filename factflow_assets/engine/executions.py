@@ -14,7 +14,6 @@ from resources.executions_store import ExecutionRecord
 from ..config import Pipeline, require_valid, validate_text
 from ..ids import new_execution_id
 
-
 #: The width of the executions table's tag column.
 MAX_TAG_LENGTH = 128
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from resources.database import FactflowDatabase
 from resources.errors import error_text
@@ -52,7 +52,7 @@ class Heartbeat:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="factflow-heartbeat", daemon=True)
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Heartbeat:
         self._tick()
         self._thread.start()
         return self

@@ -30,7 +30,7 @@ class InputHeader:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of_sidecar(cls, ref: str, sidecar: dict[str, Any]) -> "InputHeader":
+    def of_sidecar(cls, ref: str, sidecar: dict[str, Any]) -> InputHeader:
         """The header of a stored message, from its sidecar."""
         return cls(
             message_id=sidecar.get("message_id") or ref.rsplit("/", 1)[-1],
@@ -109,17 +109,17 @@ class StageInput(ABC):
     def __init__(self, reader: InputSource):
         self.reader = reader  # reads the header and body of an item that carries only its ref
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 (a hook: most inputs have nothing to do)
         """Blocking set-up (listing storage): call off the event loop, before the first `next`."""
 
-    def bind(self, blocking) -> None:
+    def bind(self, blocking) -> None:  # noqa: B027 (a hook: most inputs have nothing to do)
         """How the input runs blocking calls once the stage runs (`blocking(fn, *args)`: the
         runner's I/O threads, waiting out a database outage). Only a frontier makes any."""
 
-    def finished(self, item: InputItem) -> None:
+    def finished(self, item: InputItem) -> None:  # noqa: B027 (a hook: most inputs have nothing to do)
         """`item` went through (done, failed or skipped): a frontier may now know it is empty."""
 
-    async def discovered(self, message, lineage_id: str) -> None:
+    async def discovered(self, message, lineage_id: str) -> None:  # noqa: B027 (a hook: most inputs have nothing to do)
         """Take the links the adapter found on `message` (`Message.discovered`), found by the
         invocation `lineage_id`. Only a frontier follows links; other inputs have none to take."""
 

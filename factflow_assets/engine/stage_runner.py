@@ -21,10 +21,10 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -266,7 +266,7 @@ class StageRunner:
         a stage whose adapter cannot open fails at once, saying so, instead of sitting at 0 done."""
         try:
             await asyncio.wait_for(self.adapter.open(), ADAPTER_OPEN_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise PermanentError(f"{self.stage.adapter_type} did not open within {ADAPTER_OPEN_TIMEOUT} s") from None
 
     async def _worker(self) -> None:
@@ -381,7 +381,8 @@ class StageRunner:
                 except SkipMessage:
                     await self.inputs.discovered(message, row_id)  # a noindex page's links are still followed
                     raise
-                if not carried and baseline_sidecar is not None and isinstance(emits, list) and len(emits) == 1 and content_hash(emits[0].encoded()[0]) == baseline_sidecar.get("sha256"):
+                one = emits[0] if isinstance(emits, list) and len(emits) == 1 else None
+                if not carried and baseline_sidecar is not None and one is not None and content_hash(one.encoded()[0]) == baseline_sidecar.get("sha256"):
                     carried = "the same bytes as the baseline's"
             if message is not None:  # links are queued before the row says done: a kill loses none
                 await self.inputs.discovered(message, row_id)

@@ -17,11 +17,10 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import httpx
 
@@ -163,7 +162,7 @@ class StreamRun:
         self._outcomes: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._thread_main, name="factflow-stages", daemon=True)
 
-    def start(self) -> "StreamRun":
+    def start(self) -> StreamRun:
         self._thread.start()
         return self
 

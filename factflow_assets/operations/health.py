@@ -18,10 +18,10 @@ import platform
 import secrets
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Callable
 
 from resources.masking import mask_uri
 
@@ -127,7 +127,7 @@ def check_health(settings: Settings) -> HealthReport:
         queued = instance().get_runs_count(RunsFilter(statuses=[DagsterRunStatus.QUEUED]))
         beats = instance().get_daemon_heartbeats()
         newest = max((beat.timestamp for beat in beats.values()), default=None)
-        age = None if newest is None else datetime.now(timezone.utc).timestamp() - newest
+        age = None if newest is None else datetime.now(UTC).timestamp() - newest
         debug.update(daemons=sorted(beats), heartbeat_age_s=None if age is None else round(age, 1), scheduled_pipelines=scheduled, queued_runs=queued)
         needed = [f"schedules of {', '.join(scheduled)}"] if scheduled else []
         needed += [f"{queued} queued run(s)"] if queued else []

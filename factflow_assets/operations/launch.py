@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import gc
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from dagster import DagsterInstance
 
@@ -63,11 +64,11 @@ class RunPlan:
     root_run_id: str | None = None
 
     @classmethod
-    def start(cls, record: ExecutionRecord) -> "RunPlan":
+    def start(cls, record: ExecutionRecord) -> RunPlan:
         return cls(record, "start", record.config_hash)
 
     @classmethod
-    def resume(cls, record: ExecutionRecord, config_hash: str, stages: tuple[StageRef, ...], parent_run_id: str | None, root_run_id: str | None) -> "RunPlan":
+    def resume(cls, record: ExecutionRecord, config_hash: str, stages: tuple[StageRef, ...], parent_run_id: str | None, root_run_id: str | None) -> RunPlan:
         """A resume is what Dagster's "re-execute from failure" makes: its re-execution tags."""
         extra = {tags.RESUME_RETRY: "true"}
         if parent_run_id:

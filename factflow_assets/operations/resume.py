@@ -26,7 +26,6 @@ from ..engine.replay_checks import require_resume_inputs
 from .launch import RunPlan
 from .status import refresh_status
 
-
 #: Current lineage statuses of a message a resume takes again.
 UNFINISHED = frozenset({"failed", "cancelled", "pending"})
 

@@ -8,8 +8,9 @@ another process executes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from resources.database import FactflowDatabase
 from resources.errors import NotFoundError
@@ -81,7 +82,7 @@ def paused_routes(db: FactflowDatabase) -> list[str]:
     return sorted(route for route, state in db.route_states.all().items() if state.state == PAUSED)
 
 
-def execution_routes(db: FactflowDatabase, instance: "DagsterInstance", execution: str) -> list[RouteActivity]:
+def execution_routes(db: FactflowDatabase, instance: DagsterInstance, execution: str) -> list[RouteActivity]:
     """Every route of one execution (id or tag), whatever its status: an execution that ended
     shows what each route did, nothing in flight."""
     from .status import refresh_status
@@ -116,7 +117,7 @@ def _routes_of(db: FactflowDatabase, record, states: dict) -> list[RouteActivity
     ]
 
 
-def active_routes(db: FactflowDatabase, instance: "Callable[[], DagsterInstance]") -> list[RouteActivity]:
+def active_routes(db: FactflowDatabase, instance: Callable[[], DagsterInstance]) -> list[RouteActivity]:
     """Every route of every queued or running execution (statuses refreshed first, so a run whose
     process died does not show as running), in execution order then run order; then every paused
     route that no active execution runs, so a pause made while nothing runs is seen too.
