@@ -111,8 +111,8 @@ def test_an_execution_stores_every_message_with_sidecar_and_lineage(factflow_hom
     got = json.loads(invoke("execution", "get", "first", "--output", "json").stdout)
     assert got["id"] == execution_id and got["status"] == "completed"
     assert got["routes"] == [
-        {"route": "sitemap_scraper", "completed": 2 + 2 * pages, "failed": broken, "skipped": 0, "in_flight": 0},
-        {"route": "markdown_processor", "completed": 2 * pages, "failed": 0, "skipped": 0, "in_flight": 0},
+        {"route": "sitemap_scraper", "completed": 2 + 2 * pages, "unchanged": 0, "failed": broken, "skipped": 0, "in_flight": 0},
+        {"route": "markdown_processor", "completed": 2 * pages, "unchanged": 0, "failed": 0, "skipped": 0, "in_flight": 0},
     ]
     assert got["runs"][0]["status"] == "SUCCESS" and got["runs"][0]["kind"] == "start"
 

@@ -17,7 +17,8 @@ from factflow_assets.adapters import (
 from factflow_assets.config import validate_text
 from factflow_assets.config.pipeline import Stage
 from factflow_assets.engine.inputs import InitInput, StoredInput
-from factflow_assets.engine.stage_runner import FaultBudgets, StageControl, StageJob, run_stage
+from factflow_assets.engine.stage_runner import run_stage
+from factflow_assets.engine.stage_state import FaultBudgets, StageControl, StageJob
 from factflow_assets.ids import new_batch_id
 from resources.database import FactflowDatabase
 from resources.http import new_http_client

@@ -45,7 +45,7 @@ from ..adapters.network_policy import NetworkPolicy
 from ..config import Pipeline, StageRef
 from ..engine.executions import frozen_pipeline, replay_source
 from ..engine.heartbeat import Heartbeat
-from ..engine.stage_runner import FaultBudgets
+from ..engine.stage_state import FaultBudgets
 from ..engine.stream import StageOutcome, StreamRun, stage_sources, warm_up
 from ..operations.notify import Notifier
 from ..settings import Settings

@@ -10,19 +10,19 @@ never stops the loop. A stop request (a cancel) ends it gracefully: no new messa
 ones in flight finish and are recorded. A pause does the same but waits, taking messages again on
 resume. Nothing here knows about Dagster: whoever runs the loop drives its `StageControl` (the
 run's heartbeat does, from the database).
+
+Each message is reused (found done), carried over (an incremental execution's unchanged input:
+`incremental.CarryOver`) or run; the rows' shapes are in `lineage_rows`, the writes of outputs in
+`output_writes`, what the loop shares with its driver in `stage_state`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import itertools
 import logging
-import threading
 import time
-import traceback
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,16 +31,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from resources.clock import utcnow
 from resources.database import FactflowDatabase
-from resources.errors import NotFoundError, error_text
+from resources.errors import error_text
 from resources.hashing import content_hash
-from resources.lineage_store import LineageWriter, PriorInvocation
-from resources.masking import mask_text, mask_uri
+from resources.lineage_store import PriorInvocation
 from resources.statuses import DONE_STATUSES, WITH_OUTPUTS
 from resources.storage import (
-    CORE_SIDECAR_FIELDS,
     ObjectStore,
     is_storage_fault,
-    message_key,
     stage_prefix,
 )
 
@@ -53,25 +50,19 @@ from ..adapters import (
     SkipMessage,
     Unchanged,
 )
-from ..adapters.network_policy import NetworkPolicy
-from ..config import Stage
-from ..ids import derived_message_id, new_lineage_id, slug_of
+from ..ids import new_lineage_id
+from .incremental import CarryOver
 from .inputs import HandedOnInput, InputHeader, InputItem, ListedInput, StageInput
+from .lineage_rows import failed_fields, inherited, outputs_fields, pending_row, scalars, shown
+from .output_writes import OutputWrites
+from .stage_state import FaultBudgets, StageControl, StageJob, StageServices, StageSummary, StoppedMidway
 
 log = logging.getLogger(__name__)
 
 #: A failing object write is retried with this first delay, doubling up to the last.
 STORAGE_RETRY_DELAYS = (0.2, 10.0)
 IO_THREADS = 16
-MAX_ERROR_MESSAGE = 2000
-MAX_TRACEBACK = 8000
 FAILURE_SAMPLES = 5
-#: Sidecar extras that follow a message down its route (each adapter sets the rest itself).
-INHERITED_FIELDS = ("url",)
-#: Metadata fields that hold URLs (masked when they carry a password: `_shown`).
-URL_FIELDS = frozenset({"url", "final_url", "canonical_url"})
-#: Outputs made one by one are stored and handed on this many at a time.
-EMIT_CHUNK = 256
 #: The longest an adapter may take to open (its own limits, such as a browser's start, are shorter).
 ADAPTER_OPEN_TIMEOUT = 120
 #: How often a paused worker looks whether it may go on.
@@ -79,104 +70,14 @@ PAUSE_POLL = 0.2
 
 
 @dataclass
-class StageControl:
-    """What the stage loop shares with whoever watches it, across threads.
+class Made:
+    """What came of running (or not running) the adapter on one message, on its way to the row."""
 
-    The watcher sets `stop` (cancel; one event shared by every stage of a run) and `paused` (the
-    stage's route paused); the loop writes `inputs` (messages known so far) and `taken` as it
-    takes each one.
-    """
-
-    stop: threading.Event = field(default_factory=threading.Event)
-    paused: threading.Event = field(default_factory=threading.Event)
-    inputs: int | None = None
-    taken: int = 0
-
-
-@dataclass(frozen=True)
-class StageJob:
-    """What identifies one run of one stage for one execution."""
-
-    execution_id: str
-    stage: Stage
-    config_hash: str
-    run_id: str | None
-    batch_id: str
-
-
-class StoppedMidway(Exception):
-    """A stop came while an adapter was still making its outputs one by one: the row is
-    `cancelled` (what was made is stored; a resume makes them all again, over the same keys)."""
-
-
-@dataclass
-class StageSummary:
-    messages_in: int = 0
-    messages_out: int = 0
-    failed: int = 0
-    skipped: int = 0
-    reused: int = 0
-    unchanged: int = 0  # carried over from the baseline of an incremental execution
-    not_started: int = 0  # left untouched because a stop was requested
-    stopped_midway: int = 0  # a stop came while their outputs were being made (`StoppedMidway`)
-    stale_deleted: int = 0  # objects of earlier runs this run did not write again (a replay's leftovers)
-    duration_s: float = 0.0
-    failure_samples: list[str] = field(default_factory=list)
-    #: Every input went through, and the input itself was whole (the stage before, if it ran
-    #: alongside, saw all of its own): the stage's outputs are what it should be.
-    complete: bool = False
-
-    @property
-    def all_failed(self) -> bool:
-        """Input came and not one invocation succeeded (architecture §2.6)."""
-        return self.failed > 0 and self.failed == self.messages_in
-
-
-class FaultNotice:
-    """One line when a fault starts and one when it ends, however many calls meet it meanwhile (a
-    storage or a database away for a minute would otherwise fill the terminal)."""
-
-    def __init__(self, what: str):
-        self.what = what
-        self.since: float | None = None
-        self._lock = threading.Lock()
-
-    def failed(self, error: BaseException, budget: float) -> None:
-        with self._lock:
-            if self.since is None:
-                self.since = time.monotonic()
-                log.warning("%s failing (%s); retrying for up to %g s, the stages waiting", self.what, error_text(error), budget)
-
-    def worked(self) -> None:
-        with self._lock:
-            if self.since is not None:
-                log.warning("%s working again after %.0f s", self.what, time.monotonic() - self.since)
-                self.since = None
-
-
-@dataclass(frozen=True)
-class FaultBudgets:
-    """How long a run rides out a fault before the work it holds fails (README, "Reliability")."""
-
-    storage_seconds: float = 120.0  # a write keeps being retried, the stage held meanwhile
-    database_seconds: float = 600.0  # lineage rows wait for the database, none dropped
-
-
-@dataclass
-class StageServices:
-    """What a stage loop works with; a streaming run shares one of each between its stages."""
-
-    store: ObjectStore
-    db: FactflowDatabase
-    http: httpx.AsyncClient
-    io: Executor  # blocking storage and database calls run here, off the event loop
-    writer: LineageWriter
-    budgets: FaultBudgets = field(default_factory=FaultBudgets)
-    storage_notice: FaultNotice = field(default_factory=lambda: FaultNotice("object storage"))
-    network: NetworkPolicy | None = None
-    #: The execution an incremental execution compares with (`execution start --since`): what it
-    #: stored for an input that has not changed is carried over instead of made again.
-    baseline: str | None = None
+    message: Message | None = None  # None: nothing was read (carried over on its input alone)
+    emits: list[Emit] | Iterator[Emit] = field(default_factory=list)  # an iterator: made one by one
+    before: PriorInvocation | None = None  # what the baseline did with the message here
+    baseline_sidecar: dict | None = None
+    carried: str | None = None  # why the baseline's outputs are carried over instead
 
 
 class StageRunner:
@@ -231,16 +132,10 @@ class StageRunner:
             self.control.inputs = self.inputs.known
             self.prior = await self._database(self.services.db.lineage.prior_invocations, job.execution_id, stage.route.name, stage.name)
             self.stored = set(await self._io(self.store.keys, stage_prefix(job.execution_id, stage.route.name, stage.name)))
-            self.baseline_prior: dict[str, PriorInvocation] = {}
-            self.baseline_stored: set[str] = set()
-            if self.services.baseline:
-                baseline = self.services.baseline
-                self.baseline_prior = await self._database(self.services.db.lineage.prior_invocations, baseline, stage.route.name, stage.name)
-                self.baseline_stored = set(await self._io(self.store.keys, stage_prefix(baseline, stage.route.name, stage.name)))
-                gone = [p for p in self.baseline_prior.values() if p.status in WITH_OUTPUTS and not set(p.output_keys) <= self.baseline_stored]
-                if gone:
-                    log.warning("%s: %d message(s) of the baseline %s lost objects from storage; they are done in full", stage.ref, len(gone), baseline)
             self.kept: set[str] = set()  # keys this run wrote or found done
+            self.writes = OutputWrites(job, self.store, self._storage, self.control, self.kept, self._hand_on)
+            self.carry = CarryOver(self.services.baseline, job, self.store, self._database, self._io, self._storage)
+            await self.carry.load(self.services.db)
             self.adapter: Adapter = stage.adapter_class(
                 stage.adapter_config, AdapterContext(self.services.http, job.execution_id, stage.route.name, stage.name, self.services.network)
             )
@@ -335,15 +230,10 @@ class StageRunner:
         return None
 
     async def _handle(self, item: InputItem) -> None:
+        """One input message: found done (reused), else carried over from the baseline or run."""
         self.summary.messages_in += 1
-        ref = item.ref
-        try:
-            header = item.header or await self._storage(self.inputs.reader.describe, ref)
-        except Exception as error:  # an unreadable input is a failed row too, not a crashed stage
-            header = InputHeader(ref.rsplit("/", 1)[-1], None, "application/octet-stream", None)
-            row_id = new_lineage_id()
-            self.writer.start(self._pending_row(row_id, header, attempt=1, extras={}))
-            self.writer.finish(row_id, finished_at=utcnow(), output_keys=[], metadata={}, **self._failure(header, error))
+        header = await self._header(item)
+        if header is None:
             return
         done = self._already_done(header)
         if done is not None:
@@ -352,65 +242,36 @@ class StageRunner:
             self.summary.messages_out += len(done.output_keys)
             await self._hand_on([InputItem(key) for key in done.output_keys])
             return
+        await self._invocation(item, header)
 
-        prior = self.prior.get(header.message_id)
-        extras = _shown({k: header.metadata[k] for k in INHERITED_FIELDS if k in header.metadata})
-        before = self._baseline_of(header)
-        row_id = new_lineage_id()
-        self.writer.start(
-            self._pending_row(row_id, header, attempt=(prior.attempt + 1) if prior else 1, extras=extras),
-            supersedes=prior.lineage_id if prior else None,
-        )
-        clock = time.perf_counter()
-        outcome: dict[str, Any] = {"output_keys": [], "output_count": 0, "output_bytes": 0, "metadata": _scalars(extras)}
-        handed_on: list[InputItem] = []
-        emits: list[Emit] | None = []  # None once outputs made one by one were handed on as made
-        message = baseline_sidecar = None
-        carried = False
+    async def _header(self, item: InputItem) -> InputHeader | None:
+        """The item's header, read from its sidecar when it did not come with one; an unreadable
+        input is a failed row (None), not a crashed stage."""
         try:
-            if before is not None and not self.stage.adapter_class.asks_source and before.input_hash == header.input_hash:
-                carried = "its input is what the baseline had"  # nothing runs, not even its input is read
-            else:
-                body = item.body if item.body is not None else await self._storage(self.inputs.reader.body, ref)
-                baseline_sidecar = await self._baseline_sidecar(before)
-                message = Message(header.message_id, body, header.content_type, header.metadata, baseline=baseline_sidecar)
-                try:
-                    emits = await self._invoke(message)
-                except Unchanged as said:
-                    emits, carried = [], str(said) or "unchanged at the source"
-                except SkipMessage:
-                    await self.inputs.discovered(message, row_id)  # a noindex page's links are still followed
-                    raise
-                one = emits[0] if isinstance(emits, list) and len(emits) == 1 else None
-                if not carried and baseline_sidecar is not None and one is not None and content_hash(one.encoded()[0]) == baseline_sidecar.get("sha256"):
-                    carried = "the same bytes as the baseline's"
-            if message is not None:  # links are queued before the row says done: a kill loses none
-                await self.inputs.discovered(message, row_id)
-            if carried:
-                stored = await self._carried_outputs(before, row_id, baseline_sidecar)
-                outcome["metadata"] = {**outcome["metadata"], "carried_from": before.lineage_id, "unchanged": carried}
-            elif not isinstance(emits, list):  # made one by one (a sitemap's URLs): handed on as made
-                stored, emits = await self._store_as_made(message, header, emits, row_id, extras), None
-            else:
-                stored = await self._store(message, header, emits, row_id, extras)
-            written = [sidecar for sidecar, _body in stored]
-            self.kept.update(sidecar["key"] for sidecar in written)
-            if emits is not None:
-                handed_on = [InputItem(sidecar["key"], InputHeader.of_sidecar(sidecar["key"], sidecar), data) for sidecar, data in stored]
-            outcome.update(
-                status="unchanged" if carried else "completed",
-                output_keys=[sidecar["key"] for sidecar in written],
-                output_hash=_combined_hash([sidecar["sha256"] for sidecar in written]),
-                output_count=len(written),
-                output_bytes=sum(sidecar["size"] for sidecar in written),
-            )
-            if carried:
-                self.summary.unchanged += 1
-            elif emits is not None and len(emits) == 1:
-                outcome["metadata"] = _scalars(_shown({**extras, **emits[0].metadata}))
-            else:
-                outcome["metadata"]["outputs"] = len(written)
-            self.summary.messages_out += len(written)
+            return item.header or await self._storage(self.inputs.reader.describe, item.ref)
+        except Exception as error:
+            header = InputHeader(item.ref.rsplit("/", 1)[-1], None, "application/octet-stream", None)
+            row_id = new_lineage_id()
+            self.writer.start(pending_row(self.job, row_id, header, attempt=1, extras={}))
+            self.writer.finish(row_id, finished_at=utcnow(), output_keys=[], metadata={}, **self._failure(header, error))
+            return None
+
+    async def _invocation(self, item: InputItem, header: InputHeader) -> None:
+        """One invocation and its lineage row: opened pending, finished with what came of it."""
+        prior = self.prior.get(header.message_id)
+        extras = inherited(header)
+        row_id = new_lineage_id()
+        attempt = prior.attempt + 1 if prior else 1
+        self.writer.start(pending_row(self.job, row_id, header, attempt, extras), supersedes=prior.lineage_id if prior else None)
+        clock = time.perf_counter()
+        outcome: dict[str, Any] = {"output_keys": [], "output_count": 0, "output_bytes": 0, "metadata": scalars(extras)}
+        made = Made()  # filled in as it goes: a failure keeps what was known (the message's notes)
+        handed_on: list[InputItem] = []
+        try:
+            await self._produce(item, header, row_id, made)
+            if made.message is not None:  # links are queued before the row says done: a kill loses none
+                await self.inputs.discovered(made.message, row_id)
+            handed_on = await self._keep(made, header, row_id, extras, outcome)
         except SkipMessage as reason:
             outcome.update(status="skipped", error_message=str(reason))
             self.summary.skipped += 1
@@ -419,49 +280,56 @@ class StageRunner:
             self.summary.stopped_midway += 1
         except Exception as error:  # a failed message is a failed row, never a failed loop
             outcome.update(self._failure(header, error))
-        if message is not None and message.notes:
-            outcome["metadata"] = {**outcome["metadata"], **_scalars(message.notes)}
+        if made.message is not None and made.message.notes:
+            outcome["metadata"] = {**outcome["metadata"], **scalars(made.message.notes)}
         self.writer.finish(row_id, finished_at=utcnow(), duration_ms=round((time.perf_counter() - clock) * 1000, 2), **outcome)
         if handed_on:
             await self._hand_on(handed_on)
 
-    def _baseline_of(self, header: InputHeader) -> PriorInvocation | None:
-        """What the baseline execution did with this message here, when it can be carried over:
-        done with outputs, under the same config, every output still stored."""
-        before = self.baseline_prior.get(header.message_id)
-        if (
-            before is not None
-            and before.status in WITH_OUTPUTS
-            and before.config_hash == self.job.config_hash
-            and before.output_keys
-            and all(key in self.baseline_stored for key in before.output_keys)
-        ):
-            return before
-        return None
-
-    async def _baseline_sidecar(self, before: PriorInvocation | None) -> dict | None:
-        """The sidecar of the baseline's output, for an adapter that asks its source (one output)."""
-        if before is None or not self.stage.adapter_class.asks_source or len(before.output_keys) != 1:
-            return None
+    async def _produce(self, item: InputItem, header: InputHeader, row_id: str, made: Made) -> None:
+        """Into `made`: carried over (the input is what the baseline had: nothing runs, not even a
+        read), or the adapter's outputs; a single output equal to the baseline's is carried too."""
+        made.before = before = self.carry.of(header)
+        if before is not None and not self.stage.adapter_class.asks_source and before.input_hash == header.input_hash:
+            made.carried = "its input is what the baseline had"
+            return
+        body = item.body if item.body is not None else await self._storage(self.inputs.reader.body, item.ref)
+        made.baseline_sidecar = baseline = await self.carry.sidecar(before)
+        made.message = message = Message(header.message_id, body, header.content_type, header.metadata, baseline=baseline)
         try:
-            return await self._storage(self.store.metadata, before.output_keys[0])
-        except NotFoundError:
-            return None
+            made.emits = await self._invoke(message)
+        except Unchanged as said:
+            made.emits, made.carried = [], str(said) or "unchanged at the source"
+        except SkipMessage:
+            await self.inputs.discovered(message, row_id)  # a noindex page's links are still followed
+            raise
+        one = made.emits[0] if isinstance(made.emits, list) and len(made.emits) == 1 else None
+        if not made.carried and baseline is not None and one is not None and content_hash(one.encoded()[0]) == baseline.get("sha256"):
+            made.carried = "the same bytes as the baseline's"
 
-    async def _carried_outputs(self, before: PriorInvocation, row_id: str, read_sidecar: dict | None) -> list[tuple[dict, bytes | None]]:
-        """The baseline's outputs, copied to this execution's keys with sidecars that name it
-        (`read_sidecar`: the one output's sidecar, when the adapter's run read it already)."""
-        job = self.job
-        own = {"execution_id": job.execution_id, "lineage_id": row_id, "dagster_run_id": job.run_id}
-
-        def carry(source: str) -> dict:
-            key = f"executions/{job.execution_id}/{source.removeprefix(f'executions/{self.services.baseline}/')}"
-            return self.store.carry(source, key, own, read_sidecar if len(before.output_keys) == 1 else None)
-
-        # in the I/O threads even on a local disk: a carry creates files (a link and a sidecar) and
-        # does nothing else, so on the event loop it would hold up every fetch of the stage's run
-        sidecars = await asyncio.gather(*(self._io(carry, source) for source in before.output_keys))
-        return [(sidecar, None) for sidecar in sidecars]
+    async def _keep(self, made: Made, header: InputHeader, row_id: str, extras: dict, outcome: dict) -> list[InputItem]:
+        """Store what was made (or carry the baseline's outputs), say so in `outcome`, and return
+        what is to be handed on once the row is finished (outputs made one by one were already)."""
+        handed_on = True
+        if made.carried:
+            stored = await self.carry.outputs(made.before, row_id, made.baseline_sidecar)
+            outcome["metadata"] = {**outcome["metadata"], "carried_from": made.before.lineage_id, "unchanged": made.carried}
+            self.summary.unchanged += 1
+        elif not isinstance(made.emits, list):  # made one by one (a sitemap's URLs): handed on as made
+            stored, handed_on = await self.writes.as_made(made.message, header, made.emits, row_id, extras), False
+        else:
+            stored = await self.writes.all(made.message, header, made.emits, row_id, extras)
+        written = [sidecar for sidecar, _body in stored]
+        self.kept.update(sidecar["key"] for sidecar in written)
+        outcome.update(status="unchanged" if made.carried else "completed", **outputs_fields(written))
+        if not made.carried and isinstance(made.emits, list) and len(made.emits) == 1:
+            outcome["metadata"] = scalars(shown({**extras, **made.emits[0].metadata}))
+        elif not made.carried:
+            outcome["metadata"]["outputs"] = len(written)
+        self.summary.messages_out += len(written)
+        if not handed_on:
+            return []
+        return [InputItem(sidecar["key"], InputHeader.of_sidecar(sidecar["key"], sidecar), data) for sidecar, data in stored]
 
     def _failure(self, header: InputHeader, error: Exception) -> dict[str, Any]:
         """Count a failed message and describe it for its lineage row."""
@@ -469,43 +337,7 @@ class StageRunner:
         if len(self.summary.failure_samples) < FAILURE_SAMPLES:
             self.summary.failure_samples.append(f"{header.message_id}: {type(error).__name__}: {error_text(error)}")
         log.debug("message %s failed at %s", header.message_id, self.stage.ref, exc_info=True)
-        return {
-            "status": "failed",
-            "error_class": type(error).__name__,
-            # a failed page's message and traceback are read by anyone with the database: no secrets
-            "error_message": mask_text(error_text(error))[:MAX_ERROR_MESSAGE],
-            "error_traceback": mask_text(traceback.format_exc())[-MAX_TRACEBACK:],
-        }
-
-    def _pending_row(self, row_id: str, header: InputHeader, attempt: int, extras: dict) -> dict:
-        job, stage = self.job, self.stage
-        return {
-            "id": row_id,
-            "execution_id": job.execution_id,
-            "route": stage.route.name,
-            "stage": stage.name,
-            "adapter_type": stage.adapter_type,
-            "message_id": header.message_id,
-            "parent_lineage_id": header.parent_lineage_id,
-            "batch_id": job.batch_id,
-            "status": "pending",
-            "input_hash": header.input_hash,
-            "output_hash": None,
-            "output_keys": [],
-            "output_count": None,
-            "output_bytes": None,
-            "error_class": None,
-            "error_message": None,
-            "error_traceback": None,
-            "started_at": utcnow(),
-            "finished_at": None,
-            "duration_ms": None,
-            "dagster_run_id": job.run_id,
-            "attempt": attempt,
-            "config_hash": job.config_hash,
-            "superseded": False,
-            "metadata": _scalars(extras),
-        }
+        return failed_fields(error)
 
     async def _invoke(self, message: Message) -> list[Emit] | Iterator[Emit]:
         """The adapter on one message, retried as the route's error_handling says."""
@@ -521,64 +353,6 @@ class StageRunner:
                     raise
                 await asyncio.sleep(policy.retry_delay * 2 ** (policy.retries - retries_left))
                 retries_left -= 1
-
-    async def _store(
-        self, message: Message, header: InputHeader, emits: list[Emit], row_id: str, extras: dict, seen: set[str] | None = None
-    ) -> list[tuple[dict, bytes]]:
-        """Write every emitted message and its sidecar (but those whose key is in `seen`, which
-        gets the new ones); return each sidecar with the bytes written."""
-        seen = set() if seen is None else seen
-        job, stage = self.job, self.stage
-        stage_path = f"{stage.route.name}/{stage.name}"
-        parent_slug = slug_of(message.id)
-        writes: dict[str, tuple[bytes, str, dict]] = {}
-        for emit in emits:
-            body, content_type = emit.encoded()
-            identity = emit.identity if emit.identity is not None else message.id
-            message_id = derived_message_id(stage_path, identity, emit.slug if emit.slug is not None else parent_slug)
-            key = message_key(job.execution_id, stage.route.name, stage.name, message_id)
-            if key in writes or key in seen:
-                continue
-            seen.add(key)
-            own = _shown({k: v for k, v in emit.metadata.items() if v is not None and k not in CORE_SIDECAR_FIELDS})
-            writes[key] = (
-                body,
-                content_type,
-                {
-                    **extras,
-                    **own,
-                    "execution_id": job.execution_id,
-                    "route": stage.route.name,
-                    "stage": stage.name,
-                    "adapter_type": stage.adapter_type,
-                    "message_id": message_id,
-                    "parent_message_id": header.message_id,
-                    "lineage_id": row_id,
-                    "config_hash": job.config_hash,
-                    "dagster_run_id": job.run_id,
-                },
-            )
-        return list(await asyncio.gather(*(self._put(key, *value) for key, value in writes.items())))
-
-    async def _store_as_made(self, message: Message, header: InputHeader, emits: Iterable[Emit], row_id: str, extras: dict) -> list[tuple[dict, None]]:
-        """Outputs an adapter makes one by one (url_expander's, one per URL of a sitemap): stored and
-        handed on a chunk at a time, so the next stage starts on the first while the rest are
-        written, and memory holds a chunk, not a sitemap's worth. Returns each one's sidecar (its
-        key, hash and size: what the lineage row needs) without its body."""
-        made: list[tuple[dict, None]] = []
-        seen: set[str] = set()  # an output made twice is stored and handed on once
-        iterator = iter(emits)
-        while chunk := list(itertools.islice(iterator, EMIT_CHUNK)):
-            if self.control.stop.is_set():  # a sitemap's worth is not written out after a stop
-                raise StoppedMidway(f"the run was stopped after {len(made)} of its outputs were made; a resume makes them again")
-            stored = await self._store(message, header, chunk, row_id, extras, seen)
-            self.kept.update(sidecar["key"] for sidecar, _body in stored)
-            await self._hand_on([InputItem(sidecar["key"], InputHeader.of_sidecar(sidecar["key"], sidecar), body) for sidecar, body in stored])
-            made += [({"key": sidecar["key"], "sha256": sidecar["sha256"], "size": sidecar["size"]}, None) for sidecar, _body in stored]
-        return made
-
-    async def _put(self, key: str, body: bytes, content_type: str, metadata: dict) -> tuple[dict, bytes]:
-        return await self._storage(self.store.put, key, body, content_type, metadata), body
 
     async def _storage(self, fn: Callable, *args) -> Any:
         """An object read or write, waiting out a failing storage (a full disk, an unreachable
@@ -598,26 +372,6 @@ class StageRunner:
                 self.services.storage_notice.failed(error, budget)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, STORAGE_RETRY_DELAYS[1])
-
-
-def _combined_hash(hashes: list[str]) -> str | None:
-    if not hashes:
-        return None
-    if len(hashes) == 1:
-        return hashes[0]
-    return hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()
-
-
-def _shown(metadata: dict) -> dict:
-    """Sidecar and lineage metadata as anyone reading storage or the database may see it: a
-    password in a URL (`https://user:pw@host/`) masked. The message bodies keep the URL whole,
-    for the fetch."""
-    return {k: mask_uri(v) if k in URL_FIELDS and isinstance(v, str) and "@" in v else v for k, v in metadata.items()}
-
-
-def _scalars(values: dict) -> dict:
-    """The small, flat part of some metadata: what a lineage row keeps."""
-    return {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool)) and not (isinstance(v, str) and len(v) > 500)}
 
 
 def run_stage(

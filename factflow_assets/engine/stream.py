@@ -41,15 +41,8 @@ from .inputs import (
     StageInput,
     StoredInput,
 )
-from .stage_runner import (
-    IO_THREADS,
-    FaultBudgets,
-    StageControl,
-    StageJob,
-    StageRunner,
-    StageServices,
-    StageSummary,
-)
+from .stage_runner import IO_THREADS, StageRunner
+from .stage_state import FaultBudgets, StageControl, StageJob, StageServices, StageSummary
 
 #: Messages a hand-off holds per worker of the stage taking from it.
 HANDOFF_PER_WORKER = 2
