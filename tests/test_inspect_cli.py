@@ -181,7 +181,7 @@ def test_lineage_stats_per_stage(execution):
     assert (scraper["count"], scraper["completed"], scraper["failed"]) == (PAGES + BROKEN, PAGES, BROKEN)
     assert 0 < scraper["p50_ms"] <= scraper["p95_ms"] <= scraper["max_ms"] and scraper["span_s"] > 0
     table = invoke("lineage", "stats", "-e", "inspected").stdout
-    assert table.splitlines()[0].split()[:6] == ["ROUTE", "STAGE", "ADAPTER", "COUNT", "COMPLETED", "FAILED"]
+    assert table.splitlines()[0].split()[:7] == ["ROUTE", "STAGE", "ADAPTER", "COUNT", "COMPLETED", "UNCHANGED", "FAILED"]
 
 
 def test_storage_watch_follows_an_execution_run_by_another_process(factflow_home):
