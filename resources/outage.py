@@ -1,5 +1,6 @@
-"""Waiting out a database outage: a call tried again, with backoff, while it fails the way an
-unreachable or restarting server makes it fail, within a budget of seconds.
+"""Waiting out an outage: a call tried again, with backoff, while it fails the way an unreachable
+or restarting service makes it fail, within a budget of seconds. `retry` and `retry_async` are
+the one backoff loop of the house (a database read, an object write); `wait_out` is the database's.
 
 What counts as an outage: the server refused or dropped the connection (SQLAlchemy's
 `OperationalError` and `InterfaceError`, the driver's own, or any error SQLAlchemy marked as a
@@ -13,10 +14,11 @@ rather than fail mid-stage. A run says so with `waiting_longer`, for its process
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -59,6 +61,51 @@ def is_outage(error: BaseException) -> bool:
     return driver in ("psycopg2", "psycopg") and type(error).__name__ in ("OperationalError", "InterfaceError")
 
 
+def delays(first: float = FIRST_DELAY, most: float = MAX_DELAY) -> Iterator[float]:
+    """The waits between tries: `first`, doubling, at most `most`."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2, most)
+
+
+def retry(
+    call: Callable[[], T], *, is_fault: Callable[[BaseException], bool], seconds: float,
+    first: float = FIRST_DELAY, most: float = MAX_DELAY, on_fault: Callable[[BaseException], None] | None = None,
+) -> T:
+    """`call()`, tried again while it raises what `is_fault` accepts, until the next wait would
+    pass `seconds`; then, or on any other error, the error is raised. `on_fault` hears each fault."""
+    started = time.monotonic()
+    for delay in delays(first, most):
+        try:
+            return call()
+        except Exception as error:
+            if not is_fault(error) or time.monotonic() - started + delay > seconds:
+                raise
+            if on_fault is not None:
+                on_fault(error)
+            time.sleep(delay)
+    raise AssertionError("delays() never ends")
+
+
+async def retry_async(
+    call: Callable[[], Awaitable[T]], *, is_fault: Callable[[BaseException], bool], seconds: float,
+    first: float = FIRST_DELAY, most: float = MAX_DELAY, on_fault: Callable[[BaseException], None] | None = None,
+) -> T:
+    """`retry` for a coroutine: the event loop goes on while it waits."""
+    started = time.monotonic()
+    for delay in delays(first, most):
+        try:
+            return await call()
+        except Exception as error:
+            if not is_fault(error) or time.monotonic() - started + delay > seconds:
+                raise
+            if on_fault is not None:
+                on_fault(error)
+            await asyncio.sleep(delay)
+    raise AssertionError("delays() never ends")
+
+
 def wait_out(call: Callable[[], T], seconds: float | None = None, what: str = "a database call") -> T:
     """`call()`, tried again while it fails with an outage, until `seconds` (default: `budget()`)
     have passed.
@@ -69,21 +116,17 @@ def wait_out(call: Callable[[], T], seconds: float | None = None, what: str = "a
         return call()
     _inside.active = True
     limit = budget() if seconds is None else seconds
+    started, said = time.monotonic(), []
+
+    def heard(error: BaseException) -> None:
+        if not said and time.monotonic() - started >= QUIET_SECONDS:
+            log.warning("%s failing (%s); trying again for up to %.0f s", what, str(error).strip().splitlines()[0][:200], limit)
+            said.append(True)
+
     try:
-        started, delay, said = time.monotonic(), FIRST_DELAY, False
-        while True:
-            try:
-                result = call()
-                if said:
-                    log.warning("%s works again after %.1f s", what, time.monotonic() - started)
-                return result
-            except Exception as error:  # noqa: BLE001 - sorted by is_outage below
-                if not is_outage(error) or time.monotonic() - started + delay > limit:
-                    raise
-                if not said and time.monotonic() - started >= QUIET_SECONDS:
-                    log.warning("%s failing (%s); trying again for up to %.0f s", what, str(error).strip().splitlines()[0][:200], limit)
-                    said = True
-                time.sleep(delay)
-                delay = min(delay * 2, MAX_DELAY)
+        result = retry(call, is_fault=is_outage, seconds=limit, on_fault=heard)
+        if said:
+            log.warning("%s works again after %.1f s", what, time.monotonic() - started)
+        return result
     finally:
         _inside.active = False

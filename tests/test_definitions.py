@@ -56,7 +56,7 @@ def test_the_shipped_pipeline_loads_as_partitioned_assets_and_a_job(settings):
     assert job.executor_def.name == "in_process"
     assert set(job.asset_layer.executable_asset_keys) == set(keys) | {key("web_to_markdown", "dataset")}
     assert [sensor.name for sensor in defs.sensors] == ["factflow_dataset_automation"]
-    assert set(defs.resources) == {"storage", "database", "http"}
+    assert set(defs.resources) == {"storage", "database", "http", "settings"}
     checks = {(check.asset_key, check.name) for check in graph.asset_check_keys if check.asset_key.path[0] == "web_to_markdown"}
     html_to_markdown = AssetKey(["web_to_markdown", "markdown_processor", "html_to_markdown"])
     expected = {(k, name) for k in keys for name in ("no_failed_messages", "outputs_for_every_input")} | {(html_to_markdown, "structure_kept")}

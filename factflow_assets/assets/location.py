@@ -31,6 +31,7 @@ from ..settings import Settings
 from .dataset_asset import dataset_asset_key
 from .pipeline_asset import build_pipeline_asset, build_pipeline_job
 from .schedules import build_schedule
+from .settings_resource import SettingsResource
 
 #: The sensor that keeps the pipelines' datasets current under the daemon.
 DATASET_AUTOMATION = "factflow_dataset_automation"
@@ -42,6 +43,7 @@ def resources(settings: Settings) -> dict:
         "storage": StorageResource(uri=settings.storage_uri, endpoint_url=settings.s3_endpoint_url),
         "database": FactflowDatabaseResource(url=settings.database_url),
         "http": HttpClientResource(),
+        "settings": SettingsResource.of(settings),
     }
 
 

@@ -16,7 +16,6 @@ cancelled run.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 from dagster import (
@@ -31,13 +30,13 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from resources.dagster_resources import HttpClientResource
 from resources.database import FactflowDatabase
 from resources.errors import FactflowError, error_text
 from resources.executions_store import ExecutionRecord
 from resources.hashing import content_hash
+from resources.outage import is_outage, retry
 from resources.statuses import WITH_OUTPUTS
 from resources.storage import ObjectStore, stage_prefix
 
@@ -71,6 +70,7 @@ def materialize_stages(
     store: ObjectStore,
     db: FactflowDatabase,
     http: HttpClientResource,
+    settings: Settings,
 ) -> Iterator[MaterializeResult]:
     run = context.run
     warm_up([stage for stage in pipeline.stages if keys[stage.ref] in context.selected_asset_keys])
@@ -79,7 +79,6 @@ def materialize_stages(
     if not selected and with_dataset:  # the automation's rebuild: from what the stages hold, nothing else runs
         yield from _dataset_only(context, pipeline, store, db)
         return
-    settings = Settings.from_env()
     journals = settings.home / "journal"
     db.lineage.replay_journals(journals, context.partition_key)  # rows an earlier run kept while the database was away
     earlier = execution_runs(context.instance, context.partition_key, limit=2)
@@ -92,9 +91,7 @@ def materialize_stages(
         raise Failure(str(error)) from None
     context.instance.add_run_tags(run.run_id, op.run_tags())
     record = op.record
-    source = replay_source(record)
-    replay_from = (source.parent_id, source.from_route, source.from_stage, source.to_route) if source else None
-    sources = stage_sources(op.stages, record.id, record.init_payload, store, replay_from)
+    sources = stage_sources(op.stages, record.id, record.init_payload, store, replay_source(record))
     policy = NetworkPolicy.for_execution(op.pipeline.spec.network, record.init_payload)
     context.log.info(f"{op.kind} of execution {record.id}: {', '.join(str(stage.ref) for stage in op.stages)}")
 
@@ -261,15 +258,7 @@ class _Report:
 
 def _waiting_out_an_outage(read, budget: float):
     """`read()` (of the factflow database), tried again while the database is away, within budget."""
-    started, delay = time.monotonic(), 0.5
-    while True:
-        try:
-            return read()
-        except DBAPIError as error:
-            if isinstance(error, IntegrityError) or time.monotonic() - started + delay > budget:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    return retry(read, is_fault=is_outage, seconds=budget, first=0.5)
 
 
 def _stop_requested(instance: DagsterInstance, run_id: str) -> bool:

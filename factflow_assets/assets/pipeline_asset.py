@@ -34,11 +34,11 @@ from resources.dagster_resources import (
 from resources.outage import waiting_longer
 
 from ..config import Pipeline, Stage, StageRef
-from ..settings import Settings
 from . import tags
 from .checks import stage_check_specs
 from .dataset_asset import dataset_spec
 from .materialize import materialize_stages
+from .settings_resource import SettingsResource
 
 
 def stage_asset_key(pipeline_name: str, ref: StageRef) -> AssetKey:
@@ -83,10 +83,12 @@ def build_pipeline_asset(pipeline: Pipeline) -> AssetsDefinition:
         storage: StorageResource,
         database: FactflowDatabaseResource,
         http: HttpClientResource,
+        settings: SettingsResource,
     ):
+        run_settings = settings.settings()
         # a run rides out a database outage whole (a command would say at once it cannot reach it)
-        with waiting_longer(Settings.from_env().database_outage_seconds):
-            yield from materialize_stages(context, pipeline, keys, storage.open(), database.open(), http)
+        with waiting_longer(run_settings.database_outage_seconds):
+            yield from materialize_stages(context, pipeline, keys, storage.open(), database.open(), http, run_settings)
 
     return stages
 

@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from resources.clock import utcnow
 from resources.database import FactflowDatabase
 from resources.errors import error_text
 from resources.hashing import content_hash
 from resources.lineage_store import PriorInvocation
+from resources.outage import is_outage, retry_async
 from resources.statuses import DONE_STATUSES, WITH_OUTPUTS
 from resources.storage import (
     ObjectStore,
@@ -104,15 +104,7 @@ class StageRunner:
 
     async def _database(self, fn: Callable, *args) -> Any:
         """A read of the factflow database, waiting out an outage within the database budget."""
-        budget, started, delay = self.services.budgets.database_seconds, time.monotonic(), 0.5
-        while True:
-            try:
-                return await self._io(fn, *args)
-            except DBAPIError as error:
-                if isinstance(error, IntegrityError) or time.monotonic() - started + delay > budget:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        return await retry_async(lambda: self._io(fn, *args), is_fault=is_outage, seconds=self.services.budgets.database_seconds, first=0.5)
 
     async def _object_io(self, fn: Callable, *args) -> Any:
         """An object read or write: on a local disk it takes some tens of microseconds, less than
@@ -359,19 +351,13 @@ class StageRunner:
         bucket, a dropped connection: `is_storage_fault`) with backoff for the storage budget: the
         stage waits meanwhile instead of failing its messages. Past the budget, or on an answer
         such as a missing object, the message fails with the storage's error."""
-        budget = self.services.budgets.storage_seconds
-        started, delay = time.monotonic(), STORAGE_RETRY_DELAYS[0]
-        while True:
-            try:
-                result = await self._object_io(fn, *args)
-                self.services.storage_notice.worked()
-                return result
-            except Exception as error:
-                if not is_storage_fault(error) or time.monotonic() - started + delay > budget:
-                    raise
-                self.services.storage_notice.failed(error, budget)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, STORAGE_RETRY_DELAYS[1])
+        budget, notice = self.services.budgets.storage_seconds, self.services.storage_notice
+        result = await retry_async(
+            lambda: self._object_io(fn, *args), is_fault=is_storage_fault, seconds=budget,
+            first=STORAGE_RETRY_DELAYS[0], most=STORAGE_RETRY_DELAYS[1], on_fault=lambda error: notice.failed(error, budget),
+        )
+        notice.worked()
+        return result
 
 
 def run_stage(

@@ -18,6 +18,7 @@ from resources.storage import ObjectStore
 
 from ..adapters.network_policy import NetworkPolicy
 from ..config import Stage
+from ..settings import DEFAULT_DATABASE_OUTAGE_SECONDS, DEFAULT_STORAGE_RETRY_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,8 @@ class FaultNotice:
 class FaultBudgets:
     """How long a run rides out a fault before the work it holds fails (README, "Reliability")."""
 
-    storage_seconds: float = 120.0  # a write keeps being retried, the stage held meanwhile
-    database_seconds: float = 600.0  # lineage rows wait for the database, none dropped
+    storage_seconds: float = DEFAULT_STORAGE_RETRY_SECONDS  # a write keeps being retried, the stage held meanwhile
+    database_seconds: float = DEFAULT_DATABASE_OUTAGE_SECONDS  # lineage rows wait for the database, none dropped
 
 
 @dataclass

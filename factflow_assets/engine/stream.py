@@ -31,6 +31,7 @@ from ..adapters.network_policy import NetworkPolicy
 from ..adapters.process_pool import start_forkserver
 from ..config import Stage, StageRef
 from ..ids import new_batch_id
+from .executions import ReplaySource
 from .frontier import FrontierInput
 from .handoff import Handoff
 from .inputs import (
@@ -72,17 +73,15 @@ def stage_sources(
     execution_id: str,
     init_payload: dict,
     store: ObjectStore,
-    replay_from: tuple[str, str, str, str] | None = None,
+    replay_from: ReplaySource | None = None,
 ) -> list[StageSource]:
-    """The input of each selected stage (in run order). `replay_from` is (parent execution, route,
-    stage, into route) for a child made by a replay into a route: that route's first stage reads
-    what the parent stored."""
+    """The input of each selected stage (in run order). `replay_from`: for a child made by a replay
+    into a route, that route's first stage reads what the parent stored."""
     selected = {stage.ref for stage in stages}
     sources = []
     for stage in stages:
-        if replay_from is not None and stage.index == 0 and stage.route.name == replay_from[3]:
-            parent, route, from_stage, _ = replay_from
-            prefix = stage_prefix(parent, route, from_stage)
+        if replay_from is not None and stage.index == 0 and stage.route.name == replay_from.to_route:
+            prefix = stage_prefix(replay_from.parent_id, replay_from.from_route, replay_from.from_stage)
             sources.append(StageSource(stage, StoredInput(store, prefix), prefix))
         elif stage.upstream is None:
             sources.append(StageSource(stage, InitInput(stage.route.name, init_payload), "init message"))
