@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -144,6 +144,21 @@ class AdapterContext:
 ConfigT = TypeVar("ConfigT", bound=AdapterConfig)
 
 
+class HostNeedMissing(Exception):
+    """What an adapter needs on the machine is not there; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class HostNeed:
+    """Something an adapter needs on the machine besides Python packages (a browser), which
+    `system health` checks for the pipelines that use the adapter. Needs with the same `what` and
+    `key` are one check."""
+
+    what: str  # the probe's name: "browser"
+    key: str  # which one: the executable asked for
+    find: Callable[[], str]  # its description when it is there; raises HostNeedMissing
+
+
 class Adapter(ABC, Generic[ConfigT]):
     """One step of a route. Subclasses set `type`, `config_model` and implement `process`."""
 
@@ -168,6 +183,11 @@ class Adapter(ABC, Generic[ConfigT]):
     def __init__(self, config: ConfigT, context: AdapterContext):
         self.config = config
         self.context = context
+
+    @classmethod
+    def host_needs(cls, config: AdapterConfig) -> list[HostNeed]:
+        """What the adapter, so configured, needs on the machine (`system health` asks)."""
+        return []
 
     async def open(self) -> None:
         """Set up per-stage state (caches, pools). Called once before the first message."""

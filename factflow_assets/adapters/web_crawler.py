@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 from collections import Counter
 from typing import Literal
 
 from pydantic import Field
 
-from .base import Emit, Message, PermanentError
+from .base import Emit, HostNeed, HostNeedMissing, Message, PermanentError
 from .http_fetch import FetchPolicy, FetchResult, fetch_once
 from .network_policy import RequestRefused
 from .robots import origin_of
@@ -54,6 +55,15 @@ def find_browser(executable_path: str | None = None) -> str | None:
     return next((found for name in BROWSER_NAMES if (found := shutil.which(name))), None)
 
 
+def browser_version(executable_path: str | None = None) -> str:
+    """`Chromium 120.0 at /usr/bin/chromium`; HostNeedMissing when there is none."""
+    path = find_browser(executable_path)
+    if path is None:
+        raise HostNeedMissing("Chromium is not on this machine: install the chromium package (apt install chromium)")
+    answer = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+    return f"{answer.stdout.strip() or 'unknown version'} at {path}"
+
+
 class WebCrawlerConfig(WebScraperConfig):
     executable_path: str | None = Field(None, description="Chromium's executable; default: chromium (or chromium-browser, google-chrome) on PATH.")
     pages: int = Field(4, ge=1, le=32, description="Pages rendered at once in the stage's browser.")
@@ -75,6 +85,10 @@ class WebCrawler(WebScraper):
     type = "web_crawler"
     config_model = WebCrawlerConfig
     config: WebCrawlerConfig
+
+    @classmethod
+    def host_needs(cls, config: WebCrawlerConfig) -> list[HostNeed]:
+        return [HostNeed("browser", config.executable_path or "chromium", lambda: browser_version(config.executable_path))]
 
     async def open(self) -> None:
         await super().open()

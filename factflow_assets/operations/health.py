@@ -7,7 +7,8 @@
 - The factflow database: a query.
 - Object storage: a real write, read back and delete of a probe object.
 - The pipelines directory: every YAML valid.
-- The browser, when a pipeline renders pages (`web_crawler`): found, and its version.
+- What the pipelines' adapters need on the machine (`Adapter.host_needs`: web_crawler's browser),
+  found, and its version.
 Each probe's exception is its finding, never the command's. Overall: unhealthy if any probe failed, degraded if any is degraded, healthy otherwise
 (a `warning` probe, such as a missing browser no schedule or running execution needs, leaves it healthy).
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import platform
 import secrets
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,6 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from resources.masking import mask_uri
 
+from ..adapters.base import HostNeed, HostNeedMissing
 from ..config import validate_directory
 from ..settings import Settings
 
@@ -84,48 +85,94 @@ def _run(name: str, probe: Callable[[dict], str]) -> Probe:
 
 
 def check_health(settings: Settings) -> HealthReport:
-    pipelines: list = []  # validated by the pipelines probe, which runs first; the daemon probe reads them
-    opened: dict = {}
+    return HealthCheck(settings).report()
 
-    def instance():
+
+class HealthCheck:
+    """The probes, one method each (`probe_*`), run in order by `report`: the pipelines first (the
+    daemon and host-needs probes read them), then Dagster's storages, the daemon, the factflow
+    database, object storage, and what the pipelines' adapters need on the machine."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.pipelines: list = []  # validated by probe_pipelines
+        self._opened: dict = {}
+
+    def report(self) -> HealthReport:
+        probes = [
+            _run("pipelines", self.probe_pipelines),
+            _run("dagster runs", self.probe_dagster_runs),
+            _run("dagster event log", self.probe_dagster_event_log),
+            _run("dagster schedules", self.probe_dagster_schedules),
+            _run("dagster daemon", self.probe_daemon),
+            _run("factflow database", self.probe_database),
+            _run("object storage", self.probe_storage),
+        ]
+        needs = _host_needs(self.pipelines)
+        for (what, key), (need, users) in needs.items():
+            named = what if sum(w == what for w, _ in needs) == 1 else f"{what} {key}"
+            probes.append(_run(named, lambda debug, need=need, users=users: self.probe_host_need(need, users, debug)))
+        statuses = {p.status for p in probes}
+        overall = "unhealthy" if FAILED in statuses else "degraded" if DEGRADED in statuses else "healthy"
+        return HealthReport(overall, probes, {"versions": _versions(), "home": str(self.settings.home)})
+
+    def instance(self):
         """The Dagster instance, opened once; a failure to open it is every Dagster probe's finding.
         On PostgreSQL one plain connection attempt comes first: dagster-postgres retries a refused
         connection with backoff for ~6 s per storage, which would make a down server slow to report."""
+        opened = self._opened
         if "error" in opened:
             raise opened["error"]
         if "instance" not in opened:
             try:
-                if settings.uses_postgres:
-                    _connect_once(settings.database_url)
+                if self.settings.uses_postgres:
+                    _connect_once(self.settings.database_url)
                 from .instance import dagster_instance
 
-                opened["instance"] = dagster_instance(settings)
+                opened["instance"] = dagster_instance(self.settings)
             except Exception as error:
                 opened["error"] = error
                 raise
         return opened["instance"]
 
-    def dagster_runs(debug: dict) -> str:
-        storage = instance().run_storage  # the first Dagster probe: its time includes opening the instance
-        debug.update(backend=type(storage).__name__, dagster_home=str(settings.dagster_home))
-        return f"{instance().get_runs_count()} run(s)"
+    def probe_pipelines(self, debug: dict) -> str:
+        folder = self.settings.pipelines_dir
+        debug.update(path=str(folder))
+        if not folder.is_dir():
+            raise Degraded(f"{folder} is not a folder")
+        self.pipelines.extend(validate_directory(folder))
+        invalid = [r for r in self.pipelines if not r.valid]
+        if not self.pipelines:
+            raise Degraded(f"no pipeline YAML in {folder}")
+        if invalid:
+            first = invalid[0].errors[0]
+            raise Degraded(
+                f"{len(invalid)} of {len(self.pipelines)} pipeline(s) invalid, first {invalid[0].source}: {first.code} "
+                f"at {first.path or 'the document'}{f' (line {first.line})' if first.line else ''}: {first.message}"
+            )
+        return f"{len(self.pipelines)} pipeline(s), all valid"
 
-    def dagster_event_log(debug: dict) -> str:
-        storage = instance().event_log_storage
+    def probe_dagster_runs(self, debug: dict) -> str:
+        storage = self.instance().run_storage  # the first Dagster probe: its time includes opening the instance
+        debug.update(backend=type(storage).__name__, dagster_home=str(self.settings.dagster_home))
+        return f"{self.instance().get_runs_count()} run(s)"
+
+    def probe_dagster_event_log(self, debug: dict) -> str:
+        storage = self.instance().event_log_storage
         debug.update(backend=type(storage).__name__)
         return f"newest event record {storage.get_maximum_record_id() or 0}"
 
-    def dagster_schedules(debug: dict) -> str:
-        storage = instance().schedule_storage
+    def probe_dagster_schedules(self, debug: dict) -> str:
+        storage = self.instance().schedule_storage
         debug.update(backend=type(storage).__name__)
-        return f"{len(instance().all_instigator_state())} schedule/sensor state(s)"
+        return f"{len(self.instance().all_instigator_state())} schedule/sensor state(s)"
 
-    def daemon(debug: dict) -> str:
+    def probe_daemon(self, debug: dict) -> str:
         from dagster import DagsterRunStatus, RunsFilter
 
-        scheduled = [r.pipeline.name for r in pipelines if r.valid and r.pipeline.spec.schedule]
-        queued = instance().get_runs_count(RunsFilter(statuses=[DagsterRunStatus.QUEUED]))
-        beats = instance().get_daemon_heartbeats()
+        scheduled = [r.pipeline.name for r in self.pipelines if r.valid and r.pipeline.spec.schedule]
+        queued = self.instance().get_runs_count(RunsFilter(statuses=[DagsterRunStatus.QUEUED]))
+        beats = self.instance().get_daemon_heartbeats()
         newest = max((beat.timestamp for beat in beats.values()), default=None)
         age = None if newest is None else datetime.now(UTC).timestamp() - newest
         debug.update(daemons=sorted(beats), heartbeat_age_s=None if age is None else round(age, 1), scheduled_pipelines=scheduled, queued_runs=queued)
@@ -138,21 +185,22 @@ def check_health(settings: Settings) -> HealthReport:
             raise Degraded(f"not running ({seen}) but needed for {' and '.join(needed)}: start it with `factflow ui`")
         return f"not running ({seen}); not needed: no schedule, no queued run"
 
-    def database(debug: dict) -> str:
+    def probe_database(self, debug: dict) -> str:
         from sqlalchemy import text
 
         from resources.database import FactflowDatabase
 
-        debug.update(url=mask_uri(settings.database_url))
-        db = FactflowDatabase(settings.database_url)
+        debug.update(url=mask_uri(self.settings.database_url))
+        db = FactflowDatabase(self.settings.database_url)
         debug.update(backend=db.engine.dialect.name)
         with db.engine.connect() as conn:
             executions = conn.execute(text("SELECT count(*) FROM factflow_executions")).scalar()
         return f"{executions} execution(s)"
 
-    def storage(debug: dict) -> str:
+    def probe_storage(self, debug: dict) -> str:
         from resources.storage import ObjectStore
 
+        settings = self.settings
         debug.update(uri=mask_uri(settings.storage_uri), endpoint_url=mask_uri(settings.s3_endpoint_url))
         store = ObjectStore(settings.storage_uri, settings.s3_endpoint_url)
         prefix = f"{PROBE_PREFIX}/{secrets.token_hex(8)}/"
@@ -167,64 +215,30 @@ def check_health(settings: Settings) -> HealthReport:
             raise Degraded(f"the probe object under {prefix} could not be deleted")
         return f"write, read and delete under {store.url(prefix)}"
 
-    def pipelines_dir(debug: dict) -> str:
-        debug.update(path=str(settings.pipelines_dir))
-        if not settings.pipelines_dir.is_dir():
-            raise Degraded(f"{settings.pipelines_dir} is not a folder")
-        pipelines.extend(validate_directory(settings.pipelines_dir))
-        invalid = [r for r in pipelines if not r.valid]
-        if not pipelines:
-            raise Degraded(f"no pipeline YAML in {settings.pipelines_dir}")
-        if invalid:
-            first = invalid[0].errors[0]
-            raise Degraded(
-                f"{len(invalid)} of {len(pipelines)} pipeline(s) invalid, first {invalid[0].source}: {first.code} "
-                f"at {first.path or 'the document'}{f' (line {first.line})' if first.line else ''}: {first.message}"
-            )
-        return f"{len(pipelines)} pipeline(s), all valid"
-
-    def browser(debug: dict) -> str:
-        from ..adapters.web_crawler import find_browser
-
-        found = []
-        for executable, users in _browsers_wanted(pipelines).items():
-            path = find_browser(executable)
-            if path is None:
-                users = sorted(set(users))
-                missing = f"{', '.join(users)} render pages in Chromium and there is none on this machine: install the chromium package (apt install chromium)"
-                in_use = sorted(set(users) & _pipelines_in_use(settings, pipelines))
-                if in_use:
-                    raise Degraded(f"{missing}; {', '.join(in_use)} has a schedule or an execution queued or running")
-                raise Warned(f"{missing} (no schedule and no queued or running execution needs it now)")
-            answer = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
-            found.append(f"{answer.stdout.strip() or 'unknown version'} at {path}")
-            debug.setdefault("browsers", {})[path] = sorted(set(users))
-        return "; ".join(found)
-
-    probes = [
-        _run("pipelines", pipelines_dir),
-        _run("dagster runs", dagster_runs),
-        _run("dagster event log", dagster_event_log),
-        _run("dagster schedules", dagster_schedules),
-        _run("dagster daemon", daemon),
-        _run("factflow database", database),
-        _run("object storage", storage),
-    ]
-    if _browsers_wanted(pipelines):
-        probes.append(_run("browser", browser))
-    statuses = {p.status for p in probes}
-    overall = "unhealthy" if FAILED in statuses else "degraded" if DEGRADED in statuses else "healthy"
-    return HealthReport(overall, probes, {"versions": _versions(), "home": str(settings.home)})
+    def probe_host_need(self, need: HostNeed, users: list[str], debug: dict) -> str:
+        """What the adapters of `users` (pipelines) need on the machine: its description, or a
+        warning when it is missing and none of them runs now, degraded when one does."""
+        debug.update(needed_by=users, key=need.key)
+        try:
+            return need.find()
+        except HostNeedMissing as missing:
+            said = f"{', '.join(users)} need it: {missing}"
+            in_use = sorted(set(users) & _pipelines_in_use(self.settings, self.pipelines))
+            if in_use:
+                raise Degraded(f"{said}; {', '.join(in_use)} has a schedule or an execution queued or running") from None
+            raise Warned(f"{said} (no schedule and no queued or running execution needs it now)") from None
 
 
-def _browsers_wanted(pipelines: list) -> dict[str | None, list[str]]:
-    """{executable_path (None: found on PATH): pipelines} of the valid pipelines that render pages."""
-    wanted: dict[str | None, list[str]] = {}
+def _host_needs(pipelines: list) -> dict[tuple[str, str], tuple[HostNeed, list[str]]]:
+    """{(what, key): (need, pipelines)} of what the valid pipelines' adapters need on the machine."""
+    needs: dict[tuple[str, str], tuple[HostNeed, list[str]]] = {}
     for result in pipelines:
         for stage in result.pipeline.stages if result.valid else ():
-            if stage.adapter_type == "web_crawler":
-                wanted.setdefault(stage.adapter_config.executable_path, []).append(result.pipeline.name)
-    return wanted
+            for need in stage.adapter_class.host_needs(stage.adapter_config):
+                _, users = needs.setdefault((need.what, need.key), (need, []))
+                if result.pipeline.name not in users:
+                    users.append(result.pipeline.name)
+    return needs
 
 
 def _pipelines_in_use(settings: Settings, pipelines: list) -> set[str]:
