@@ -29,8 +29,8 @@ from .structure_counts import describe_losses, describe_structure
 def document_in_worker(kind: str, body: bytes | str, name: str | None, max_pages: int) -> tuple:
     """Runs in a worker process: a document that is not HTML as (markdown, title, extraction,
     sidecar extras, shingle signature); a PDF that cannot be read as its reason."""
-    from ..dataset.duplicates import shingle_signature
     from .document_markdown import UnreadableDocument, markdown_document, pdf_document, text_document
+    from .text_signature import shingle_signature
 
     try:
         if kind == "pdf":
@@ -48,8 +48,8 @@ def extract_in_worker(html: str, url: str | None, preserve_links: bool, preserve
     """Runs in a worker process: the extraction as a plain tuple (markdown, title, language, code
     languages, how it was found, what the region held, what the markdown kept), so the stage's own
     process never imports the extractor's libraries, not even to unpickle a result."""
-    from ..dataset.duplicates import shingle_signature
     from .markdown_extraction import extract_markdown
+    from .text_signature import shingle_signature
 
     e = extract_markdown(html, url, preserve_links, preserve_images)
     return e.markdown, e.title, e.language, e.code_languages, e.method, e.region_counts, e.markdown_counts, shingle_signature(e.markdown)
@@ -68,7 +68,7 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
     config_model = HtmlToMarkdownConfig
 
     #: trafilatura, lxml, Resiliparse: ~0.4 s to import, in the worker processes only.
-    worker_modules = ("factflow_assets.adapters.markdown_extraction", "factflow_assets.dataset.duplicates")
+    worker_modules = ("factflow_assets.adapters.markdown_extraction", "factflow_assets.adapters.text_signature")
     #: pypdf is imported by a worker on its first PDF only: most crawls have none.
 
     async def open(self) -> None:

@@ -46,11 +46,11 @@ from ..engine.executions import frozen_pipeline, replay_source
 from ..engine.heartbeat import Heartbeat
 from ..engine.stage_state import FaultBudgets
 from ..engine.stream import StageOutcome, StreamRun, stage_sources, warm_up
-from ..operations.notify import Notifier
 from ..settings import Settings
 from . import run_kinds, tags
 from .checks import stage_check_results
 from .dataset_asset import dataset_asset_key, materialize_dataset
+from .notify import Notifier
 from .retention import apply_retention
 from .runs import execution_runs
 

@@ -13,17 +13,15 @@ page says too little to be the same document as another.
 
 from __future__ import annotations
 
-import re
-import zlib
 from dataclasses import dataclass
 
-import numpy as np
 from datasketch import MinHash, MinHashLSH
 
+from ..adapters.text_signature import MIN_WORDS, PERMUTATIONS, as_minhash, shingle_signature, word_count
 from ..urls import same_page
 
-#: MinHash permutations: a Jaccard estimate within a few hundredths.
-PERMUTATIONS = 128
+__all__ = ["Duplicate", "PageFacts", "as_minhash", "find_duplicates", "shingle_signature", "word_count"]
+
 #: The LSH bands are chosen to miss few true pairs (a missed pair is a duplicate indexed twice); a
 #: candidate is checked on its signature anyway, so a false one only costs that check. Measured:
 #: pairs overlapping by 0.9 become candidates 99.4 % of the time (with equal weights, 81 %).
@@ -31,13 +29,6 @@ LSH_WEIGHTS = (0.05, 0.95)
 #: Shingle overlap from which two pages are one document (measured: the most alike distinct pages of
 #: ../shared/corpora/docs-dev, Django release notes of two bugfix versions, overlap by 0.72).
 NEAR_JACCARD = 0.85
-MIN_WORDS = 50
-SHINGLE = 5
-_MASK = np.uint64(0xFFFFFFFF)
-#: datasketch's own permutations for PERMUTATIONS (its default seed and scheme), made once.
-_TEMPLATE = MinHash(num_perm=PERMUTATIONS)
-_PERMUTATIONS, _SCHEME = _TEMPLATE.permutations, _TEMPLATE.scheme
-_WORD = re.compile(r"\w+")
 
 
 @dataclass
@@ -60,37 +51,6 @@ class Duplicate:
     of: str  # the kept page's message id
     kind: str  # canonical, exact, near
     similarity: float
-
-
-def shingle_signature(text: str) -> list[int] | None:
-    """The text's MinHash values over word 5-shingles (None under MIN_WORDS words): what the
-    markdown's sidecar keeps, made where the markdown is made (the extraction's workers), so that
-    finding duplicates later reads it instead of reading and hashing every page again.
-
-    A word is hashed once (crc32: the same in every process); a shingle's hash is rolled from its
-    five words' in numpy (building each shingle as a string cost a 2,500-word page ~15 ms)."""
-    words = text.lower().split()
-    if len(words) < MIN_WORDS:
-        return None
-    vocabulary = {word: zlib.crc32(word.encode()) for word in set(words)}
-    hashes = np.fromiter(map(vocabulary.__getitem__, words), dtype=np.uint64, count=len(words))
-    count = len(words) - SHINGLE + 1
-    shingles = hashes[:count].copy()
-    for offset in range(1, SHINGLE):
-        shingles = (shingles * np.uint64(1_000_003) + hashes[offset : offset + count]) & _MASK
-    minhash = MinHash(num_perm=PERMUTATIONS, hashfunc=int, permutations=_PERMUTATIONS, scheme=_SCHEME)  # the values are hashes already
-    minhash.update_batch(np.unique(shingles).tolist())
-    return [int(value) for value in minhash.hashvalues]
-
-
-def as_minhash(values: list[int] | None) -> MinHash | None:
-    if not values or len(values) != PERMUTATIONS:
-        return None
-    return MinHash(num_perm=PERMUTATIONS, hashvalues=np.array(values, dtype=_TEMPLATE.hashvalues.dtype), permutations=_PERMUTATIONS, scheme=_SCHEME)
-
-
-def word_count(text: str) -> int:
-    return len(text.split())
 
 
 def find_duplicates(pages: list[PageFacts]) -> dict[str, Duplicate]:
