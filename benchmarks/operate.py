@@ -8,6 +8,8 @@ In a fresh FACTFLOW_HOME, each step a `factflow` process as an operator would ty
   shows nothing in flight, and that nothing is fetched while paused; then `resume` and the time
   to completion;
 - `system health` and `system metrics`, wall time (median of 5);
+- the reading commands on the ended execution (median of 5 each), beside the 0.5 s target for
+  those that need nothing of Dagster but its run storage;
 - `factflow ui`: time until its URL answers, and from SIGTERM until every process is gone.
 """
 
@@ -100,6 +102,25 @@ def median_wall(env: dict, *args: str, runs: int = 5) -> float:
     return statistics.median(factflow(env, *args)[0] for _ in range(runs))
 
 
+#: Commands that only read: those marked True open Dagster's instance (run statuses, the runs list).
+READING = (
+    (("execution", "list"), False), (("execution", "get", "{id}"), True), (("pipeline", "list"), False),
+    (("pipeline", "list", "--execution", "{id}"), True), (("lineage", "stats", "-e", "{id}"), False),
+    (("storage", "list", "-e", "{id}", "--limit", "5"), False), (("system", "metrics"), True),
+)
+
+
+def reading_commands(env: dict) -> None:
+    _wall, listed = factflow(env, "execution", "list")
+    execution_id = listed[0]["id"]
+    print("reading commands, wall time (median of 5; target <= 0.5 s where Dagster is not needed):")
+    for args, opens_dagster in READING:
+        args = tuple(part.format(id=execution_id) for part in args)
+        seconds = median_wall(env, *args)
+        why = "opens Dagster's instance" if opens_dagster else "no Dagster"
+        print(f"    factflow {' '.join(args[:3]):<34} {seconds:.2f} s  ({why})")
+
+
 def ui_start_stop(env: dict) -> None:
     import httpx
 
@@ -140,6 +161,7 @@ def main() -> None:
         print(
             f"system health: {median_wall(env, 'system', 'health'):.2f} s wall; system metrics: {median_wall(env, 'system', 'metrics'):.2f} s wall (median of 5)"  # noqa: E501
         )
+        reading_commands(env)
         ui_start_stop(env)
 
 
