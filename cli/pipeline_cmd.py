@@ -29,7 +29,7 @@ def list_command(env: Environment, execution: str | None, output: str) -> None:
     """
     from factflow_assets.operations.routes import active_routes, execution_routes
 
-    activities = execution_routes(env.db, env.instance, execution) if execution else active_routes(env.db, lambda: env.instance)
+    activities = execution_routes(env.db, lambda: env.instance, execution) if execution else active_routes(env.db, lambda: env.instance)
     if output == "json":
         print_json([activity.to_dict() for activity in activities])
         return

@@ -40,7 +40,7 @@ def live_progress(env, execution_id: str, enabled: bool = True):
     from factflow_assets.engine.executions import (
         frozen_pipeline,  # imports Dagster: only when shown
     )
-    from factflow_assets.operations.status import stage_progress
+    from factflow_assets.operations.stage_counts import stage_progress
 
     record = env.db.executions.get(execution_id)
     pipeline = frozen_pipeline(env.db, record.config_hash, record.pipeline)  # once, not at every refresh

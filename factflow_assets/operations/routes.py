@@ -82,12 +82,15 @@ def paused_routes(db: FactflowDatabase) -> list[str]:
     return sorted(route for route, state in db.route_states.all().items() if state.state == PAUSED)
 
 
-def execution_routes(db: FactflowDatabase, instance: DagsterInstance, execution: str) -> list[RouteActivity]:
+def execution_routes(db: FactflowDatabase, instance: Callable[[], DagsterInstance], execution: str) -> list[RouteActivity]:
     """Every route of one execution (id or tag), whatever its status: an execution that ended
-    shows what each route did, nothing in flight."""
-    from .status import refresh_status
+    shows what each route did, nothing in flight. Dagster's instance is opened (`instance()`) only
+    for an active execution, whose status its runs may have moved on."""
+    record = db.executions.resolve(execution)
+    if record.active:
+        from .status import refresh_status
 
-    record = refresh_status(db, instance, db.executions.resolve(execution))
+        record = refresh_status(db, instance(), record)
     return _routes_of(db, record, db.route_states.all())
 
 
@@ -95,7 +98,7 @@ def _routes_of(db: FactflowDatabase, record, states: dict) -> list[RouteActivity
     """The execution's routes; a route's state is its pause state while the execution is active,
     else the execution's own status (a route of a completed execution is not `running`)."""
     from ..engine.executions import frozen_pipeline
-    from .status import stage_progress  # Dagster: only listing needs it, not pause
+    from .stage_counts import stage_progress
 
     pipeline = frozen_pipeline(db, record.config_hash, record.pipeline)
     waiting: dict[str, int] = {}

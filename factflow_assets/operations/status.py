@@ -21,9 +21,9 @@ from resources.runners_store import Runner
 from ..assets import tags
 from ..assets.checks import STRUCTURE_ADAPTER
 from ..assets.runs import IN_PROGRESS, RUN_STATUS, execution_runs, run_failure
-from ..config import Pipeline
 from ..engine.executions import frozen_pipeline
 from ..engine.structure_totals import structure_totals
+from .stage_counts import stage_progress
 
 FAILURES_SHOWN = 10
 
@@ -74,30 +74,6 @@ def mark_interrupted(db: FactflowDatabase, instance: DagsterInstance, record: Ex
         record.id, "interrupted", run_id=run_id, error=f"the run was interrupted: {reason}; resume it with: factflow execution resume {record.id}"
     )
     return db.executions.get(record.id)
-
-
-def stage_progress(db: FactflowDatabase, record: ExecutionRecord, pipeline: Pipeline | None = None) -> list[dict]:
-    """Per stage, in run order: lineage rows by status (done, unchanged, failed, skipped, in flight)."""
-    pipeline = pipeline or frozen_pipeline(db, record.config_hash, record.pipeline)
-    counts: dict[tuple[str, str], dict[str, int]] = {}
-    for row in db.lineage.stage_counts(record.id):
-        counts.setdefault((row["route"], row["stage"]), {})[row["status"]] = row["count"]
-    rows = []
-    for stage in pipeline.stages:
-        by_status = counts.get((stage.route.name, stage.name), {})
-        rows.append(
-            {
-                "route": stage.route.name,
-                "stage": stage.name,
-                "adapter": stage.adapter_type,
-                "completed": by_status.get("completed", 0),
-                "unchanged": by_status.get("unchanged", 0),  # carried over from the baseline: done, no work redone
-                "failed": by_status.get("failed", 0),
-                "skipped": by_status.get("skipped", 0),
-                "in_flight": by_status.get("pending", 0),
-            }
-        )
-    return rows
 
 
 def markdown_structure(db: FactflowDatabase, record: ExecutionRecord) -> list[dict]:
