@@ -213,7 +213,7 @@ def main() -> None:
         "failures of all (newest 50)": timed(lambda _: queries.failures(), picked),
         "stats of one execution": timed(queries.stats, picked),
         "stats of the largest execution": timed(queries.stats, [largest_id] * min(args.picks, 10)),
-        "list, first 100 rows": timed(lambda e: queries.list(e, limit=100), picked),
+        "list, first 100 rows": timed(lambda e: queries.rows(e, limit=100), picked),
         "resolve a message id": timed(queries.resolve, one_of("html_to_markdown", lineage.c.message_id)),
         "resolve an unknown id (full scan)": timed(lambda _: _unknown(queries), range(3)),
     }

@@ -99,7 +99,7 @@ def start_command(env: Environment, pipeline: str, sets: tuple[str, ...], tag: s
 @pass_environment
 def list_command(env: Environment, status: str | None, pipeline: str | None, limit: int, output: str) -> None:
     """Executions, newest first."""
-    records = env.db.executions.list(status=status, pipeline=pipeline, limit=limit)
+    records = env.db.executions.recent(status=status, pipeline=pipeline, limit=limit)
     if any(r.active for r in records):  # only active executions need Dagster's view of their runs
         from factflow_assets.operations.status import refresh_status
 

@@ -74,7 +74,7 @@ def list_command(env: Environment, execution: str, status, adapter, route, url, 
     """Lineage rows of an execution, in the order they started."""
     record = env.db.executions.resolve(execution)
     check_scope(env, record, route=route, adapter=adapter)
-    rows = env.db.lineage_queries.list(
+    rows = env.db.lineage_queries.rows(
         record.id, status=status, adapter_type=adapter, route=route, include_superseded=include_superseded, url=url, limit=limit, offset=offset
     )
     print_rows(rows, output)

@@ -39,7 +39,7 @@ def list_command(env: Environment, execution: str, route: str | None, stage: str
     record = env.db.executions.resolve(execution)
     objects = []
     for prefix in stage_prefixes(env, record, route, stage):
-        objects.extend(env.store.list(prefix, limit=limit + 1 - len(objects)))
+        objects.extend(env.store.objects(prefix, limit=limit + 1 - len(objects)))
         if len(objects) > limit:
             break
     truncated = len(objects) > limit

@@ -169,7 +169,7 @@ class ExecutionStore:
             raise NotFoundError(f"no execution with id or tag {id_or_tag!r}")
         return record
 
-    def list(self, *, status: str | None = None, pipeline: str | None = None, limit: int = 50) -> list[ExecutionRecord]:
+    def recent(self, *, status: str | None = None, pipeline: str | None = None, limit: int = 50) -> list[ExecutionRecord]:
         query = select(executions).order_by(executions.c.id.desc()).limit(limit)
         if status:
             query = query.where(executions.c.status == status)

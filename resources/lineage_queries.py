@@ -166,7 +166,7 @@ class LineageQueries:
 
     # --- listings ----------------------------------------------------------------------------
 
-    def list(
+    def rows(
         self,
         execution_id: str,
         *,

@@ -345,7 +345,7 @@ class ObjectStore:
         in key order, streamed fresh from storage (`storage_listing`)."""
         return complete_objects(walk(self.fs, self._path(prefix, prefix=True), recursive))
 
-    def list(self, prefix: str, limit: int | None = None) -> Iterator[ObjectInfo]:
+    def objects(self, prefix: str, limit: int | None = None) -> Iterator[ObjectInfo]:
         """Objects under `prefix` (recursively), in key order; sidecars are not objects."""
         for count, (path, info, _sidecar) in enumerate(self._complete(prefix), start=1):
             yield ObjectInfo(self._key(path), int(info.get("size") or 0), _modified(info))

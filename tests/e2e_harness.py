@@ -90,7 +90,7 @@ def storage_of(store: ObjectStore, execution_id: str, under: str = "") -> dict[s
     """{key relative to the execution: sha256 from its sidecar} of every complete object its
     stages stored (the dataset, written from them, names the execution in every row: left out)."""
     prefix = f"executions/{execution_id}/"
-    return {o.key[len(prefix):]: store.metadata(o.key)["sha256"] for o in store.list(prefix + under) if not o.key.startswith(prefix + "dataset/")}
+    return {o.key[len(prefix):]: store.metadata(o.key)["sha256"] for o in store.objects(prefix + under) if not o.key.startswith(prefix + "dataset/")}
 
 
 def rows(db: FactflowDatabase, execution_id: str, stage: str | None = None) -> list[dict]:

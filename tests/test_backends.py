@@ -69,7 +69,7 @@ def test_two_executions_in_two_processes_write_disjoint_prefixes_and_their_own_l
     stored = {}
     for record in (left, right):
         prefix = f"executions/{record.id}/"
-        objects = list(store.list(prefix))
+        objects = list(store.objects(prefix))
         assert objects and all(store.metadata(o.key)["execution_id"] == record.id for o in objects)
         stored[record.id] = {o.key[len(prefix):] for o in objects}
         lineage_rows = rows(db, record.id)

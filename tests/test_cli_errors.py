@@ -69,7 +69,7 @@ def test_a_payload_the_first_stage_cannot_start_from_is_refused_before_anything_
     from resources.database import FactflowDatabase
 
     assert_one_line_error(run("execution", "start", "web_to_markdown", "--set", setting), reason)
-    assert FactflowDatabase(Settings.from_env().database_url).executions.list() == []
+    assert FactflowDatabase(Settings.from_env().database_url).executions.recent() == []
 
 
 @pytest.mark.parametrize(

@@ -63,13 +63,13 @@ def test_status_transitions_stamp_start_and_end(db, pipeline):
     db.executions.set_status(record.id, "failed", error="boom")
     failed = db.executions.get(record.id)
     assert failed.finished_at >= failed.started_at and failed.error == "boom"
-    assert [r.id for r in db.executions.list(status="failed")] == [record.id]
+    assert [r.id for r in db.executions.recent(status="failed")] == [record.id]
 
 
 def test_list_is_newest_first(db, pipeline):
     ids = [create_execution(db, pipeline).id for _ in range(3)]
-    assert [r.id for r in db.executions.list() if r.id in ids] == sorted(ids, reverse=True)
-    assert len(db.executions.list(limit=2)) == 2
+    assert [r.id for r in db.executions.recent() if r.id in ids] == sorted(ids, reverse=True)
+    assert len(db.executions.recent(limit=2)) == 2
 
 
 def count_statements(engine):

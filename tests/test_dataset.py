@@ -132,7 +132,7 @@ def test_duplicate_pages_are_found_recorded_and_left_out_of_the_dataset(pipeline
         base = site.base_url
     assert done["status"] == "completed"
 
-    rows = [r for r in db.lineage_queries.list(done["id"], stage="dataset", limit=100) if r["status"] == "skipped"]
+    rows = [r for r in db.lineage_queries.rows(done["id"], stage="dataset", limit=100) if r["status"] == "skipped"]
     found = {r["metadata"]["url"][len(base):]: (r["metadata"]["duplicate_of"][len(base):], r["metadata"]["duplicate_kind"]) for r in rows}
     assert found == {
         "/manual?utm_source=newsletter": ("/manual", "exact"),

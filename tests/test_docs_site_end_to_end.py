@@ -61,7 +61,7 @@ def test_a_documentation_site_comes_out_with_working_links_and_bounded_segments(
     settings = Settings.from_env()
     store = ObjectStore(settings.storage_uri, settings.s3_endpoint_url)
     execution = report["execution_id"]
-    markdown_keys = [o.key for o in store.list(f"executions/{execution}/markdown_processor/html_to_markdown/")]
+    markdown_keys = [o.key for o in store.objects(f"executions/{execution}/markdown_processor/html_to_markdown/")]
     assert len(markdown_keys) == 19  # 22 pages, three of them "Redirecting..." stubs with nothing to say
     internal = resolved = 0
     for key in markdown_keys:
@@ -78,7 +78,7 @@ def test_a_documentation_site_comes_out_with_working_links_and_bounded_segments(
                 assert target in own_targets[path], (path, target)
     assert internal > 100 and resolved / internal > 0.5, (internal, resolved)
 
-    segments = [o.key for o in store.list(f"executions/{execution}/markdown_processor/smart_segmenter/")]
+    segments = [o.key for o in store.objects(f"executions/{execution}/markdown_processor/smart_segmenter/")]
     assert segments
     for key in segments:
         sidecar = store.metadata(key)

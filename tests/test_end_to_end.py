@@ -62,7 +62,7 @@ def test_an_execution_stores_every_message_with_sidecar_and_lineage(factflow_hom
 
     settings = Settings.from_env()
     store = ObjectStore(settings.storage_uri, settings.s3_endpoint_url)
-    everything = list(store.list(f"executions/{execution_id}/"))
+    everything = list(store.objects(f"executions/{execution_id}/"))
     objects = [o for o in everything if f"executions/{execution_id}/dataset/" not in o.key]
     assert sorted(o.key.rsplit("/", 1)[1] for o in everything if o not in objects) == ["pages.parquet", "segments.parquet"]
     segments = [o for o in objects if "/smart_segmenter/" in o.key]

@@ -228,7 +228,7 @@ def test_a_password_in_a_set_url_is_masked_in_json_sidecars_and_rows(pipelines, 
         json.dumps(as_json("execution", "get", execution["id"])),
         json.dumps(as_json("execution", "list")),
         json.dumps(rows(db, execution["id"]), default=str),
-        *(json.dumps(store.metadata(o.key)) for o in store.list(f"executions/{execution['id']}/")),
+        *(json.dumps(store.metadata(o.key)) for o in store.objects(f"executions/{execution['id']}/")),
     ]
     assert [text for text in shown if "hunter2pw" in text] == []
     assert "reader:***@" in shown[1]

@@ -109,11 +109,11 @@ def test_since_naming_an_unknown_a_running_or_another_pipelines_execution_is_one
     folder = Settings.from_env().pipelines_dir
     create_execution(db, load_pipeline(folder, "remark"), tag="other", status="completed")
     create_execution(db, load_pipeline(folder, "site_md"), tag="busy", status="running")
-    before = len(db.executions.list(limit=100))
+    before = len(db.executions.recent(limit=100))
     for since, says in (("nope", "no execution with id or tag 'nope'"), ("other", "is of pipeline remark, not site_md"), ("busy", "is running")):
         result = run("execution", "start", "site_md", "--since", since)
         assert result.exit_code == 1 and says in result.stderr and result.stderr.count("\n") == 1, result.stderr
-    assert len(db.executions.list(limit=100)) == before
+    assert len(db.executions.recent(limit=100)) == before
 
     empty = site({"/sitemap.xml": sitemap([])})
     result = run("execution", "start", "site_md", "--since", "latest", "--set", f"sitemap_url={empty.url('/sitemap.xml')}")

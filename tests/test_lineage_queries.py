@@ -79,13 +79,13 @@ def test_failures_of_one_execution_oldest_first_and_of_all_newest_first(queries)
 
 
 def test_list_filters_pages_and_leaves_superseded_rows_out_unless_asked(queries):
-    assert [r["id"] for r in queries.list("e1", limit=3)] == ["init", "expand", "scrape-a"]
-    assert [r["id"] for r in queries.list("e1", limit=3, offset=3)] == ["scrape-b", "store-a", "md-a"]
-    assert [r["id"] for r in queries.list("e1", status="failed")] == ["scrape-b"]
-    assert [r["id"] for r in queries.list("e1", route="md")] == ["md-a", "seg-a"]
-    assert [r["id"] for r in queries.list("e1", adapter_type="scrape_adapter")] == ["scrape-a", "scrape-b"]
-    assert "scrape-a-old" in {r["id"] for r in queries.list("e1", include_superseded=True)}
-    assert queries.list("e1")[0]["started_at"].tzinfo is not None
+    assert [r["id"] for r in queries.rows("e1", limit=3)] == ["init", "expand", "scrape-a"]
+    assert [r["id"] for r in queries.rows("e1", limit=3, offset=3)] == ["scrape-b", "store-a", "md-a"]
+    assert [r["id"] for r in queries.rows("e1", status="failed")] == ["scrape-b"]
+    assert [r["id"] for r in queries.rows("e1", route="md")] == ["md-a", "seg-a"]
+    assert [r["id"] for r in queries.rows("e1", adapter_type="scrape_adapter")] == ["scrape-a", "scrape-b"]
+    assert "scrape-a-old" in {r["id"] for r in queries.rows("e1", include_superseded=True)}
+    assert queries.rows("e1")[0]["started_at"].tzinfo is not None
 
 
 def test_batch_lists_one_stage_run(queries):

@@ -90,7 +90,7 @@ def test_a_later_attempt_supersedes_the_earlier_one_in_the_same_write(db):
     writer.start(lineage_row("a2", "m1", attempt=2), supersedes="a1")
     writer.finish("a2", status="completed", output_keys=["k"])
     writer.close()
-    rows = {r["id"]: r for r in db.lineage_queries.list("e1", include_superseded=True)}
+    rows = {r["id"]: r for r in db.lineage_queries.rows("e1", include_superseded=True)}
     assert (rows["a1"]["superseded"], rows["a2"]["superseded"]) == (True, False)
     assert db.lineage_queries.failures("e1") == []  # the failure was retried and is history now
     assert {(r["status"], r["count"]) for r in db.lineage.stage_counts("e1")} == {("completed", 1)}

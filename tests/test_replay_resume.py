@@ -155,7 +155,7 @@ def test_a_replay_into_a_route_makes_a_child_execution_reading_the_parents_objec
     assert len(storage_of(store, same["id"], "markdown/smart_segmenter/")) >= PAGES
     same_md = storage_of(store, same["id"], "markdown/html_to_markdown/")
     assert same_md == storage_of(store, parent["id"], "markdown/html_to_markdown/")  # same code, same input
-    plain = store.get(next(o.key for o in store.list(f"executions/{other['id']}/plain_markdown/html_to_markdown/")))
+    plain = store.get(next(o.key for o in store.objects(f"executions/{other['id']}/plain_markdown/html_to_markdown/")))
     assert b"](http" not in plain  # the other pipeline's config ran: links kept as text
 
     got = as_json("execution", "get", "parent")

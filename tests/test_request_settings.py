@@ -101,7 +101,7 @@ def test_agent_headers_and_cookies_are_sent_and_their_secrets_never_shown(pipeli
 
     shown = [result.output, json.dumps(rows(db, execution["id"]), default=str), run("execution", "get", execution["id"]).output]
     shown.append(run("execution", "get", execution["id"], "--output", "json").output)
-    shown += [json.dumps(store.metadata(o.key)) for o in store.list(f"executions/{execution['id']}/")]
+    shown += [json.dumps(store.metadata(o.key)) for o in store.objects(f"executions/{execution['id']}/")]
     for text in shown:
         assert TOKEN not in text and SESSION not in text
     _pipeline, frozen = db.executions.config(execution["config_hash"])  # the YAML as it ran: the reference, not the value

@@ -70,13 +70,13 @@ def test_delete_removes_an_execution_everywhere_and_leaves_the_others_as_they_we
 
     dry = as_json("execution", "delete", "gone", "--dry-run")
     [planned] = dry["executions"]
-    assert dry["deleted"] == [] and planned["objects"] == len(list(store.list(f"executions/{gone['id']}/"))) > 0 and planned["runs"] == 1
+    assert dry["deleted"] == [] and planned["objects"] == len(list(store.objects(f"executions/{gone['id']}/"))) > 0 and planned["runs"] == 1
     assert planned["lineage_rows"] == len(rows(db, gone["id"]))
     refused = run("execution", "delete", "gone")  # no --yes, and no terminal to ask
     assert refused.exit_code == 1 and "refusing to delete 1 execution(s)" in refused.stderr and refused.stderr.count("\n") == 1
 
     assert as_json("execution", "delete", "gone", "--yes")["deleted"] == [gone["id"]]
-    assert list(store.list(f"executions/{gone['id']}/")) == []
+    assert list(store.objects(f"executions/{gone['id']}/")) == []
     assert names_anywhere(db, gone["id"]) == []
     assert dagster_knows(gone["id"]) == (False, 0)
     assert storage_of(store, kept["id"]) == kept_objects and rows(db, kept["id"]) == kept_rows  # untouched
@@ -99,7 +99,7 @@ def test_a_delete_stopped_part_way_says_so_and_finishes_when_run_again(pipelines
         assert run("execution", "delete", "gone", "--yes").exit_code == 1
     half = as_json("execution", "get", "gone")
     assert half["status"] == "deleting" and "delete` again" in half["error"]
-    assert list(store.list(f"executions/{gone['id']}/")) == [] and dagster_knows(gone["id"]) == (False, 0)
+    assert list(store.objects(f"executions/{gone['id']}/")) == [] and dagster_knows(gone["id"]) == (False, 0)
 
     assert as_json("execution", "delete", "gone", "--yes")["deleted"] == [gone["id"]]
     assert names_anywhere(db, gone["id"]) == []
@@ -126,7 +126,7 @@ def test_objects_another_prune_removed_first_are_gone_as_wanted(pipelines, env, 
     _db, store = env
     gone = start(one_page, "gone")
     prefix = f"executions/{gone['id']}/"
-    keys = [info.key for info in store.list(prefix)]
+    keys = [info.key for info in store.objects(prefix)]
     real_rm = store.fs.rm
 
     def raced(paths, *args, **kwargs):  # the other prune removes the first file just before this one does
@@ -139,7 +139,7 @@ def test_objects_another_prune_removed_first_are_gone_as_wanted(pipelines, env, 
         assert store.delete_keys(keys) == len(keys)  # all gone already: nothing to fail on
     finally:
         del store.fs.rm
-    assert list(store.list(prefix)) == []
+    assert list(store.objects(prefix)) == []
 
 
 def test_prune_keeps_exactly_the_newest_n(pipelines, env, one_page):
@@ -213,10 +213,10 @@ def test_a_scheduled_execution_applies_the_yaml_retention_when_it_completes(pipe
     ticked, status = done.stdout.split()
     assert status == "completed"
 
-    left = {record.id for record in db.executions.list(pipeline="site_md")}
+    left = {record.id for record in db.executions.recent(pipeline="site_md")}
     assert left == {ticked, child, parent}  # keep 2: the new one and the newest other; its parent stays for it
     for gone in older:
-        assert names_anywhere(db, gone) == [] and list(store.list(f"executions/{gone}/")) == [] and dagster_knows(gone) == (False, 0)
+        assert names_anywhere(db, gone) == [] and list(store.objects(f"executions/{gone}/")) == [] and dagster_knows(gone) == (False, 0)
 
 
 def test_watching_an_execution_deleted_meanwhile_says_so_in_one_line(pipelines, env, one_page, monkeypatch):

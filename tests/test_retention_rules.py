@@ -64,9 +64,9 @@ def test_a_kept_child_spares_its_parent_and_grandparent(db):
     parent = made(db, 9, parent=grandparent)
     child = made(db, 8, parent=parent)
     lone = made(db, 7)
-    chosen = [r for r in db.executions.list(limit=100) if r.id in (grandparent, parent, lone)]  # the child is kept
+    chosen = [r for r in db.executions.recent(limit=100) if r.id in (grandparent, parent, lone)]  # the child is kept
     left, spared = spare_parents_of_kept(db, chosen)
     assert ids(left) == [lone] and sorted(ids(spared)) == sorted([parent, grandparent])
-    everything = db.executions.list(limit=100)
+    everything = db.executions.recent(limit=100)
     assert spare_parents_of_kept(db, everything) == (everything, [])
     assert child

@@ -82,7 +82,7 @@ class Harness:
     def rows(self, stage, execution_id="e1"):
         """Every lineage row of a stage, every column (traceback included)."""
         queries = self.db.lineage_queries
-        listed = queries.list(execution_id, stage=stage, include_superseded=True, limit=100_000)
+        listed = queries.rows(execution_id, stage=stage, include_superseded=True, limit=100_000)
         return [queries.require(row["id"]) for row in listed]
 
 

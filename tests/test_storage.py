@@ -68,12 +68,12 @@ def test_listing_skips_sidecars_and_unfinished_writes(store, tmp_path):
     store.put("executions/e1/r/s/b", b"22", "text/plain", {})
     store.put("executions/e1/r/t/c", b"333", "text/plain", {})
     (tmp_path / "storage/executions/e1/r/s/torn").write_bytes(b"object without sidecar")
-    assert [o.key for o in store.list("executions/e1/")] == ["executions/e1/r/s/a", "executions/e1/r/s/b", "executions/e1/r/t/c"]
-    assert [o.size for o in store.list("executions/e1/r/s/")] == [1, 2]
-    assert [o.key for o in store.list("executions/e1/", limit=1)] == ["executions/e1/r/s/a"]
+    assert [o.key for o in store.objects("executions/e1/")] == ["executions/e1/r/s/a", "executions/e1/r/s/b", "executions/e1/r/t/c"]
+    assert [o.size for o in store.objects("executions/e1/r/s/")] == [1, 2]
+    assert [o.key for o in store.objects("executions/e1/", limit=1)] == ["executions/e1/r/s/a"]
     assert store.keys("executions/e1/r/s/") == ["executions/e1/r/s/a", "executions/e1/r/s/b"]
     assert store.keys("executions/nothing/") == []
-    assert list(store.list("executions/nothing/")) == []
+    assert list(store.objects("executions/nothing/")) == []
 
 
 def test_a_torn_sidecar_reads_as_missing(store, tmp_path):

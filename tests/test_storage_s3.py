@@ -39,18 +39,18 @@ def test_objects_sidecars_and_listings_on_s3(s3_store):
     write_raw(store, "executions/e1/r/s/torn", b"object without sidecar")
     assert store.get("executions/e1/r/s/a") == b"<p>1</p>" and store.metadata("executions/e1/r/s/a") == sidecar
     assert store.url("executions/e1/r/s/a").startswith("s3://") and store.exists("executions/e1/r/s/a")
-    assert [o.key for o in store.list("executions/e1/")] == [
+    assert [o.key for o in store.objects("executions/e1/")] == [
         "executions/e1/r/s/a", "executions/e1/r/s/b", "executions/e1/r/t/c", "executions/e1/top",
     ]
-    assert [o.size for o in store.list("executions/e1/r/s/")] == [8, 2]
-    assert all(o.modified is not None for o in store.list("executions/e1/"))
+    assert [o.size for o in store.objects("executions/e1/r/s/")] == [8, 2]
+    assert all(o.modified is not None for o in store.objects("executions/e1/"))
     assert store.keys("executions/e1/r/s/") == ["executions/e1/r/s/a", "executions/e1/r/s/b"]
     assert store.keys("executions/e1/") == ["executions/e1/top"]  # one level
     folders, files = store.browse("executions/e1")
     assert [(f.prefix, f.objects, f.size) for f in folders] == [("executions/e1/r/", 3, 13)]
     assert [o.key for o in files] == ["executions/e1/top"]
     assert store.delete_prefix("executions/e1/r/") == 4  # the torn write went too
-    assert store.keys("executions/e1/r/s/") == [] and [o.key for o in store.list("executions/")] == ["executions/e1/top"]
+    assert store.keys("executions/e1/r/s/") == [] and [o.key for o in store.objects("executions/")] == ["executions/e1/top"]
 
 
 def test_download_and_watch_on_s3(s3_store, tmp_path):
@@ -77,7 +77,7 @@ def test_pairing_in_key_order_with_neighbours_between_an_object_and_its_sidecar(
         store.put(key, key.encode(), "text/plain", {})
     write_raw(store, "p/x-2", b"torn: no sidecar")
     write_raw(store, "p/x-3" + SIDECAR_SUFFIX, b"{}")  # its object is gone
-    listed = [o.key for o in store.list("p/")]
+    listed = [o.key for o in store.objects("p/")]
     assert listed == sorted(listed) == ["p/w", "p/x", "p/x-1", "p/x-1-2", "p/x.1", "p/x0", "p/x1/inner", "p/x="]
     assert [store.get(key) for key in listed] == [key.encode() for key in listed]
 
@@ -90,10 +90,10 @@ def test_s3_listings_are_paged_and_streamed(s3_store, monkeypatch):
     calls = []
     real = store.fs.call_s3
     monkeypatch.setattr(store.fs, "call_s3", lambda method, **kw: calls.append(method) or real(method, **kw))
-    assert len(list(store.list("executions/e1/"))) == 12
+    assert len(list(store.objects("executions/e1/"))) == 12
     assert calls.count("list_objects_v2") == 5  # 24 keys, 5 a page
     calls.clear()
-    assert [o.key for o in store.list("executions/e1/", limit=2)] == ["executions/e1/r/s/m00", "executions/e1/r/s/m01"]
+    assert [o.key for o in store.objects("executions/e1/", limit=2)] == ["executions/e1/r/s/m00", "executions/e1/r/s/m01"]
     assert calls.count("list_objects_v2") == 1  # a limited listing stops at the first page
     assert len(store.keys("executions/e1/r/s/")) == 12
 
@@ -108,7 +108,7 @@ def test_a_long_lived_store_sees_what_another_process_writes(s3_store):
     subprocess.run([sys.executable, "-c", script, store.uri, store.fs.client_kwargs.get("endpoint_url") or store.fs.endpoint_url],
                    cwd=PROJECT_ROOT, check=True)
     assert store.keys("executions/e1/r/s/") == ["executions/e1/r/s/from-elsewhere"]
-    assert [o.key for o in store.list("executions/")] == ["executions/e1/r/s/from-elsewhere"]
+    assert [o.key for o in store.objects("executions/")] == ["executions/e1/r/s/from-elsewhere"]
 
 
 def test_concurrent_writers_on_s3_lose_nothing(s3_store):
@@ -121,4 +121,4 @@ def test_concurrent_writers_on_s3_lose_nothing(s3_store):
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(list(store.list("executions/"))) == 60
+    assert len(list(store.objects("executions/"))) == 60

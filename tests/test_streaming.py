@@ -131,16 +131,16 @@ def test_every_stage_runs_at_once_and_reports_in_run_order(harness):
     }
     assert outcomes["slow"].input.endswith("(as numbers/fast stores it, in this run)")
     assert len(store.keys(stage_prefix("e1", "later", "slow"))) == 20
-    slow_rows = db.lineage_queries.list("e1", stage="slow", limit=100)
-    fast_rows = {r["id"] for r in db.lineage_queries.list("e1", stage="fast", limit=100)}
+    slow_rows = db.lineage_queries.rows("e1", stage="slow", limit=100)
+    fast_rows = {r["id"] for r in db.lineage_queries.rows("e1", stage="fast", limit=100)}
     assert {r["parent_lineage_id"] for r in slow_rows} == fast_rows  # lineage runs through the hand-off
 
 
 def test_a_downstream_stage_starts_before_its_upstream_has_finished(harness):
     run, _, db = harness
     run(n=30, upstream_workers=2, fast_delay=0.05)
-    fast = db.lineage_queries.list("e1", stage="fast", limit=100)
-    slow = db.lineage_queries.list("e1", stage="slow", limit=100)
+    fast = db.lineage_queries.rows("e1", stage="fast", limit=100)
+    slow = db.lineage_queries.rows("e1", stage="slow", limit=100)
     assert min(r["started_at"] for r in slow) < max(r["finished_at"] for r in fast)
 
 
@@ -152,7 +152,7 @@ def test_outputs_made_one_by_one_are_handed_on_before_the_last_is_made(harness):
     assert Slow.seen and min(seen for seen, _ in Slow.seen) < Count.last_made
     assert {name: o.summary.messages_out for name, o in outcomes.items()} == {"count": 600, "fast": 600, "slow": 600}
     assert len(store.keys(stage_prefix("e1", "numbers", "count"))) == 600
-    (row,) = db.lineage_queries.list("e1", stage="count", limit=10)
+    (row,) = db.lineage_queries.rows("e1", stage="count", limit=10)
     assert row["status"] == "completed" and row["output_count"] == 600
 
 
@@ -162,7 +162,7 @@ def test_a_stop_while_outputs_are_made_stores_no_more_and_cancels_the_row(harnes
     monkeypatch.setattr(Count, "on_made", staticmethod(lambda i: control.stop.set() if i == 300 else None))
     outcomes, _ = run(n=100_000, one_by_one="true", control=control)
     assert not outcomes["count"].summary.complete
-    (row,) = db.lineage_queries.list("e1", stage="count", limit=10)
+    (row,) = db.lineage_queries.rows("e1", stage="count", limit=10)
     assert row["status"] == "cancelled" and "a resume makes them again" in row["error_message"]
     assert len(store.keys(stage_prefix("e1", "numbers", "count"))) == 256  # the first chunk; none after the stop
 
@@ -195,8 +195,8 @@ def test_a_slow_stage_holds_a_fast_one_back(harness, monkeypatch):
     assert outcomes["slow"].summary.messages_in == 200
     assert len(deepest) == 2 and all(0 < most <= capacity for capacity, most in deepest.values())
     assert (8, 8) in deepest.values()  # the slow stage's hand-off (2 per worker, at least 8) filled up and held
-    fast = db.lineage_queries.list("e1", stage="fast", limit=1000)
-    slow_started = sorted(r["started_at"] for r in db.lineage_queries.list("e1", stage="slow", limit=1000))
+    fast = db.lineage_queries.rows("e1", stage="fast", limit=1000)
+    slow_started = sorted(r["started_at"] for r in db.lineage_queries.rows("e1", stage="slow", limit=1000))
     # when the fast stage finished its last message, the slow one had started most of its own:
     # at most a hand-off and the fast stage's workers ahead of it
     last_fast = max(r["finished_at"] for r in fast)

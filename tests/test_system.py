@@ -33,7 +33,7 @@ def test_a_fresh_home_is_healthy_and_the_storage_probe_leaves_nothing_behind(pip
     }
     assert "not needed" in probes(report)["dagster daemon"]["detail"]
     assert "debug" not in report and "seconds" not in report["probes"][0]
-    assert list(ObjectStore(settings.storage_uri).list("_health/")) == []
+    assert list(ObjectStore(settings.storage_uri).objects("_health/")) == []
     assert not list((settings.home / "storage").rglob("*.partial"))
 
 
@@ -110,7 +110,7 @@ def test_metrics_agree_with_lineage_and_storage(pipelines, env):
         stage = by_stage[(row["route"], row["stage"])]
         assert stage["processed"] == stage["processed_last_hour"] == sum(1 for r in lineage_rows if r["stage"] == row["stage"])
         assert stage["failed"] == sum(1 for r in lineage_rows if r["stage"] == row["stage"] and r["status"] == "failed")
-    stored = list(store.list(f"executions/{execution_id}/"))
+    stored = list(store.objects(f"executions/{execution_id}/"))
     assert metrics["storage"] == [
         {"execution_id": execution_id, "pipeline": "site_md", "status": "completed", "objects": len(stored), "bytes": sum(o.size for o in stored)}
     ]

@@ -97,7 +97,7 @@ def _depth(db: FactflowDatabase, record: ExecutionRecord) -> int:
 
 def _measure(db: FactflowDatabase, store: ObjectStore, instance: DagsterInstance, record: ExecutionRecord) -> Doomed:
     doomed = Doomed(record, lineage_rows=db.retention.lineage_rows(record.id), runs=[r.dagster_run.run_id for r in execution_runs(instance, record.id)])
-    for info in store.list(execution_prefix(record.id)):
+    for info in store.objects(execution_prefix(record.id)):
         doomed.objects += 1
         doomed.bytes += info.size
     return doomed
@@ -130,7 +130,7 @@ def select_for_prune(
     prune started, a prune finishes."""
     if keep is None and older_than is None:
         raise FactflowError("say what to keep: --keep N, --older-than AGE, or both")
-    listed = db.executions.list(pipeline=pipeline, limit=1_000_000)
+    listed = db.executions.recent(pipeline=pipeline, limit=1_000_000)
     unfinished = [r for r in listed if r.status == DELETING]
     matching = [r for r in listed if not r.active and r.status != DELETING and (not statuses or r.status in statuses)]
     candidates = matching[keep:] if keep is not None else matching  # newest first: the first `keep` stay

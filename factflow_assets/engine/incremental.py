@@ -34,7 +34,7 @@ def baseline_for(db: FactflowDatabase, pipeline: str, init_payload: dict[str, An
     completed one with the same init payload, or None (then the crawl is a full one).
     FactflowError (one line) for an unknown execution, a running one, or another pipeline's."""
     if since == LATEST:
-        for record in db.executions.list(pipeline=pipeline, status="completed", limit=LATEST_SEARCH):
+        for record in db.executions.recent(pipeline=pipeline, status="completed", limit=LATEST_SEARCH):
             if record.init_payload == init_payload:
                 return record
         return None

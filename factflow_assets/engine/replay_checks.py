@@ -21,7 +21,7 @@ def require_stored_outputs(
     keys) when storage holds fewer than its completed lineage rows say it wrote, or, for a replay,
     none at all."""
     prefix = stage_prefix(execution_id, route, stage)
-    stored = {o.key for o in store.list(prefix)}  # complete objects: an orphaned sidecar is not an input
+    stored = {o.key for o in store.objects(prefix)}  # complete objects: an orphaned sidecar is not an input
     expected = {
         key
         for prior in db.lineage.prior_invocations(execution_id, route, stage).values()
