@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
 import threading
 from pathlib import Path
@@ -18,6 +19,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool, QueuePool, SingletonThreadPool, StaticPool
 
 from .deliveries_store import DeliveryStore
 from .errors import FactflowError
@@ -85,6 +87,20 @@ def _waiting(method, what: str):
         return wait_out(lambda: method(*args, **kwargs), what=what)
 
     return call
+
+
+class _InterruptNoise(logging.Filter):
+    """Drops the pool's "Exception closing connection" record when what interrupted the close is
+    Ctrl+C or a run's interruption (a BaseException, not an Exception): SQLAlchemy logs it with
+    its traceback and raises it again, and whoever was interrupted says what happened in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return error is None or isinstance(error, Exception)
+
+
+for _pool in (QueuePool, NullPool, SingletonThreadPool, StaticPool):
+    logging.getLogger(f"{_pool.__module__}.{_pool.__name__}").addFilter(_InterruptNoise())
 
 
 def _create_engine(url: str) -> Engine:

@@ -227,3 +227,20 @@ def test_a_database_that_stays_away_is_a_clear_error_and_the_rows_wait_for_it(db
     writer.close()
     with db.engine.connect() as conn:
         assert [r.id for r in conn.execute(select(lineage))] == ["kept"]
+
+
+def test_an_interrupt_while_the_pool_closes_a_connection_prints_no_traceback_but_a_real_error_does(caplog):
+    """Ctrl+C can land inside SQLAlchemy's close of a pooled connection: it logs the interrupt with
+    its traceback, then raises it again. The operator sees the one line the run says instead."""
+    import logging
+
+    import resources.database  # noqa: F401 (installs the filter)
+
+    pool_log = logging.getLogger("sqlalchemy.pool.impl.QueuePool")
+    with caplog.at_level(logging.ERROR, logger="sqlalchemy.pool.impl.QueuePool"):
+        for error in (KeyboardInterrupt(), OSError("the server went away")):
+            try:
+                raise error
+            except BaseException:
+                pool_log.error("Exception closing connection %r", "conn", exc_info=True)
+    assert [type(r.exc_info[1]) for r in caplog.records] == [OSError]
