@@ -8,6 +8,7 @@ testable alone and the engine swappable.
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -103,6 +104,17 @@ def http_url_problem(value: Any) -> str | None:
     if url.port is not None and not 0 < url.port < 65536:
         return f"has port {url.port}, outside 1-65535"
     return None
+
+
+def regex_list(patterns: list[str]) -> list[str]:
+    """A config's list of regular expressions, each checked to compile (a pydantic field
+    validator: `field_validator("include", "exclude")(regex_list)`)."""
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(f"invalid regular expression {pattern!r}: {error}") from error
+    return patterns
 
 
 class PermanentError(Exception):

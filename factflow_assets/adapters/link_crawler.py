@@ -27,7 +27,7 @@ import httpx
 from pydantic import Field, field_validator
 
 from ..urls import normal_url
-from .base import Emit, Message, SkipMessage, http_url_problem
+from .base import Emit, Message, SkipMessage, http_url_problem, regex_list
 from .http_fetch import fetch
 from .network_policy import RequestRefused
 from .page_links import is_html, page_links
@@ -50,15 +50,7 @@ class LinkCrawlerConfig(FetchConfig):
     exclude: list[str] = Field(default_factory=list, description="Regexes (searched in the URL): never in scope.")
     skip_extensions: list[str] = Field(default_factory=lambda: list(NOT_PAGES), description="Links to files with these extensions are not queued.")
 
-    @field_validator("include", "exclude")
-    @classmethod
-    def _patterns(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f"not a regular expression: {pattern!r} ({error})") from None
-        return patterns
+    _patterns_compile = field_validator("include", "exclude")(regex_list)
 
 
 class LinkCrawler(PoliteFetcher[LinkCrawlerConfig]):

@@ -23,6 +23,7 @@ from .base import (
     Message,
     PermanentError,
     http_url_problem,
+    regex_list,
 )
 from .http_fetch import FetchPolicy, fetch
 from .robots import RobotsUnreachable, fetch_robots, origin_of
@@ -40,15 +41,7 @@ class SitemapParserConfig(AdapterConfig):
     max_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="Cap per document, decompressed.")
     retries: int = Field(2, ge=0)
 
-    @field_validator("include", "exclude")
-    @classmethod
-    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f"invalid regular expression {pattern!r}: {error}") from error
-        return patterns
+    _patterns_compile = field_validator("include", "exclude")(regex_list)
 
 
 class SitemapParser(Adapter[SitemapParserConfig]):
