@@ -52,7 +52,8 @@ def print_structure(structure: dict) -> None:
     """What the markdown kept of the pages' main regions, and the pages that lost some."""
     console = stdout()
     kept = ", ".join(f"{kind.replace('_', ' ')} {c['kept']}/{c['region']}" for kind, c in structure["kinds"].items())
-    console.print(line(f"\n{structure['stage']}: markdown kept of {structure['pages']} page(s)' main content: ", kept))
+    console.print()
+    console.print(line(f"{structure['stage']}: markdown kept of {structure['pages']} page(s)' main content: ", kept))
     if structure["pages_with_losses"]:
         rows = [(page["url"] or page["message_id"], page["lost"]) for page in structure["first_pages_with_losses"]]
         title = f"pages whose markdown lost structure ({structure['pages_with_losses']}; first 10)"

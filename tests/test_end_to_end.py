@@ -140,6 +140,8 @@ def test_an_execution_stores_every_message_with_sidecar_and_lineage(factflow_hom
     assert (factflow_home / "storage").exists() != backend.endswith("s3")
     table = invoke("execution", "get", execution_id)
     assert "completed" in table.stdout and "web_content_storage" in table.stdout and "legacy-api" in table.stdout
+    kept = next(text for text in table.stdout.splitlines() if "markdown kept of" in text)
+    assert kept.startswith("markdown_processor/html_to_markdown: ")  # a blank line before it, not a written-out "\n"
 
 
 def stage_checks(execution_id: str) -> dict[tuple[str, str], bool]:
