@@ -26,11 +26,12 @@ import lxml.html
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.corpora import AEB_DEV  # noqa: E402
+from benchmarks.corpora import AEB_DEV, CORPORA  # noqa: E402
 from factflow_assets.adapters.documents import decode_html  # noqa: E402
 from factflow_assets.demo.server import Request, Resource, SiteServer  # noqa: E402
 
 CORPUS = AEB_DEV / "html"
+DOCS_CORPUS = CORPORA / "docs-dev"
 URLS_PER_SITEMAP = 500
 SITEMAP_TYPE = "application/xml"
 
@@ -39,6 +40,15 @@ def load_articles(corpus: Path = CORPUS) -> list[bytes]:
     files = sorted(corpus.glob("*.html.gz"))
     if not files:
         raise SystemExit(f"no articles under {corpus}: the aeb-dev corpus is expected at ../shared/corpora/aeb-dev")
+    return [gzip.decompress(f.read_bytes()) for f in files]
+
+
+def load_docs_pages(corpus: Path = DOCS_CORPUS) -> list[bytes]:
+    """The 146 pages of ../shared/corpora/docs-dev (four documentation sites, four generators), to
+    serve in turn like the articles: a documentation site's pages instead of news articles."""
+    files = sorted(corpus.rglob("*.html.gz"))
+    if not files:
+        raise SystemExit(f"no pages under {corpus}: the docs-dev corpus is expected at ../shared/corpora/docs-dev")
     return [gzip.decompress(f.read_bytes()) for f in files]
 
 

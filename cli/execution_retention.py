@@ -1,6 +1,6 @@
 """`factflow execution delete|prune`: remove executions everywhere they live (retention).
 
-Thin commands over `factflow_assets.assets.retention`. Nothing is deleted without `--yes`:
+Thin commands over `factflow_assets.operations.retention`. Nothing is deleted without `--yes`:
 on a terminal the command asks, with the counts; in a script it refuses.
 """
 
@@ -26,7 +26,7 @@ STATUSES = ("completed", "failed", "cancelled", "interrupted", "deleting")
 
 
 def _confirm_and_delete(env: Environment, doomed: list, yes: bool, dry_run: bool, output: str) -> None:
-    from factflow_assets.assets.retention import delete
+    from factflow_assets.operations.retention import delete_executions
 
     if output == "json" and (dry_run or not doomed):
         print_json({"dry_run": dry_run, "executions": [d.to_dict() for d in doomed], "deleted": []})
@@ -60,8 +60,7 @@ def _confirm_and_delete(env: Environment, doomed: list, yes: bool, dry_run: bool
         if not sys.stdin.isatty():
             raise click.ClickException(f"refusing to delete {total} without --yes (no terminal to ask)")
         click.confirm(f"delete {total}?", abort=True, err=True)
-    for item in doomed:
-        delete(env.settings, env.db, env.store, env.instance, item)
+    delete_executions(env.settings, env.db, env.store, env.instance, doomed)
     if output == "json":
         print_json({"dry_run": False, "executions": [d.to_dict() for d in doomed], "deleted": [d.record.id for d in doomed]})
     else:
@@ -78,11 +77,9 @@ def _confirm_and_delete(env: Environment, doomed: list, yes: bool, dry_run: bool
 def delete_command(env: Environment, execution_ids: tuple[str, ...], with_children: bool, yes: bool, dry_run: bool, output: str) -> None:
     """Delete executions everywhere they live: objects, lineage and bookkeeping rows, their Dagster
     partition, runs and event logs. A delete stopped part-way finishes when run again."""
-    from factflow_assets.assets.retention import plan_delete
-    from factflow_assets.operations.status import refresh_status
+    from factflow_assets.operations.retention import plan_execution_delete
 
-    records = [refresh_status(env.db, env.instance, env.db.executions.resolve(id_or_tag)) for id_or_tag in execution_ids]
-    doomed = plan_delete(env.db, env.store, env.instance, records, with_children)
+    doomed = plan_execution_delete(env.db, env.store, env.instance, execution_ids, with_children)
     _confirm_and_delete(env, doomed, yes, dry_run, output)
 
 
@@ -99,16 +96,9 @@ def prune_command(
     env: Environment, pipeline: str | None, keep: int | None, older_than: str | None, statuses: tuple[str, ...], yes: bool, dry_run: bool, output: str
 ) -> None:
     """Delete every execution that matches, keeping the newest (never a running one)."""
-    from factflow_assets.assets.retention import (
-        parse_age,
-        plan_delete,
-        select_for_prune,
-        spare_parents_of_kept,
-    )
+    from factflow_assets.operations.retention import plan_prune
 
-    chosen = select_for_prune(env.db, pipeline, keep, parse_age(older_than) if older_than else None, statuses)
-    chosen, spared = spare_parents_of_kept(env.db, chosen)
-    for record in spared:
+    plan = plan_prune(env.db, env.store, env.instance, pipeline, keep, older_than, statuses)
+    for record in plan.spared:
         note(f"keeping {record.id}: a child execution that reads it is kept")
-    doomed = plan_delete(env.db, env.store, env.instance, chosen, with_children=True) if chosen else []
-    _confirm_and_delete(env, doomed, yes, dry_run, output)
+    _confirm_and_delete(env, plan.doomed, yes, dry_run, output)

@@ -217,12 +217,12 @@ def test_no_two_distinct_documentation_pages_are_called_duplicates():
     the Rust book's old-edition stubs, three "Redirecting..." pages) are not one document."""
     corpus = require_corpus(CORPORA / "docs-dev")
     from benchmarks.docs_fidelity import SITE_ROOT, load_pages
-    from factflow_assets.dataset.duplicates import PageFacts, as_minhash, find_duplicates, shingle_signature, word_count
+    from factflow_assets.dataset.duplicates import PageFacts, find_duplicates, shingle_signature, word_count
 
     facts = []
     for index, (site, path, html) in enumerate(load_pages(corpus, None)):
         url = SITE_ROOT.format(site=site) + path
         markdown = extract_markdown(html, url).markdown
         digest = hashlib.sha256(markdown.encode()).hexdigest()
-        facts.append(PageFacts(f"m{index}", url, url, None, digest, (index, ""), word_count(markdown), as_minhash(shingle_signature(markdown))))
+        facts.append(PageFacts(f"m{index}", url, url, None, digest, (index, ""), word_count(markdown), shingle_signature(markdown)))
     assert find_duplicates(facts) == {}

@@ -47,12 +47,17 @@ class Message:
         return json.loads(self.body)
 
     def text(self) -> str:
-        """The body as text in its declared charset (UTF-8 when the charset is unknown to
-        Python); undecodable bytes become U+FFFD rather than an error."""
-        try:
-            return self.body.decode(charset_of(self.content_type), errors="replace")
-        except LookupError:
-            return self.body.decode("utf-8", errors="replace")
+        """The body as text in its declared charset (`decode_text`)."""
+        return decode_text(self.body, self.content_type)
+
+
+def decode_text(body: bytes, content_type: str) -> str:
+    """`body` as text in the charset `content_type` declares (UTF-8 when the charset is unknown to
+    Python); undecodable bytes become U+FFFD rather than an error."""
+    try:
+        return body.decode(charset_of(content_type), errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
 
 
 def charset_of(content_type: str) -> str:

@@ -19,11 +19,12 @@ from pydantic import Field
 
 from resources.hashing import content_hash
 
-from .base import Adapter, AdapterConfig, Emit, Message, PermanentError, SkipMessage
+from .base import Adapter, AdapterConfig, Emit, Message, PermanentError, SkipMessage, decode_text
 from .document_markdown import MARKDOWN_TYPES, PDF_TYPES, TEXT_TYPES, media_type
 from .documents import MARKDOWN_CONTENT_TYPE, canonical_url
 from .process_pool import WorkerPool, default_workers
 from .structure_counts import describe_losses, describe_structure
+from .text_signature import SIGNATURE_MODULES
 
 
 def document_in_worker(kind: str, body: bytes | str, name: str | None, max_pages: int) -> tuple:
@@ -44,15 +45,21 @@ def document_in_worker(kind: str, body: bytes | str, name: str | None, max_pages
     return converted.markdown, converted.title, converted.extraction, converted.extra, shingle_signature(converted.markdown)
 
 
-def extract_in_worker(html: str, url: str | None, preserve_links: bool, preserve_images: bool) -> tuple:
-    """Runs in a worker process: the extraction as a plain tuple (markdown, title, language, code
-    languages, how it was found, what the region held, what the markdown kept), so the stage's own
-    process never imports the extractor's libraries, not even to unpickle a result."""
+def extract_in_worker(body: bytes, content_type: str, url: str | None, preserve_links: bool, preserve_images: bool) -> tuple:
+    """Runs in a worker process: the stored page decoded (as `Message.text` does), its extraction
+    and what the sidecar says of it, as a plain tuple (markdown as UTF-8, its words and hash, title,
+    language, code languages, how it was found, what the region held, what the markdown kept, the
+    canonical URL, the shingle signature). The stage's own process hands bytes over and gets bytes
+    back: it neither decodes the page nor encodes the markdown, and never imports the extractor's
+    libraries, not even to unpickle a result."""
     from .markdown_extraction import extract_markdown
     from .text_signature import shingle_signature
 
+    html = decode_text(body, content_type)
     e = extract_markdown(html, url, preserve_links, preserve_images)
-    return e.markdown, e.title, e.language, e.code_languages, e.method, e.region_counts, e.markdown_counts, shingle_signature(e.markdown)
+    markdown = e.markdown.encode()
+    return (markdown, len(e.markdown.split()), content_hash(markdown), e.title, e.language, e.code_languages, e.method,
+            e.region_counts, e.markdown_counts, canonical_url(html, url), shingle_signature(e.markdown))
 
 
 class HtmlToMarkdownConfig(AdapterConfig):
@@ -67,8 +74,9 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
     type = "html_to_markdown"
     config_model = HtmlToMarkdownConfig
 
-    #: trafilatura, lxml, Resiliparse: ~0.4 s to import, in the worker processes only.
-    worker_modules = ("factflow_assets.adapters.markdown_extraction", "factflow_assets.adapters.text_signature")
+    #: trafilatura, lxml, Resiliparse, and what the shingle signature needs: ~0.7 s to import, in
+    #: the worker processes only.
+    worker_modules = ("factflow_assets.adapters.markdown_extraction", "factflow_assets.adapters.text_signature", *SIGNATURE_MODULES)
     #: pypdf is imported by a worker on its first PDF only: most crawls have none.
 
     async def open(self) -> None:
@@ -86,10 +94,10 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
             return [await self._document(message, kind)]
         source = message.metadata
         url = source.get("final_url") or source.get("url")
-        markdown, title, language, code_languages, method, region, kept, minhash = await self._pool.run(
-            extract_in_worker, message.text(), url, self.config.preserve_links, self.config.preserve_images
+        markdown, words, markdown_hash, title, language, code_languages, method, region, kept, canonical, minhash = await self._pool.run(
+            extract_in_worker, message.body, message.content_type, url, self.config.preserve_links, self.config.preserve_images
         )
-        if not markdown.strip():
+        if not words:
             raise SkipMessage("no main content found on the page")
         return [
             Emit(
@@ -99,11 +107,11 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
                     "page_message_id": message.id,
                     "title": title or source.get("title"),
                     "language": language or source.get("language"),
-                    "content_hash": content_hash(markdown.encode()),
-                    "words": len(markdown.split()),
+                    "content_hash": markdown_hash,
+                    "words": words,
                     "code_languages": code_languages or None,
                     "extraction": method,
-                    "canonical_url": canonical_url(message.text(), url),
+                    "canonical_url": canonical,
                     "minhash": minhash,  # the dataset finds near-duplicate pages by it
                     "structure": describe_structure(region, kept) if region else None,
                     "structure_lost": describe_losses(region, kept) if region else None,

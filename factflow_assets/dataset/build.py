@@ -30,7 +30,7 @@ from resources.storage import ObjectStore, message_key
 
 from ..config import Pipeline, Stage
 from ..ids import new_batch_id, new_lineage_id
-from .duplicates import Duplicate, PageFacts, as_minhash, find_duplicates, shingle_signature, word_count
+from .duplicates import Duplicate, PageFacts, find_duplicates, shingle_signature, word_count
 from .schema import DATASET_FOLDER, PAGE_SCHEMA, PAGES, SEGMENT_SCHEMA, SEGMENTS, dataset_key, page_id, segment_id
 
 #: Rows per Parquet row group (and per batch held in memory while writing).
@@ -141,7 +141,7 @@ def _duplicates(
         values = sidecar.get("minhash") if "minhash" in sidecar else shingle_signature(text)  # made with the markdown, or now
         facts[row["message_id"]] = PageFacts(
             row["message_id"], url, fetched.get("final_url") or url, sidecar.get("canonical_url"), sidecar["sha256"],
-            (sitemap_order.get(url, len(sitemap_order)), str(row["started_at"])), word_count(text), as_minhash(values),
+            (sitemap_order.get(url, len(sitemap_order)), str(row["started_at"])), word_count(text), values,
         )
     return find_duplicates(list(facts.values())), facts
 

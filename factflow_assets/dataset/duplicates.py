@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from datasketch import MinHash, MinHashLSH
-
 from ..adapters.text_signature import MIN_WORDS, PERMUTATIONS, as_minhash, shingle_signature, word_count
 from ..urls import same_page
 
@@ -43,7 +41,7 @@ class PageFacts:
     content_hash: str
     order: tuple  # its URL's place in the sitemap, then when it was crawled
     words: int
-    signature: MinHash | None = None
+    signature: list[int] | None = None  # its MinHash values (text_signature.py)
 
 
 @dataclass(frozen=True)
@@ -80,19 +78,7 @@ def find_duplicates(pages: list[PageFacts]) -> dict[str, Duplicate]:
         keeper = keepers.setdefault(page.content_hash, page)
         if keeper is not page:
             found[page.message_id] = Duplicate(keeper.message_id, "exact", 1.0)
-    index = MinHashLSH(threshold=NEAR_JACCARD, num_perm=PERMUTATIONS, weights=LSH_WEIGHTS)
-    kept: dict[str, PageFacts] = {}
-    for page in sorted(ordered, key=lambda p: rank[id(p)]):
-        if page.message_id in found or page.signature is None:
-            continue
-        similar = [kept[key] for key in index.query(page.signature)]
-        scored = [(page.signature.jaccard(other.signature), other) for other in similar]
-        best = max(scored, key=lambda pair: (pair[0], -rank[id(pair[1])][1]), default=(0.0, None))
-        if best[1] is not None and best[0] >= NEAR_JACCARD:
-            found[page.message_id] = Duplicate(best[1].message_id, "near", round(best[0], 3))
-        else:
-            index.insert(page.message_id, page.signature)
-            kept[page.message_id] = page
+    found.update(_near_duplicates([page for page in sorted(ordered, key=lambda p: rank[id(p)]) if page.message_id not in found], rank))
     # a duplicate of a duplicate is one of the page that one duplicates
     for message_id, duplicate in list(found.items()):
         seen = {message_id}
@@ -101,3 +87,27 @@ def find_duplicates(pages: list[PageFacts]) -> dict[str, Duplicate]:
             duplicate = Duplicate(found[duplicate.of].of, duplicate.kind, duplicate.similarity)
         found[message_id] = duplicate
     return found
+
+
+def _near_duplicates(candidates: list[PageFacts], rank: dict[int, tuple]) -> dict[str, Duplicate]:
+    """Of `candidates` (in the order their keepers are chosen), each whose signature overlaps an
+    earlier kept one's by NEAR_JACCARD or more. datasketch (and the scipy it imports) is loaded
+    only when there are two signatures to compare: a one-page execution's dataset never needs it."""
+    if sum(1 for page in candidates if page.signature) < 2:
+        return {}
+    from datasketch import MinHashLSH
+
+    signed = [(page, signature) for page in candidates if (signature := as_minhash(page.signature)) is not None]
+    found: dict[str, Duplicate] = {}
+    index = MinHashLSH(threshold=NEAR_JACCARD, num_perm=PERMUTATIONS, weights=LSH_WEIGHTS)
+    kept: dict[str, tuple[PageFacts, object]] = {}
+    for page, signature in signed:
+        scored = [(signature.jaccard(other_signature), other) for other, other_signature in (kept[key] for key in index.query(signature))]
+        best = max(scored, key=lambda pair: (pair[0], -rank[id(pair[1])][1]), default=(0.0, None))
+        if best[1] is not None and best[0] >= NEAR_JACCARD:
+            found[page.message_id] = Duplicate(best[1].message_id, "near", round(best[0], 3))
+        else:
+            index.insert(page.message_id, signature)
+            kept[page.message_id] = (page, signature)
+    return found
+

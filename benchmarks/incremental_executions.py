@@ -1,6 +1,6 @@
 """Incremental re-crawls: a first crawl, then re-crawls with none and 5 % of the pages changed.
 
-    .venv/bin/python benchmarks/incremental.py [--pages 1000] [--latency 0.05] [--changed 0.05]
+    .venv/bin/python benchmarks/incremental_executions.py [--pages 1000] [--latency 0.05] [--changed 0.05]
 
 On benchmarks/site.py (real articles, every answer delayed by `--latency`; pages carry an ETag and
 answer 304 to a request naming it), the shipped stages at benchmark settings
