@@ -180,14 +180,14 @@ def get_command(env: Environment, execution_id: str, output: str) -> None:
         columns = ("WHEN", "FROM EXECUTION", "FROM STAGE", "INTO ROUTE", "INTO EXECUTION", "CONFIG", "SUPERSEDED ROWS", "DELETED OBJECTS")
         console.print(make_table(columns, rows, title="\nreplays"))
     if summary["deliveries"]:
-        rows = [
+        delivery_rows = [
             (format_time(d["created_at"]), d["event"], d["url"], d["status"], d["attempts"], d["response_status"] or "-", d["error"] or "")
             for d in summary["deliveries"]
         ]
-        console.print(make_table(("WHEN", "EVENT", "WEBHOOK", "STATUS", "ATTEMPTS", "ANSWER", "LAST ERROR"), rows, title="\nwebhook deliveries"))
+        console.print(make_table(("WHEN", "EVENT", "WEBHOOK", "STATUS", "ATTEMPTS", "ANSWER", "LAST ERROR"), delivery_rows, title="\nwebhook deliveries"))
     if summary["runs"]:
-        rows = [(r["run_id"], r["status"], r["kind"], r["replay_from"]) for r in summary["runs"]]
-        console.print(make_table(("DAGSTER RUN", "STATUS", "KIND", "REPLAY FROM"), rows, title="\nruns"))
+        run_rows = [(r["run_id"], r["status"], r["kind"], r["replay_from"]) for r in summary["runs"]]
+        console.print(make_table(("DAGSTER RUN", "STATUS", "KIND", "REPLAY FROM"), run_rows, title="\nruns"))
 
 
 @execution.command("diff")

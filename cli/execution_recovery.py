@@ -44,7 +44,7 @@ def replay_command(env: Environment, execution_id: str, from_stage: str, to_rout
         note(f"child execution {plan.run.record.id}: {plan.inputs} object(s) of {plan.input_from} into route {to_route}")
     else:
         note(
-            f"replaying {', '.join(str(ref) for ref in plan.run.stages)} of {plan.run.record.id} from what "
+            f"replaying {', '.join(str(ref) for ref in plan.run.stages or ())} of {plan.run.record.id} from what "
             f"{plan.input_from} holds ({plan.inputs} object(s))"
         )
     summary = run_plan_here(env, env.settings, plan.run, show_progress=output != "json")
@@ -72,7 +72,7 @@ def resume_command(env: Environment, execution_id: str, output: str) -> None:
     from factflow_assets.operations.resume import plan_resume
 
     plan = plan_resume(env.db, env.store, env.instance, execution_id)
-    note(f"resuming {plan.record.id}: {', '.join(str(ref) for ref in plan.stages)}")
+    note(f"resuming {plan.record.id}: {', '.join(str(ref) for ref in plan.stages or ())}")
     summary = run_plan_here(env, env.settings, plan, show_progress=output != "json")
     report_run(summary, output)
 

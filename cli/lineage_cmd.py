@@ -101,7 +101,7 @@ def get_command(env: Environment, id: str, execution: str | None, output: str) -
             console.print(line(traceback_line))
 
 
-def _field_text(name: str, value) -> str:
+def _field_text(name: str, value) -> str | Text:
     if name == "status":
         return styled(value)
     if name == "output_keys" and value:
@@ -151,19 +151,22 @@ def chain_tree(rows: list[dict], focus_id: str) -> Tree:
 
     Rows come sorted by depth, so every parent is placed before its children."""
     nodes: dict[str, Tree] = {}
-    tree = line_end = None
+    tree: Tree | None = None
+    line_end: Tree | None = None
     home = next((row["execution_id"] for row in rows if row["id"] == focus_id), None)
     for row in rows:
         label = _chain_label(row, focus=row["id"] == focus_id, elsewhere=row["execution_id"] != home)
         if tree is None:
             tree = node = Tree(label, guide_style="dim")
         elif row["depth"] <= 0:  # one ancestor per depth: a single line down to the row
+            assert line_end is not None  # the first row (depth <= 0) set it
             node = line_end.add(label)
         else:
             node = nodes[row["parent_lineage_id"]].add(label)
         nodes[row["id"]] = node
         if row["depth"] <= 0:
             line_end = node
+    assert tree is not None, "a chain holds at least its own row"
     return tree
 
 

@@ -9,6 +9,7 @@ import time
 import click
 
 from resources.errors import NotFoundError
+from resources.storage import ObjectInfo
 
 from .environment import Environment, pass_environment
 from .lookup import stage_prefixes
@@ -37,7 +38,7 @@ def object_dict(info) -> dict:
 def list_command(env: Environment, execution: str, route: str | None, stage: str | None, limit: int, output: str) -> None:
     """Objects an execution stored, by key, with size and time written."""
     record = env.db.executions.resolve(execution)
-    objects = []
+    objects: list[ObjectInfo] = []
     for prefix in stage_prefixes(env, record, route, stage):
         objects.extend(env.store.objects(prefix, limit=limit + 1 - len(objects)))
         if len(objects) > limit:

@@ -75,13 +75,13 @@ def metrics_command(env: Environment, executions_shown: int, output: str) -> Non
     rows = [(m["route"], m["stage"], m["processed_last_hour"], m["failed_last_hour"], m["processed"], m["failed"]) for m in metrics["messages"]]
     console.print(make_table(("ROUTE", "STAGE", "LAST HOUR", "FAILED LAST HOUR", "TOTAL", "FAILED"), rows, title="\nmessages processed"))
     if metrics["throughput"]:
-        rows = [(t["execution_id"], t["pipeline"], t["messages_finished"], t["per_second_last_minute"], t["per_second_overall"])
-                for t in metrics["throughput"]]
-        console.print(make_table(("EXECUTION", "PIPELINE", "MESSAGES", "MSG/S LAST MINUTE", "MSG/S OVERALL"), rows, title="\nrunning"))
-    rows = [(s["execution_id"], s["pipeline"], styled(s["status"]), s["objects"], format_size(s["bytes"])) for s in metrics["storage"]]
-    console.print(make_table(("EXECUTION", "PIPELINE", "STATUS", "OBJECTS", "SIZE"), rows, title="\nstored (current outputs)"))
-    rows = [(p["pipeline"], p["executions"], p["objects"], format_size(p["bytes"])) for p in metrics["storage_by_pipeline"]]
-    console.print(make_table(("PIPELINE", "EXECUTIONS", "OBJECTS", "SIZE"), rows, title="\nstorage per pipeline (what retention frees)"))
+        running = [(t["execution_id"], t["pipeline"], t["messages_finished"], t["per_second_last_minute"], t["per_second_overall"])
+                   for t in metrics["throughput"]]
+        console.print(make_table(("EXECUTION", "PIPELINE", "MESSAGES", "MSG/S LAST MINUTE", "MSG/S OVERALL"), running, title="\nrunning"))
+    stored = [(s["execution_id"], s["pipeline"], styled(s["status"]), s["objects"], format_size(s["bytes"])) for s in metrics["storage"]]
+    console.print(make_table(("EXECUTION", "PIPELINE", "STATUS", "OBJECTS", "SIZE"), stored, title="\nstored (current outputs)"))
+    per_pipeline = [(p["pipeline"], p["executions"], p["objects"], format_size(p["bytes"])) for p in metrics["storage_by_pipeline"]]
+    console.print(make_table(("PIPELINE", "EXECUTIONS", "OBJECTS", "SIZE"), per_pipeline, title="\nstorage per pipeline (what retention frees)"))
 
 
 @system.command("migrate")

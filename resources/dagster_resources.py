@@ -37,8 +37,8 @@ class FactflowDatabaseResource(ConfigurableResource):
 class HttpClientResource(ConfigurableResource):
     """How adapters reach the web."""
 
-    user_agent: str = Field(DEFAULT_USER_AGENT, description="Sent with every request; robots.txt rules match it.")
-    max_connections: int = Field(64, ge=1)
+    user_agent: str = Field(default=DEFAULT_USER_AGENT, description="Sent with every request; robots.txt rules match it.")
+    max_connections: int = Field(default=64, ge=1)
     verify_tls: bool = True
 
     def client(self, event_hooks: dict[str, list] | None = None) -> httpx.AsyncClient:

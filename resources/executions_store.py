@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -89,7 +90,7 @@ class ExecutionStore:
     def find_config(self, text: str) -> dict[str, Any]:
         """The frozen config `text` names: its hash, a unique prefix of it (6 characters or more),
         or an execution (id or tag), meaning the config it runs with now."""
-        matches = []
+        matches: Sequence[Any] = []
         if len(text) >= 6 and all(c in "0123456789abcdef" for c in text):
             with self.engine.connect() as conn:
                 matches = conn.execute(select(configs).where(configs.c.config_hash.startswith(text)).limit(6)).all()

@@ -48,7 +48,7 @@ class FrontierStore:
         where = (frontier.c.execution_id == execution_id, frontier.c.route == route, frontier.c.stage == stage)
         with self.engine.begin() as conn:
             keys = list(dict.fromkeys(entry.key for entry in entries))
-            known = set()
+            known: set[str] = set()
             for start in range(0, len(keys), 500):
                 known.update(conn.execute(select(frontier.c.key).where(*where, frontier.c.key.in_(keys[start:start + 500]))).scalars())
             new = []

@@ -212,7 +212,7 @@ class LineageWriter:
         """Append what is not in the journal yet: a process that dies during the outage loses nothing."""
         if self.journal is None:
             return
-        entries = []
+        entries: list[dict[str, Any]] = []
         for row_id, row in new.items():
             if ("start", row_id) not in self._journaled:
                 entries.append({"start": row})

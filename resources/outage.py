@@ -116,7 +116,7 @@ def wait_out(call: Callable[[], T], seconds: float | None = None, what: str = "a
         return call()
     _inside.active = True
     limit = budget() if seconds is None else seconds
-    started, said = time.monotonic(), []
+    started, said = time.monotonic(), list[bool]()
 
     def heard(error: BaseException) -> None:
         if not said and time.monotonic() - started >= QUIET_SECONDS:

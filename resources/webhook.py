@@ -55,6 +55,7 @@ def send_detached(request: WebhookRequest, database_url: str) -> subprocess.Pope
         [sys.executable, "-m", "resources.webhook", request.delivery_id],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True,
     )
+    assert child.stdin is not None  # stdin=PIPE
     child.stdin.write(json.dumps(asdict(request)).encode())
     child.stdin.close()
     return child

@@ -18,10 +18,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import trafilatura
 from resiliparse.extract.html2text import extract_plain_text
-from resiliparse.parse.html import HTMLTree
+from resiliparse.parse.html import ElementNode, HTMLTree
 
 #: Image captions, by trafilatura's own rule for them (an element whose id or class says
 #: "caption": its DISCARD_IMAGE_ELEMENTS, which its image mode turns off). <figure>'s <figcaption>
@@ -87,7 +88,7 @@ def extract_article(html: str | bytes, url: str | None = None, preserve_links: b
     reference_words = _WORD.findall(
         extract_plain_text(page, main_content=True, alt_texts=False, links=False, list_bullets=True, post_meta=False, skip_elements=[CAPTIONS])
     )
-    options = {"url": url, "include_links": preserve_links, "include_images": preserve_images}
+    options: dict[str, Any] = {"url": url, "include_links": preserve_links, "include_images": preserve_images}
     blocks = _blocks(_trafilatura(html, fast=True, **options))
     if _disagree(sum(len(block.words) for block in blocks if block.kind in _JUDGED), len(reference_words)):
         blocks = _blocks(_trafilatura(html, fast=False, **options))
@@ -140,7 +141,7 @@ def _disagree(words: int, reference_words: int) -> bool:
 
 def _title_and_language(page: HTMLTree) -> tuple[str | None, str | None]:
     """The page's <title> (whitespace collapsed) and its root's lang or xml:lang."""
-    root = page.document.query_selector("html")
+    root = page.document.query_selector("html") if page.document is not None else None
     language = root and (root.getattr("lang") or root.getattr("xml:lang"))
     return page.title or None, language or None
 
@@ -148,6 +149,8 @@ def _title_and_language(page: HTMLTree) -> tuple[str | None, str | None]:
 def _code_blocks(page: HTMLTree) -> dict[str, str]:
     """{code text: language, or "" when the markup names none} for every <pre> of the page."""
     found: dict[str, str] = {}
+    if page.document is None:
+        return found
     for pre in page.document.query_selector_all("pre"):
         language = None
         for element in (pre, *pre.query_selector_all("code")):
@@ -157,12 +160,12 @@ def _code_blocks(page: HTMLTree) -> dict[str, str]:
             if language:
                 break
         parent = pre.parent
-        if not language and parent is not None:  # GitHub and Sphinx: <div class="highlight-python">
+        if not language and isinstance(parent, ElementNode):  # GitHub and Sphinx: <div class="highlight-python">
             match = _LANGUAGE_CLASS.search(parent.getattr("class") or "")
             language = match.group(1) if match else None
         if not language or language.lower() in {"none", "text", "plain", "plaintext", "nohighlight"}:
             language = ""
-        found[_code_key(pre.text)] = language.lower()
+        found[_code_key(pre.text or "")] = language.lower()
     return found
 
 
@@ -211,8 +214,8 @@ def _mark_captions(blocks: list[_Block], page: HTMLTree) -> None:
     """A line that is an image caption of the page (CAPTIONS) belongs to the image, not to the
     text: it is dropped, and the image is judged by the text around it, not by its caption."""
     # two attribute selectors and the tags checked here: a quarter of the time of CAPTIONS
-    found = page.document.query_selector_all("[class*=caption], [id*=caption]")
-    captions = {" ".join(_WORD.findall(element.text)) for element in found if element.tag in CAPTION_TAGS}
+    found = page.document.query_selector_all("[class*=caption], [id*=caption]") if page.document is not None else []
+    captions = {" ".join(_WORD.findall(element.text or "")) for element in found if element.tag in CAPTION_TAGS}
     captions.discard("")
     if not captions:
         return

@@ -7,6 +7,7 @@ testable alone and the engine swappable.
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 from abc import ABC, abstractmethod
@@ -180,7 +181,7 @@ class Adapter(ABC, Generic[ConfigT]):
     """One step of a route. Subclasses set `type`, `config_model` and implement `process`."""
 
     type: ClassVar[str]
-    config_model: ClassVar[type[AdapterConfig]]
+    config_model: ClassVar[builtins.type[AdapterConfig]]  # builtins: `type` is the class attribute above
     #: Init-payload fields the adapter reads when it is a route's first stage (for W503).
     reads_init_fields: ClassVar[tuple[str, ...]] = ()
     #: Modules an adapter that works in worker processes has them import before their first

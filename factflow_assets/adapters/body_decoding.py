@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
+from typing import Protocol
 
 import brotli
 
@@ -65,6 +66,10 @@ class _Brotli:
         return out
 
 
+class _Decoder(Protocol):
+    def decode(self, data: bytes, room: int) -> bytes: ...
+
+
 class _Identity:
     def decode(self, data: bytes, room: int) -> bytes:
         if len(data) > room:
@@ -72,7 +77,7 @@ class _Identity:
         return data
 
 
-_DECODERS: dict[str, Callable[[], object]] = {
+_DECODERS: dict[str, Callable[[], _Decoder]] = {
     "gzip": lambda: _Zlib(16 + zlib.MAX_WBITS),
     "x-gzip": lambda: _Zlib(16 + zlib.MAX_WBITS),
     "deflate": lambda: _Zlib(zlib.MAX_WBITS, -zlib.MAX_WBITS),

@@ -68,7 +68,8 @@ _UTF8_PARSER = lxml.html.HTMLParser(encoding="utf-8")
 
 def canonical_url(html: str, base_url: str | None) -> str | None:
     """The page's `<link rel=canonical>`, resolved against its URL; None when it names none."""
-    head = html[: _BODY_START.search(html).start()] if _BODY_START.search(html) else html[:65536]
+    body_start = _BODY_START.search(html)
+    head = html[: body_start.start()] if body_start else html[:65536]
     link = _CANONICAL_LINK.search(head)
     if link is None:
         return None

@@ -34,7 +34,7 @@ def document_in_worker(kind: str, body: bytes | str, name: str | None, max_pages
     from .text_signature import shingle_signature
 
     try:
-        if kind == "pdf":
+        if isinstance(body, bytes):  # a PDF, read from its bytes
             converted = pdf_document(body, max_pages)
         elif kind == "markdown":
             converted = markdown_document(body)

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import re
 from copy import deepcopy
+from typing import TypeAlias
 
 from lxml import etree
 
-Element = etree._Element
+Element: TypeAlias = etree._Element
 
 #: Explicit markers of the main content, and the containers common documentation generators write.
 _MARKED = etree.XPath(

@@ -180,7 +180,7 @@ def _split_fenced(lines: list[str], budget: int) -> list[str]:
 def _closes(line: str, opening: re.Match) -> bool:
     found = _FENCE.match(line)
     fence = opening.group("fence")
-    return bool(found) and found.group("fence")[0] == fence[0] and len(found.group("fence")) >= len(fence) and not found.group("info").strip()
+    return found is not None and found.group("fence")[0] == fence[0] and len(found.group("fence")) >= len(fence) and not found.group("info").strip()
 
 
 def _units(lines: list[str]) -> list[tuple[bool, list[str]]]:

@@ -50,7 +50,7 @@ class RequestRefused(PermanentError):
 async def resolve(host: str) -> list[str]:
     """Every address `host` resolves to (the system resolver, off the event loop)."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    return sorted({info[4][0] for info in infos})
+    return sorted({str(info[4][0]) for info in infos})
 
 
 def seed_hosts(payload: Any) -> frozenset[str]:

@@ -20,6 +20,8 @@ Plain CPU work with no event loop; it runs in the html_to_markdown worker proces
 from __future__ import annotations
 
 import re
+from functools import partial
+from typing import Any
 from urllib.parse import urljoin
 
 import html_to_markdown
@@ -73,7 +75,7 @@ _ESCAPE_MARK = "\ue000"
 _TAG_LIKE = re.compile(r"<(?=[A-Za-z/!?])")
 _SEPARATOR_LINE = re.compile(rf"^[ >]*{_SEPARATOR}[ ]*$", re.MULTILINE)
 
-_OPTIONS_KEPT = dict(
+_OPTIONS_KEPT: dict[str, Any] = dict(
     heading_style="atx",
     bullets="-",
     list_indent_width=2,
@@ -103,8 +105,12 @@ def region_to_markdown(region: Element, base_url: str | None, preserve_links: bo
     markdown = html_to_markdown.convert(html, options).content or ""
     markdown = _SEPARATOR_LINE.sub("", markdown).replace(_ESCAPE_MARK, "\\")
     for placeholder, table in kept_tables.items():
-        markdown = re.sub(rf"^([ >]*){placeholder}$", lambda m, table=table: _indented(table, m.group(1)), markdown, count=1, flags=re.MULTILINE)
+        markdown = re.sub(rf"^([ >]*){placeholder}$", partial(_indent_match, table), markdown, count=1, flags=re.MULTILINE)
     return tidy_markdown(markdown)
+
+
+def _indent_match(block: str, match: re.Match[str]) -> str:
+    return _indented(block, match.group(1))
 
 
 def _indented(block: str, prefix: str) -> str:

@@ -30,6 +30,7 @@ class WebContentStorage(Adapter[WebContentStorageConfig]):
         if media_type not in self.config.content_types:
             raise SkipMessage(f"not a type kept here: {media_type or 'no content type'} (content_types: {', '.join(self.config.content_types)})")
         title = language = None
+        body: str | bytes
         if media_type in ("text/html", "application/xhtml+xml"):
             body, content_type = decode_html(message.body, message.content_type), "text/html; charset=utf-8"
             title, language = page_title_and_language(body)

@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Emit, HostNeed, HostNeedMissing, Message, PermanentError
+from .base import AdapterConfig, Emit, HostNeed, HostNeedMissing, Message, PermanentError
 from .http_fetch import FetchPolicy, FetchResult, fetch_once
 from .network_policy import RequestRefused
 from .robots import origin_of
@@ -87,7 +87,8 @@ class WebCrawler(WebScraper):
     config: WebCrawlerConfig
 
     @classmethod
-    def host_needs(cls, config: WebCrawlerConfig) -> list[HostNeed]:
+    def host_needs(cls, config: AdapterConfig) -> list[HostNeed]:
+        assert isinstance(config, WebCrawlerConfig)
         return [HostNeed("browser", config.executable_path or "chromium", lambda: browser_version(config.executable_path))]
 
     async def open(self) -> None:

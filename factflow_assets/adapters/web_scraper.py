@@ -104,7 +104,7 @@ def unchanged_by_lastmod(message: Message) -> None:
     """Raise Unchanged when the sitemap's <lastmod> for the page is older than the baseline's fetch."""
     lastmod, fetched = _instant(message.metadata.get("lastmod")), _instant((message.baseline or {}).get("fetched_at"))
     if lastmod is not None and fetched is not None and lastmod < fetched:
-        raise Unchanged(f"sitemap lastmod {message.metadata['lastmod']} is older than the baseline's fetch ({message.baseline['fetched_at']})")
+        raise Unchanged(f"sitemap lastmod {message.metadata['lastmod']} is older than the baseline's fetch ({(message.baseline or {}).get('fetched_at')})")
 
 
 #: A W3C datetime as sitemaps write it: a whole date, with a time and zone or not.

@@ -69,7 +69,9 @@ def execute_here(
         root_run_id=(root_run_id or parent_run_id) if parent_run_id else None,  # Dagster wants both or neither
     )
     execute_run(InMemoryJob(job), run, instance, raise_on_error=False)
-    return instance.get_run_by_id(run_id)
+    ended = instance.get_run_by_id(run_id)
+    assert ended is not None  # it was created above
+    return ended
 
 
 def submit_to_queue(instance: DagsterInstance, workspace_file: Path, job_name: str, tags: Mapping[str, str]) -> DagsterRun:

@@ -81,7 +81,9 @@ def materialize_dataset(
     if baseline:
         metadata["baseline"] = baseline
     context.log.info(f"dataset of {execution_id}: " + ", ".join(f"{w.rows} {w.what}" for w in result.written.values()))
-    materialized = MaterializeResult(asset_key=dataset_asset_key(pipeline.name), metadata=metadata, data_version=DataVersion(result.data_version))
+    materialized: MaterializeResult = MaterializeResult(
+        asset_key=dataset_asset_key(pipeline.name), metadata=metadata, data_version=DataVersion(result.data_version)
+    )
     return materialized, result
 
 

@@ -78,7 +78,7 @@ def location_definitions(settings: Settings | None = None) -> Definitions:
     settings = settings or Settings.from_env()
     pipelines = []
     for result in validate_directory(settings.pipelines_dir):
-        if not result.valid:
+        if result.pipeline is None:  # not valid
             log.warning("skipping invalid pipeline %s: %s", result.source, result.errors[0].message)
             continue
         pipelines.append(result.pipeline)

@@ -17,6 +17,7 @@ cancelled run.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from dagster import (
     AssetCheckKey,
@@ -214,7 +215,7 @@ class _Report:
         stage, summary, record = outcome.stage, outcome.summary, self.op.record
         key = self.keys[stage.ref]
         prefix = stage_prefix(record.id, stage.route.name, stage.name)
-        metadata = {
+        metadata: dict[str, Any] = {
             "messages_in": summary.messages_in,
             "messages_out": summary.messages_out,
             "messages_failed": summary.failed,

@@ -57,14 +57,14 @@ class Notifier:
         if self.spec is None:
             return
         body = self._body(store, dataset)
-        self._send("completed", body)
+        self._send(self.spec, "completed", body)
         if dataset.changes is None or any(counts.get(c) for counts in dataset.changes.values() for c in CHANGES):
-            self._send("changed", body)
+            self._send(self.spec, "changed", body)
 
     def failed(self, error: str) -> None:
         if self.spec is None:
             return
-        self._send("failed", {**self._body(None, None), "error": error})
+        self._send(self.spec, "failed", {**self._body(None, None), "error": error})
 
     def _body(self, store: ObjectStore | None, dataset: DatasetResult | None) -> dict[str, Any]:
         record = self.record
@@ -83,7 +83,7 @@ class Notifier:
             "changes": None,
             "error": None,
         }
-        if dataset is not None and dataset.written:
+        if store is not None and dataset is not None and dataset.written:
             body["dataset"] = {
                 what: {"uri": store.url(written.key), "rows": written.rows, "bytes": written.bytes}
                 for what, written in dataset.written.items()
@@ -91,15 +91,14 @@ class Notifier:
             body["changes"] = dataset.changes
         return body
 
-    def _send(self, event: str, body: dict[str, Any]) -> None:
-        spec = self.spec
+    def _send(self, spec: Notify, event: str, body: dict[str, Any]) -> None:
         if event not in spec.events:
             return
         delivery_id = uuid.uuid4().hex
         payload = json.dumps({"event": event, "delivery_id": delivery_id, "sent_at": utcnow().isoformat(), **body}, ensure_ascii=False)
         key = os.environ.get(spec.secret_env) if spec.secret_env else None
         self.db.deliveries.add(delivery_id, self.record.id, event, spec.url, signed=key is not None)
-        refusal = self._refusal()
+        refusal = self._refusal(spec.url)
         if spec.secret_env and key is None:
             refusal = f"the signing key's variable {spec.secret_env} is not set in the run's environment: not sent unsigned"
         if refusal is not None:
@@ -116,10 +115,10 @@ class Notifier:
             self.db.deliveries.attempted(delivery_id, "failed", 0, None, f"the delivery process did not start: {error}")
             self.warn(f"webhook {event} not sent: {error}")
 
-    def _refusal(self) -> str | None:
+    def _refusal(self, url: str) -> str | None:
         """The network policy's verdict on the webhook's URL (None: it may go)."""
         try:
-            asyncio.run(self.policy.check(httpx.URL(self.spec.url)))
+            asyncio.run(self.policy.check(httpx.URL(url)))
         except RequestRefused as refused:
             return str(refused)
         return None

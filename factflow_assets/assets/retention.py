@@ -143,7 +143,7 @@ def select_for_prune(
 def spare_parents_of_kept(db: FactflowDatabase, chosen: list[ExecutionRecord]) -> tuple[list[ExecutionRecord], list[ExecutionRecord]]:
     """(`chosen` less every execution a kept execution reads, directly or through a chain; those
     spared). A prune never deletes a child it was told to keep by deleting its parent."""
-    chosen, spared = list(chosen), []
+    chosen, spared = list(chosen), list[ExecutionRecord]()
     while True:
         ids = {record.id for record in chosen}
         newly = [record for record in chosen if any(child.id not in ids for child in db.executions.children(record.id))]

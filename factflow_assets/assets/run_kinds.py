@@ -205,4 +205,4 @@ def _begin_replay(db: FactflowDatabase, store: ObjectStore, current: Pipeline, r
         )
         db.replays.add(replay, conn=conn)
         db.executions.set_config(record.id, current.config_hash, conn=conn)
-    return Operation(REPLAY, db.executions.get(record.id), current, stages, replay)
+    return Operation(REPLAY, db.executions.resolve(record.id), current, stages, replay)

@@ -55,14 +55,15 @@ DATASET = "dataset"
 def is_dataset_only(run: DagsterRun) -> bool:
     """A run that selected nothing but a dataset (the automation's, after a stage changed)."""
     selection = run.asset_selection
-    return bool(selection) and all(len(key.path) == 2 and key.path[1] == DATASET for key in selection)
+    return selection is not None and bool(selection) and all(len(key.path) == 2 and key.path[1] == DATASET for key in selection)
 
 
 def was_interrupted(instance: DagsterInstance, run_id: str) -> bool:
     """Whether the run's step ended on a signal (Ctrl+C, or a SIGTERM Dagster maps to one) rather
     than on an error: Dagster raises DagsterExecutionInterruptedError in the step and fails it."""
     for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_FAILURE).records:
-        error = record.event_log_entry.dagster_event.step_failure_data.error
+        event = record.event_log_entry.dagster_event
+        error = event.step_failure_data.error if event is not None else None
         while error is not None:
             if error.cls_name == "DagsterExecutionInterruptedError":
                 return True
@@ -75,7 +76,10 @@ def run_failure(instance: DagsterInstance, run_id: str) -> str:
     stage and the first failed message), else the exception that broke the step (the innermost
     cause: Dagster wraps it in its own "error occurred while executing"), else the run's."""
     for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_FAILURE).records:
-        data = record.event_log_entry.dagster_event.step_failure_data
+        event = record.event_log_entry.dagster_event
+        if event is None:
+            continue
+        data = event.step_failure_data
         if data.user_failure_data is not None and data.user_failure_data.description:
             return data.user_failure_data.description
         error = data.error

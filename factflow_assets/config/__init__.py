@@ -45,6 +45,7 @@ def require_valid(result: ValidationResult) -> Pipeline:
         first = result.errors[0]
         more = f" (+{len(result.errors) - 1} more; run `factflow config validate {result.source}`)" if len(result.errors) > 1 else ""
         raise PipelineConfigError(f"{result.source}: {first.code} {first.location()}: {first.message}{more}", result.findings)
+    assert result.pipeline is not None  # a valid result carries its pipeline
     return result.pipeline
 
 

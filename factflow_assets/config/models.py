@@ -132,6 +132,13 @@ class Retention(_Strict):
         return self
 
 
+NotifyEvent = Literal["completed", "failed", "changed"]
+
+
+def _default_notify_events() -> list[NotifyEvent]:
+    return ["completed", "failed"]
+
+
 class Notify(_Strict):
     """A webhook the pipeline's executions POST to when they end (README, "The dataset")."""
 
@@ -139,8 +146,8 @@ class Notify(_Strict):
     secret_env: str | None = Field(
         None, description="Environment variable holding the HMAC-SHA256 key; the body's signature goes in X-Factflow-Signature."
     )
-    events: list[Literal["completed", "failed", "changed"]] = Field(
-        default_factory=lambda: ["completed", "failed"],
+    events: list[NotifyEvent] = Field(
+        default_factory=_default_notify_events,
         min_length=1,
         description="`completed`: the run wrote the dataset; `changed`: and it differs from the baseline's "
         "(or there is no baseline); `failed`: the run failed.",

@@ -161,7 +161,7 @@ def route_run_order(spec: PipelineSpec) -> list[RouteSpec]:
     while pending and progress:
         progress = False
         for route in list(pending):
-            if route.input.route in placed:
+            if route.input is not None and route.input.route in placed:
                 order.append(route)
                 placed.add(route.name)
                 pending.remove(route)

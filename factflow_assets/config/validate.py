@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..adapters import ADAPTERS
 from .findings import Finding, format_path
-from .models import NAME_PATTERN, SUPPORTED_VERSIONS, PipelineSpec
+from .models import NAME_PATTERN, SUPPORTED_VERSIONS, PipelineSpec, RouteSpec
 from .pipeline import Pipeline
 
 HIGH_CONCURRENCY = 64
@@ -112,7 +112,7 @@ def _validate_text(text: str, pipeline_name: str, source: str) -> ValidationResu
     if spec is not None:
         _validate_graph(spec, locate, result.findings)
     result.findings.sort(key=lambda f: (f.line or 0, f.code))
-    if result.valid:
+    if result.valid and spec is not None:  # no spec without an error finding
         result.pipeline = Pipeline.build(pipeline_name, spec, text, adapter_configs)
     return result
 
@@ -268,7 +268,7 @@ def _validate_structure(data: dict, locate: _Locator, findings: list[Finding]) -
 
 def _validate_adapters(data: dict, locate: _Locator, findings: list[Finding]) -> dict:
     """Check each adapter's type and config; return the config models by (route, index)."""
-    configs = {}
+    configs: dict[tuple[str, int], BaseModel] = {}
     routes = data.get("routes")
     if not isinstance(routes, list):
         return configs
@@ -370,7 +370,7 @@ def _validate_graph(spec: PipelineSpec, locate: _Locator, findings: list[Finding
     if spec.version not in SUPPORTED_VERSIONS:
         findings.append(locate.finding("E109", f"version {spec.version} is not supported (supported: {SUPPORTED_VERSIONS})", ("version",)))
 
-    routes = {}
+    routes: dict[str, RouteSpec] = {}
     for r, route in enumerate(spec.routes):
         if route.name in routes:
             findings.append(locate.finding("E102", f"route name {route.name!r} is used twice", ("routes", r, "name")))

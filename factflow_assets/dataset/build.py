@@ -115,9 +115,12 @@ def write_dataset(
 def _sitemap_order(db: FactflowDatabase, store: ObjectStore, execution_id: str, pipeline: Pipeline) -> dict[str, int]:
     """{URL: its place among the URL lists the execution expanded}: the sitemap's order."""
     order: dict[str, int] = {}
-    for expander in (s for s in pipeline.stages if s.adapter_type == "url_expander" and s.upstream is not None):
+    for expander in pipeline.stages:
+        upstream = expander.upstream
+        if expander.adapter_type != "url_expander" or upstream is None:
+            continue
         field_name = getattr(expander.adapter_config, "field", "urls")
-        for row in db.lineage_queries.current_objects(execution_id, expander.upstream.route, expander.upstream.stage, WITH_OUTPUTS):
+        for row in db.lineage_queries.current_objects(execution_id, upstream.route, upstream.stage, WITH_OUTPUTS):
             for key in row["output_keys"] or []:
                 try:
                     urls = json.loads(store.get(key)).get(field_name) or []

@@ -71,7 +71,7 @@ class SiteServer:
         if self._httpd is None:
             raise RuntimeError("the site server is not running")
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def url(self, path: str) -> str:
         return self.base_url + path

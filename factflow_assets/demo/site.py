@@ -12,7 +12,7 @@ import re
 from importlib import resources
 from xml.sax.saxutils import escape
 
-from .server import Resource, SiteServer
+from .server import Handler, Resource, SiteServer
 
 PAGES_PACKAGE = "factflow_assets.demo"
 BROKEN_LINKS = {"/docs/legacy-api.html": 404, "/blog/2023-roadmap.html": 410}
@@ -127,9 +127,9 @@ def urlset(paths: list[str]) -> bytes:
     ).encode()
 
 
-def demo_routes() -> dict[str, Resource]:
+def demo_routes() -> dict[str, Resource | Handler]:
     pages = page_sources()
-    routes: dict[str, Resource] = {path: Resource(render_page(fragment)) for path, fragment in pages.items()}
+    routes: dict[str, Resource | Handler] = {path: Resource(render_page(fragment)) for path, fragment in pages.items()}
     for path, status in BROKEN_LINKS.items():
         routes[path] = Resource(b"<html><head><title>Gone</title></head><body><h1>Not here</h1></body></html>", status=status)
 

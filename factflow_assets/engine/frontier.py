@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, cast
 
 from resources.database import FactflowDatabase
 from resources.frontier_store import FrontierEntry, FrontierRow
@@ -38,6 +38,18 @@ BATCH = 200
 Blocking = Callable[..., Awaitable[Any]]
 
 
+class LinkFollowing(Protocol):
+    """The class methods of an adapter that follows links (`follows_links`: link_crawler)."""
+
+    def seed_urls(self, config: Any, payload: Mapping[str, Any]) -> list[str]: ...
+
+    def scope_of(self, config: Any, seed: str) -> str: ...
+
+
+async def _unbound(fn: Callable, *args: Any) -> Any:
+    raise RuntimeError("a frontier is read only once bound to the stage's database calls (bind)")
+
+
 class FrontierInput(StageInput):
     def __init__(self, seeds: StageInput, db: FactflowDatabase, execution_id: str, stage: Stage):
         super().__init__(seeds.reader)
@@ -45,9 +57,10 @@ class FrontierInput(StageInput):
         self.db = db
         self.where = (execution_id, stage.route.name, stage.name)
         self.stage = stage
-        self.adapter_class = stage.adapter_class
-        self.config = stage.adapter_config
-        self._blocking: Blocking | None = None
+        # a stage reads a frontier only when its adapter follows links: it has these
+        self.adapter_class = cast(LinkFollowing, stage.adapter_class)
+        self.config: Any = stage.adapter_config  # the link follower's: its max_pages
+        self._blocking: Blocking = _unbound
         self._buffer: deque[InputItem] = deque()
         self._cursor = 0  # the seq of the last queued URL read
         self._in_flight = 0

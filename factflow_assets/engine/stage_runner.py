@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -303,10 +303,14 @@ class StageRunner:
         """Store what was made (or carry the baseline's outputs), say so in `outcome`, and return
         what is to be handed on once the row is finished (outputs made one by one were already)."""
         handed_on = True
+        stored: Sequence[tuple[dict, bytes | None]]
         if made.carried:
+            assert made.before is not None  # carried over: from the baseline's invocation
             stored = await self.carry.outputs(made.before, row_id, made.baseline_sidecar)
             outcome["metadata"] = {**outcome["metadata"], "carried_from": made.before.lineage_id, "unchanged": made.carried}
             self.summary.unchanged += 1
+        elif made.message is None:
+            raise AssertionError("outputs made without a message read")
         elif not isinstance(made.emits, list):  # made one by one (a sitemap's URLs): handed on as made
             stored, handed_on = await self.writes.as_made(made.message, header, made.emits, row_id, extras), False
         else:

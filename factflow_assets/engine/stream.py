@@ -208,14 +208,16 @@ class StreamRun:
 
     def _runners(self, services: StageServices) -> list[tuple[StageRunner, StageSource]]:
         inputs: dict[StageRef, StageInput] = {}
+        handed: dict[StageRef, HandedOnInput] = {}  # the inputs one stage hands on to another
         for source in self.sources:
             stage = source.stage
             if source.listed is not None:
                 inputs[stage.ref] = ListedInput(source.listed)
             else:
+                assert stage.upstream is not None  # no listed input: it takes what the stage before it hands on
                 capacity = max(HANDOFF_PER_WORKER * stage.route.concurrency, MIN_HANDOFF)
                 reader = StoredInput(self.store, stage_prefix(self.execution_id, stage.upstream.route, stage.upstream.stage))
-                inputs[stage.ref] = HandedOnInput(Handoff(capacity, self.control.stop), reader)
+                inputs[stage.ref] = handed[stage.ref] = HandedOnInput(Handoff(capacity, self.control.stop), reader)
         runs_on = dict(inputs)
         for source in self.sources:  # a stage that follows links takes its frontier, seeded by its input
             if source.stage.adapter_class.follows_links:
@@ -224,7 +226,7 @@ class StreamRun:
         for source in self.sources:
             stage = source.stage
             outputs = tuple(
-                inputs[other.stage.ref] for other in self.sources
+                handed[other.stage.ref] for other in self.sources
                 if other.listed is None and other.stage.upstream == stage.ref
             )
             job = StageJob(self.execution_id, stage, self.config_hash, self.run_id, new_batch_id())

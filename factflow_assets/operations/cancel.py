@@ -30,7 +30,7 @@ def request_cancel(db: FactflowDatabase, instance: DagsterInstance, execution: s
     if run is None or run.run_id != record.dagster_run_id:
         if record.status == "queued":
             db.executions.set_status(record.id, "cancelled", error="cancelled before it started")
-            return db.executions.get(record.id)
+            return db.executions.resolve(record.id)
         raise FactflowError(f"the run of execution {record.id} is being created; cancel again in a moment")
     if run.status in IN_PROGRESS:
         if run.status != DagsterRunStatus.CANCELING:
@@ -38,4 +38,4 @@ def request_cancel(db: FactflowDatabase, instance: DagsterInstance, execution: s
         return record
     instance.report_run_canceled(run, message="factflow execution cancel, before the run started")
     db.executions.set_status(record.id, "cancelled", error="cancelled before it started")
-    return db.executions.get(record.id)
+    return db.executions.resolve(record.id)

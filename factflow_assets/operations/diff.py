@@ -65,5 +65,7 @@ def diff_executions(db: FactflowDatabase, source: str, target: str) -> Diff:
             change = "removed"
         else:
             change = "unchanged" if old[1] == new[1] else "changed"
-        diff.changes[change].append(PageChange(url, (new or old)[0], old[1] if old else None, new[1] if new else None))
+        either = new or old
+        assert either is not None  # the URL came from one of the two
+        diff.changes[change].append(PageChange(url, either[0], old[1] if old else None, new[1] if new else None))
     return diff

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 
 from resources.masking import mask_uri
@@ -111,7 +112,7 @@ class HealthCheck:
         needs = _host_needs(self.pipelines)
         for (what, key), (need, users) in needs.items():
             named = what if sum(w == what for w, _ in needs) == 1 else f"{what} {key}"
-            probes.append(_run(named, lambda debug, need=need, users=users: self.probe_host_need(need, users, debug)))
+            probes.append(_run(named, partial(self.probe_host_need, need, users)))
         statuses = {p.status for p in probes}
         overall = "unhealthy" if FAILED in statuses else "degraded" if DEGRADED in statuses else "healthy"
         return HealthReport(overall, probes, {"versions": _versions(), "home": str(self.settings.home)})

@@ -146,12 +146,13 @@ def _run_in_process(settings: Settings, db: FactflowDatabase, instance: DagsterI
     if status == "failed" and was_interrupted(instance, run_id):  # Dagster turned the Ctrl+C into a failed step
         _interrupted(db, record.id, run_id)
         raise KeyboardInterrupt
+    error: str | None
     if status == "cancelled":
         error = "cancelled by the operator; resume it with: factflow execution resume " + record.id
     else:
         error = run_failure(instance, run_id) if status == "failed" else None
     db.executions.set_status(record.id, status, run_id=run_id, error=error)
-    return db.executions.get(record.id)
+    return db.executions.resolve(record.id)
 
 
 def _interrupted(db: FactflowDatabase, execution_id: str, run_id: str) -> None:
@@ -164,4 +165,4 @@ def submit_to_queue(settings: Settings, db: FactflowDatabase, instance: DagsterI
     """Put the execution's first run (every stage) in the instance's run queue; the daemon launches it."""
     run = dagster_private.submit_to_queue(instance, workspace_file(settings), record.pipeline, RunPlan.start(record).tags())
     db.executions.set_status(record.id, "queued", run_id=run.run_id)
-    return db.executions.get(record.id)
+    return db.executions.resolve(record.id)

@@ -110,13 +110,15 @@ def _plan_into_route(
     source: Stage,
     request: ReplayRequest,
 ) -> ReplayPlan:
-    target = _pipeline_owning(settings, frozen, request.to_route, request.pipeline)
-    first = target.first_stage(request.to_route)
+    to_route = request.to_route
+    assert to_route is not None  # a replay into a route names it
+    target = _pipeline_owning(settings, frozen, to_route, request.pipeline)
+    first = target.first_stage(to_route)
     prefix = stage_prefix(record.id, source.route.name, source.name)
     inputs = require_stored_outputs(db, store, record.id, source.route.name, source.name, f"what {source.ref} stored")
     replayed = target.downstream_of(first.ref)
 
-    origin = ReplaySource(record.id, source.route.name, source.name, request.to_route)
+    origin = ReplaySource(record.id, source.route.name, source.name, to_route)
     child = create_execution(
         db, target, parent_id=record.id, origin=origin.origin(), status="queued",
         overrides=record.overrides, init_payload=record.init_payload,  # the seed it really runs on: its parent's

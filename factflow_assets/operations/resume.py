@@ -74,4 +74,5 @@ def _ref(key: AssetKey) -> StageRef | None:
 
 def _materialized(instance: DagsterInstance, run_id: str) -> set[StageRef]:
     events = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
-    return {ref for ref in (_ref(e.event_log_entry.dagster_event.asset_key) for e in events) if ref is not None}
+    keys = [e.event_log_entry.dagster_event.asset_key for e in events if e.event_log_entry.dagster_event is not None]
+    return {ref for ref in (_ref(key) for key in keys if key is not None) if ref is not None}

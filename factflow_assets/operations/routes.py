@@ -51,7 +51,7 @@ def known_routes(settings: Settings, db: FactflowDatabase) -> set[str]:
     from ..config import validate_directory  # every adapter: only when a route is named
     from ..engine.executions import frozen_pipeline
 
-    routes = {route for result in validate_directory(settings.pipelines_dir) if result.valid for route in result.pipeline.route_names()}
+    routes = {route for result in validate_directory(settings.pipelines_dir) if result.pipeline for route in result.pipeline.route_names()}
     for record in db.executions.active():
         routes.update(frozen_pipeline(db, record.config_hash, record.pipeline).route_names())
     return routes

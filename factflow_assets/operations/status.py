@@ -38,7 +38,7 @@ def refresh_status(db: FactflowDatabase, instance: DagsterInstance, record: Exec
         # a process that runs the execution here claimed it (at once when it created it) and its
         # run, which it executes itself: NOT_STARTED means it has yet to, not that a queue holds it
         claimed_run_exists = newest is not None and newest.dagster_run.run_id == runner.dagster_run_id
-        if not claimed_run_exists or newest.dagster_run.status in IN_PROGRESS | {DagsterRunStatus.NOT_STARTED}:
+        if newest is None or not claimed_run_exists or newest.dagster_run.status in IN_PROGRESS | {DagsterRunStatus.NOT_STARTED}:
             reason = runner.gone_because()
             if reason:
                 return mark_interrupted(db, instance, record, runner.dagster_run_id, reason)
@@ -51,7 +51,7 @@ def refresh_status(db: FactflowDatabase, instance: DagsterInstance, record: Exec
     if status != record.status or run.run_id != record.dagster_run_id:
         error = run_failure(instance, run.run_id) if status == "failed" else None
         db.executions.set_status(record.id, status, run_id=run.run_id, error=error)
-        record = db.executions.get(record.id)
+        record = db.executions.resolve(record.id)
     return record
 
 
@@ -73,7 +73,7 @@ def mark_interrupted(db: FactflowDatabase, instance: DagsterInstance, record: Ex
     db.executions.set_status(
         record.id, "interrupted", run_id=run_id, error=f"the run was interrupted: {reason}; resume it with: factflow execution resume {record.id}"
     )
-    return db.executions.get(record.id)
+    return db.executions.resolve(record.id)
 
 
 def markdown_structure(db: FactflowDatabase, record: ExecutionRecord) -> list[dict]:
