@@ -148,8 +148,8 @@ def duplicate_figures() -> tuple[float, int, int]:
 
     from benchmarks.corpora import CORPORA
     from benchmarks.docs_fidelity import SITE_ROOT, load_pages
-    from factflow_assets.adapters.markdown_extraction import extract_markdown
     from factflow_assets.dataset.duplicates import PageFacts, as_minhash, find_duplicates, shingle_signature, word_count
+    from factflow_assets.extraction.markdown_extraction import extract_markdown
 
     def facts(name: str, text: str, order: int) -> PageFacts:
         digest = hashlib.sha256(text.encode()).hexdigest()

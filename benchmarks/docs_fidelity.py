@@ -48,9 +48,9 @@ import trafilatura
 from markdown_it import MarkdownIt
 
 from benchmarks.corpora import CORPORA
-from factflow_assets.adapters.documents import decode_html
 from factflow_assets.adapters.html_to_markdown import HtmlToMarkdownConfig
-from factflow_assets.adapters.markdown_extraction import extract_markdown
+from factflow_assets.extraction.documents import decode_html
+from factflow_assets.extraction.markdown_extraction import extract_markdown
 
 DEFAULT_CORPUS = CORPORA / "docs-dev"
 #: Each site's main content, as its generator writes it: the measuring stick, not a rule of factflow.

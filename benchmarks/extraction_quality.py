@@ -33,9 +33,9 @@ from pathlib import Path
 import trafilatura
 
 from benchmarks.corpora import AEB_DEV
-from factflow_assets.adapters.documents import decode_html
 from factflow_assets.adapters.html_to_markdown import HtmlToMarkdownConfig
-from factflow_assets.adapters.markdown_extraction import extract_markdown
+from factflow_assets.extraction.documents import decode_html
+from factflow_assets.extraction.markdown_extraction import extract_markdown
 
 DEFAULT_CORPUS = AEB_DEV
 _WORD = re.compile(r"\w+")

@@ -27,8 +27,8 @@ import lxml.html
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.corpora import AEB_DEV, CORPORA  # noqa: E402
-from factflow_assets.adapters.documents import decode_html  # noqa: E402
 from factflow_assets.demo.server import Request, Resource, SiteServer  # noqa: E402
+from factflow_assets.extraction.documents import decode_html  # noqa: E402
 
 CORPUS = AEB_DEV / "html"
 DOCS_CORPUS = CORPORA / "docs-dev"

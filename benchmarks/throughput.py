@@ -64,8 +64,8 @@ def bare_limit(sitemap_url: str) -> tuple[int, float]:
     """(pages, seconds) for fetch + extract of every page, no storage, no lineage."""
     import httpx
 
-    from factflow_assets.adapters.documents import decode_html
-    from factflow_assets.adapters.markdown_extraction import extract_markdown
+    from factflow_assets.extraction.documents import decode_html
+    from factflow_assets.extraction.markdown_extraction import extract_markdown
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
@@ -123,7 +123,7 @@ def same_job(sitemap_url: str) -> tuple[int, float]:
     temporary folder, removed after), no lineage, no sidecars, no resuming."""
     import httpx
 
-    from factflow_assets.adapters.documents import decode_html
+    from factflow_assets.extraction.documents import decode_html
 
     async def main(folder: Path) -> int:
         loop = asyncio.get_running_loop()
@@ -154,8 +154,8 @@ def same_job(sitemap_url: str) -> tuple[int, float]:
 
 def extract_and_segment(html: str, url: str) -> tuple[str, list[str]]:
     """In a worker: factflow's extractor, then its segmenter at smart_segmenter's defaults."""
-    from factflow_assets.adapters.markdown_extraction import extract_markdown
-    from factflow_assets.adapters.markdown_segments import segment_markdown
+    from factflow_assets.extraction.markdown_extraction import extract_markdown
+    from factflow_assets.extraction.markdown_segments import segment_markdown
 
     markdown = extract_markdown(html, url).markdown
     return markdown, [segment.text for segment in segment_markdown(markdown, 512, 64)]

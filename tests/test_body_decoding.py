@@ -16,8 +16,8 @@ import zlib
 import brotli
 import pytest
 
-from factflow_assets.adapters.body_decoding import ACCEPT_ENCODING, CappedDecoder, DecodedTooLarge, DecodeFailed
 from factflow_assets.demo.server import Resource, SiteServer
+from factflow_assets.fetching.body_decoding import ACCEPT_ENCODING, CappedDecoder, DecodedTooLarge, DecodeFailed
 
 TEXT = b"<html><body>" + b"<p>The pump reads its settings once.</p>" * 2000 + b"</body></html>"
 
@@ -77,7 +77,7 @@ def test_fetches_ask_only_for_what_they_can_decode():
 
 _FETCH = """
 import asyncio, json, sys
-from factflow_assets.adapters.http_fetch import FetchPolicy, fetch_once
+from factflow_assets.fetching.http_fetch import FetchPolicy, fetch_once
 from resources.http import new_http_client
 
 async def main():

@@ -17,9 +17,9 @@ from conftest import require_corpus
 from markdown_it import MarkdownIt
 
 from benchmarks.corpora import CORPORA
-from factflow_assets.adapters.markdown_extraction import extract_markdown
-from factflow_assets.adapters.region_markdown import tidy_markdown
-from factflow_assets.adapters.structure_counts import describe_losses, markdown_structure, parse_structure
+from factflow_assets.extraction.markdown_extraction import extract_markdown
+from factflow_assets.extraction.region_markdown import tidy_markdown
+from factflow_assets.extraction.structure_counts import describe_losses, markdown_structure, parse_structure
 
 PAGE = "https://docs.example.org/3/library/functions.html"
 _PARSER = MarkdownIt("commonmark").enable(["table"])

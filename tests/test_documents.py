@@ -7,8 +7,8 @@ import pytest
 from e2e_harness import as_json, rows
 from pdf_builder import text_pdf
 
-from factflow_assets.adapters.document_markdown import UnreadableDocument, markdown_document, pdf_document, text_document
 from factflow_assets.demo.server import Resource, SiteServer
+from factflow_assets.extraction.document_markdown import UnreadableDocument, markdown_document, pdf_document, text_document
 
 MANUAL = [
     ["Widget Manual", "Installation", "Run the installer (setup.exe) and follow it.", "# not a heading", "> not a quote"],

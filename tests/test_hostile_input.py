@@ -13,12 +13,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from factflow_assets.adapters.sitemap_documents import (
+from factflow_assets.config import validate_text
+from factflow_assets.fetching.sitemap_documents import (
     SitemapDocument,
     SitemapFormatError,
     parse_sitemap,
 )
-from factflow_assets.config import validate_text
 from resources.masking import MaskingLogRecord, install_log_masking, mask_text, mask_uri
 
 VALID = {

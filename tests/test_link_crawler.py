@@ -17,8 +17,8 @@ from collections import Counter
 import pytest
 from e2e_harness import PROJECT_ROOT, as_json, rows, storage_of, wait_for
 
-from factflow_assets.adapters.page_links import page_links, robots_directives
 from factflow_assets.demo.server import Resource, SiteServer
+from factflow_assets.fetching.page_links import page_links, robots_directives
 from factflow_assets.urls import normal_url, page_key, same_page
 
 

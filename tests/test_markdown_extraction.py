@@ -15,9 +15,9 @@ from conftest import require_corpus
 
 from benchmarks.corpora import AEB_DEV
 from factflow_assets.adapters import Message, PermanentError, SkipMessage
-from factflow_assets.adapters.article_extraction import _Block, _judge_by_agreement
-from factflow_assets.adapters.markdown_extraction import extract_markdown
-from factflow_assets.adapters.process_pool import WorkerPool
+from factflow_assets.extraction.article_extraction import _Block, _judge_by_agreement
+from factflow_assets.extraction.markdown_extraction import extract_markdown
+from factflow_assets.workers.process_pool import WorkerPool
 from tests.adapter_harness import run_adapter
 from tests.conftest import FIXTURES
 
@@ -202,9 +202,9 @@ def test_a_helper_whose_parent_died_before_it_set_the_signal_exits_at_once():
     import subprocess
     import sys
 
-    from factflow_assets.adapters.worker_lifetime import FORKSERVER_PARENT
+    from factflow_assets.workers.worker_lifetime import FORKSERVER_PARENT
 
-    probe = "import factflow_assets.adapters.worker_lifetime; print('still here')"
+    probe = "import factflow_assets.workers.worker_lifetime; print('still here')"
     orphan = subprocess.run([sys.executable, "-c", probe], env={**os.environ, FORKSERVER_PARENT: "1"}, capture_output=True, text=True)
     assert orphan.returncode == 0 and orphan.stdout == ""
     own = subprocess.run([sys.executable, "-c", probe], env={**os.environ, FORKSERVER_PARENT: str(os.getpid())}, capture_output=True, text=True)

@@ -7,13 +7,13 @@ import httpx
 import pytest
 
 from factflow_assets.adapters.base import PermanentError
-from factflow_assets.adapters.network_policy import (
+from factflow_assets.config import validate_text
+from factflow_assets.demo.server import Resource
+from factflow_assets.fetching.network_policy import (
     NetworkPolicy,
     RequestRefused,
     seed_hosts,
 )
-from factflow_assets.config import validate_text
-from factflow_assets.demo.server import Resource
 from resources.storage import stage_prefix
 from tests.adapter_harness import json_message, run_adapter
 from tests.conftest import html_page

@@ -6,8 +6,8 @@ import time
 import pytest
 
 from factflow_assets.adapters import Message, PermanentError, SkipMessage
-from factflow_assets.adapters.documents import decode_html
-from factflow_assets.adapters.rate_limit import AimdRateLimiter
+from factflow_assets.extraction.documents import decode_html
+from factflow_assets.fetching.rate_limit import AimdRateLimiter
 from tests.adapter_harness import json_message, run_adapter
 
 

@@ -9,11 +9,11 @@ from conftest import require_corpus
 
 from benchmarks.corpora import AEB_DEV
 from factflow_assets.adapters import Message
-from factflow_assets.adapters.documents import decode_html
-from factflow_assets.adapters.markdown_extraction import extract_markdown
-from factflow_assets.adapters.markdown_segments import segment_markdown
-from factflow_assets.adapters.tokens import count_tokens, encoding
 from factflow_assets.config import validate_text
+from factflow_assets.extraction.documents import decode_html
+from factflow_assets.extraction.markdown_extraction import extract_markdown
+from factflow_assets.extraction.markdown_segments import segment_markdown
+from factflow_assets.extraction.tokens import count_tokens, encoding
 from tests.adapter_harness import run_adapter
 
 PARAGRAPH = "The harbour wall protects the moorings from the winter swell, and it needs repair. "

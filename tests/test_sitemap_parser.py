@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from factflow_assets.adapters.http_fetch import HttpStatusError, ResponseTooLarge
-from factflow_assets.adapters.sitemap_documents import SitemapFormatError, parse_sitemap
 from factflow_assets.demo.server import Resource
+from factflow_assets.fetching.http_fetch import HttpStatusError, ResponseTooLarge
+from factflow_assets.fetching.sitemap_documents import SitemapFormatError, parse_sitemap
 from tests.adapter_harness import json_message, run_adapter
 from tests.conftest import SITEMAP_CORPUS
 
@@ -187,7 +187,7 @@ def test_a_50000_url_sitemap_is_read_whole_in_bounded_time():
 MEMORY_PROBE = """
 import resource, sys
 sys.path.insert(0, {root!r})
-from factflow_assets.adapters.sitemap_documents import parse_sitemap
+from factflow_assets.fetching.sitemap_documents import parse_sitemap
 document = bytearray(b"<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>")
 for i in range(410_000):
     document += b"<url><loc>https://example.com/articles/%08d/a-long-enough-slug-for-a-page.html</loc><lastmod>2024-01-01</lastmod></url>" % i

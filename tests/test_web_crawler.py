@@ -16,10 +16,10 @@ from benchmarks.corpora import AEB_DEV
 from benchmarks.extraction_quality import load_corpus, overlap
 from benchmarks.site import script_rendered
 from factflow_assets.adapters import PermanentError
-from factflow_assets.adapters.markdown_extraction import extract_markdown
-from factflow_assets.adapters.network_policy import NetworkPolicy
 from factflow_assets.adapters.web_crawler import BrowserMissing, BrowserNotStarting, find_browser
 from factflow_assets.demo.server import Resource
+from factflow_assets.extraction.markdown_extraction import extract_markdown
+from factflow_assets.fetching.network_policy import NetworkPolicy
 from tests.adapter_harness import json_message, run_adapter
 from tests.conftest import html_page
 

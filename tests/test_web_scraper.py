@@ -5,7 +5,8 @@ import time
 import pytest
 
 from factflow_assets.adapters import SkipMessage
-from factflow_assets.adapters.http_fetch import (
+from factflow_assets.demo.server import Resource
+from factflow_assets.fetching.http_fetch import (
     HttpStatusError,
     PageDeadline,
     ResponseTooLarge,
@@ -13,8 +14,7 @@ from factflow_assets.adapters.http_fetch import (
     TooManyRedirects,
     retry_after_seconds,
 )
-from factflow_assets.adapters.robots import RobotsUnreachable
-from factflow_assets.demo.server import Resource
+from factflow_assets.fetching.robots import RobotsUnreachable
 from tests.adapter_harness import json_message, run_adapter
 from tests.conftest import html_page
 

@@ -18,6 +18,9 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from ..extraction.documents import decode_text
+from ..failures import PermanentError as PermanentError  # part of the adapter contract: adapters raise it
+
 
 class AdapterConfig(BaseModel):
     """Base of every adapter's config model: unknown fields are errors (E301), not ignored."""
@@ -50,23 +53,6 @@ class Message:
     def text(self) -> str:
         """The body as text in its declared charset (`decode_text`)."""
         return decode_text(self.body, self.content_type)
-
-
-def decode_text(body: bytes, content_type: str) -> str:
-    """`body` as text in the charset `content_type` declares (UTF-8 when the charset is unknown to
-    Python); undecodable bytes become U+FFFD rather than an error."""
-    try:
-        return body.decode(charset_of(content_type), errors="replace")
-    except LookupError:
-        return body.decode("utf-8", errors="replace")
-
-
-def charset_of(content_type: str) -> str:
-    for part in content_type.split(";")[1:]:
-        name, _, value = part.strip().partition("=")
-        if name.lower() == "charset" and value:
-            return value.strip("\"'")
-    return "utf-8"
 
 
 @dataclass
@@ -121,10 +107,6 @@ def regex_list(patterns: list[str]) -> list[str]:
         except re.error as error:
             raise ValueError(f"invalid regular expression {pattern!r}: {error}") from error
     return patterns
-
-
-class PermanentError(Exception):
-    """A failure that retrying cannot fix (a 404, a malformed document): no route retries."""
 
 
 class Unchanged(Exception):

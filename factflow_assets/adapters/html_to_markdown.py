@@ -19,19 +19,19 @@ from pydantic import Field
 
 from resources.hashing import content_hash
 
-from .base import Adapter, AdapterConfig, Emit, Message, PermanentError, SkipMessage, decode_text
-from .document_markdown import MARKDOWN_TYPES, PDF_TYPES, TEXT_TYPES, media_type
-from .documents import MARKDOWN_CONTENT_TYPE, canonical_url
-from .process_pool import WorkerPool, default_workers
-from .structure_counts import describe_losses, describe_structure
-from .text_signature import SIGNATURE_MODULES
+from ..extraction.document_markdown import MARKDOWN_TYPES, PDF_TYPES, TEXT_TYPES, media_type
+from ..extraction.documents import MARKDOWN_CONTENT_TYPE, canonical_url, decode_text
+from ..extraction.structure_counts import describe_losses, describe_structure
+from ..extraction.text_signature import SIGNATURE_MODULES
+from ..workers.process_pool import WorkerPool, default_workers
+from .base import Adapter, AdapterConfig, Emit, Message, PermanentError, SkipMessage
 
 
 def document_in_worker(kind: str, body: bytes | str, name: str | None, max_pages: int) -> tuple:
     """Runs in a worker process: a document that is not HTML as (markdown, title, extraction,
     sidecar extras, shingle signature); a PDF that cannot be read as its reason."""
-    from .document_markdown import UnreadableDocument, markdown_document, pdf_document, text_document
-    from .text_signature import shingle_signature
+    from ..extraction.document_markdown import UnreadableDocument, markdown_document, pdf_document, text_document
+    from ..extraction.text_signature import shingle_signature
 
     try:
         if isinstance(body, bytes):  # a PDF, read from its bytes
@@ -52,8 +52,8 @@ def extract_in_worker(body: bytes, content_type: str, url: str | None, preserve_
     canonical URL, the shingle signature). The stage's own process hands bytes over and gets bytes
     back: it neither decodes the page nor encodes the markdown, and never imports the extractor's
     libraries, not even to unpickle a result."""
-    from .markdown_extraction import extract_markdown
-    from .text_signature import shingle_signature
+    from ..extraction.markdown_extraction import extract_markdown
+    from ..extraction.text_signature import shingle_signature
 
     html = decode_text(body, content_type)
     e = extract_markdown(html, url, preserve_links, preserve_images)
@@ -76,7 +76,7 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
 
     #: trafilatura, lxml, Resiliparse, and what the shingle signature needs: ~0.7 s to import, in
     #: the worker processes only.
-    worker_modules = ("factflow_assets.adapters.markdown_extraction", "factflow_assets.adapters.text_signature", *SIGNATURE_MODULES)
+    worker_modules = ("factflow_assets.extraction.markdown_extraction", "factflow_assets.extraction.text_signature", *SIGNATURE_MODULES)
     #: pypdf is imported by a worker on its first PDF only: most crawls have none.
 
     async def open(self) -> None:

@@ -26,11 +26,11 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field, field_validator
 
+from ..fetching.http_fetch import fetch
+from ..fetching.network_policy import RequestRefused
+from ..fetching.page_links import is_html, page_links
 from ..urls import normal_url
 from .base import Emit, Message, SkipMessage, http_url_problem, regex_list
-from .http_fetch import fetch
-from .network_policy import RequestRefused
-from .page_links import is_html, page_links
 from .web_scraper import FetchConfig, PoliteFetcher, fetch_metadata
 
 #: Extensions of files that are not pages; a link to one is not queued.

@@ -16,6 +16,9 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from ..fetching.http_fetch import FetchPolicy, fetch
+from ..fetching.robots import RobotsUnreachable, fetch_robots, origin_of
+from ..fetching.sitemap_documents import SitemapDocument, parse_sitemap
 from .base import (
     Adapter,
     AdapterConfig,
@@ -25,9 +28,6 @@ from .base import (
     http_url_problem,
     regex_list,
 )
-from .http_fetch import FetchPolicy, fetch
-from .robots import RobotsUnreachable, fetch_robots, origin_of
-from .sitemap_documents import SitemapDocument, parse_sitemap
 
 
 class SitemapParserConfig(AdapterConfig):

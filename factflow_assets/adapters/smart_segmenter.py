@@ -15,12 +15,12 @@ import asyncio
 
 from pydantic import Field, model_validator
 
+from ..extraction.documents import MARKDOWN_CONTENT_TYPE
+from ..extraction.markdown_segments import segment_markdown
+from ..extraction.tokens import ENCODING, encoding
 from ..ids import slug_of
+from ..workers.process_pool import WorkerPool, default_workers
 from .base import Adapter, AdapterConfig, Emit, Message, SkipMessage
-from .documents import MARKDOWN_CONTENT_TYPE
-from .markdown_segments import segment_markdown
-from .process_pool import WorkerPool, default_workers
-from .tokens import ENCODING, encoding
 
 
 class SmartSegmenterConfig(AdapterConfig):
@@ -45,7 +45,7 @@ class SmartSegmenter(Adapter[SmartSegmenterConfig]):
     type = "smart_segmenter"
     config_model = SmartSegmenterConfig
 
-    worker_modules = ("factflow_assets.adapters.markdown_segments",)
+    worker_modules = ("factflow_assets.extraction.markdown_segments",)
 
     async def open(self) -> None:
         # each worker loads the byte-pair ranks (~0.4 s) as it starts, before the first message

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field
 
+from ..fetching.network_policy import RequestRefused
 from ..ids import url_slug
 from .base import (
     Adapter,
@@ -24,7 +25,6 @@ from .base import (
     PermanentError,
     http_url_problem,
 )
-from .network_policy import RequestRefused
 
 
 class UrlExpanderConfig(AdapterConfig):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from ..extraction.documents import decode_html, page_title_and_language
 from .base import Adapter, AdapterConfig, Emit, Message, SkipMessage
-from .documents import decode_html, page_title_and_language
 
 
 class WebContentStorageConfig(AdapterConfig):

@@ -24,10 +24,10 @@ from typing import Literal
 
 from pydantic import Field
 
+from ..fetching.http_fetch import FetchPolicy, FetchResult, fetch_once
+from ..fetching.network_policy import RequestRefused
+from ..fetching.robots import origin_of
 from .base import AdapterConfig, Emit, HostNeed, HostNeedMissing, Message, PermanentError
-from .http_fetch import FetchPolicy, FetchResult, fetch_once
-from .network_policy import RequestRefused
-from .robots import origin_of
 from .web_scraper import WebScraper, WebScraperConfig, fetch_metadata
 
 #: Where Debian, Ubuntu and Fedora put it; `executable_path` in the config for anywhere else.

@@ -17,6 +17,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..fetching.http_fetch import FetchPolicy, FetchResult, fetch, host_of
+from ..fetching.rate_limit import AimdRateLimiter
+from ..fetching.request_settings import header_name_problem, request_headers
+from ..fetching.robots import RobotsCache
 from .base import (
     Adapter,
     AdapterConfig,
@@ -27,10 +31,6 @@ from .base import (
     Unchanged,
     http_url_problem,
 )
-from .http_fetch import FetchPolicy, FetchResult, fetch, host_of
-from .rate_limit import AimdRateLimiter
-from .request_settings import header_name_problem, request_headers
-from .robots import RobotsCache
 
 
 class RateLimitConfig(BaseModel):

@@ -41,12 +41,12 @@ from resources.outage import is_outage, retry
 from resources.statuses import WITH_OUTPUTS
 from resources.storage import ObjectStore, stage_prefix
 
-from ..adapters.network_policy import NetworkPolicy
 from ..config import Pipeline, StageRef
 from ..engine.executions import frozen_pipeline, replay_source
 from ..engine.heartbeat import Heartbeat
 from ..engine.stage_state import FaultBudgets
 from ..engine.stream import StageOutcome, StreamRun, stage_sources, warm_up
+from ..fetching.network_policy import NetworkPolicy
 from ..settings import Settings
 from . import run_kinds, tags
 from .checks import stage_check_results

@@ -33,9 +33,9 @@ from resources.executions_store import ExecutionRecord
 from resources.storage import ObjectStore
 from resources.webhook import SIGNATURE_HEADER, WebhookRequest, send_detached, signature
 
-from ..adapters.network_policy import NetworkPolicy, RequestRefused
 from ..config.models import Notify
 from ..dataset.build import DatasetResult
+from ..fetching.network_policy import NetworkPolicy, RequestRefused
 
 CHANGES = ("added", "changed", "removed")
 

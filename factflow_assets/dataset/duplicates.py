@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..adapters.text_signature import MIN_WORDS, PERMUTATIONS, as_minhash, shingle_signature, word_count
+from ..extraction.text_signature import MIN_WORDS, PERMUTATIONS, as_minhash, shingle_signature, word_count
 from ..urls import same_page
 
 __all__ = ["Duplicate", "PageFacts", "as_minhash", "find_duplicates", "shingle_signature", "word_count"]

@@ -16,8 +16,8 @@ from resources.errors import error_text
 from resources.lineage_store import LineageWriter
 from resources.storage import ObjectStore
 
-from ..adapters.network_policy import NetworkPolicy
 from ..config import Stage
+from ..fetching.network_policy import NetworkPolicy
 from ..settings import DEFAULT_DATABASE_OUTAGE_SECONDS, DEFAULT_STORAGE_RETRY_SECONDS
 
 log = logging.getLogger(__name__)

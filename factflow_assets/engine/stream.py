@@ -27,10 +27,10 @@ import httpx
 from resources.database import FactflowDatabase
 from resources.storage import ObjectStore, stage_prefix
 
-from ..adapters.network_policy import NetworkPolicy
-from ..adapters.process_pool import start_forkserver
 from ..config import Stage, StageRef
+from ..fetching.network_policy import NetworkPolicy
 from ..ids import new_batch_id
+from ..workers.process_pool import start_forkserver
 from .executions import ReplaySource
 from .frontier import FrontierInput
 from .handoff import Handoff

@@ -12,7 +12,7 @@ from typing import Any
 
 from resources.database import FactflowDatabase
 
-from ..adapters.structure_counts import KINDS, parse_structure
+from ..extraction.structure_counts import KINDS, parse_structure
 
 
 def structure_totals(db: FactflowDatabase, execution_id: str, route: str, stage: str) -> dict[str, Any]:

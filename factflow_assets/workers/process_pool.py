@@ -23,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import forkserver
 from typing import Any
 
-from .base import PermanentError
+from ..failures import PermanentError
 from .worker_lifetime import FORKSERVER_PARENT, die_with_parent, worker_parent
 
 DEFAULT_MAX_WORKERS = 4
@@ -35,7 +35,7 @@ def default_workers() -> int:
 
 
 #: Imported by the forkserver before anything else: it makes the forkserver die with its parent.
-LIFETIME_MODULE = "factflow_assets.adapters.worker_lifetime"
+LIFETIME_MODULE = "factflow_assets.workers.worker_lifetime"
 #: Modules the forkserver imports before it forks a worker. One forkserver serves a process, so
 #: every pool's modules are named before it starts (later ones are imported by each worker).
 _PRELOAD: set[str] = set()

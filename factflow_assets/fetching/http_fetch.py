@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .base import PermanentError
+from ..failures import PermanentError
 from .body_decoding import ACCEPT_ENCODING, CappedDecoder, DecodedTooLarge, DecodeFailed
 from .rate_limit import AimdRateLimiter
 from .request_settings import CREDENTIAL_HEADERS

@@ -18,7 +18,7 @@ from protego import Protego
 
 from resources.errors import error_text
 
-from .base import PermanentError
+from ..failures import PermanentError
 from .http_fetch import (
     FetchPolicy,
     HttpStatusError,

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from resources.masking import register_secret
 
-from .base import PermanentError
+from ..failures import PermanentError
 
 _REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: Headers the fetch sets itself or that would misdescribe the request.

@@ -10,8 +10,6 @@ from urllib.parse import urljoin
 import lxml.etree
 import lxml.html
 
-from .base import charset_of
-
 MARKDOWN_CONTENT_TYPE = "text/markdown; charset=utf-8; variant=GFM"
 
 _CANONICAL_LINK = re.compile(r"<link\b[^>]*\brel\s*=\s*[\"']?canonical[\"']?[^>]*>", re.IGNORECASE)
@@ -83,3 +81,20 @@ def canonical_url(html: str, base_url: str | None) -> str | None:
         return urljoin(base_url, value)
     except ValueError:
         return None
+
+
+def decode_text(body: bytes, content_type: str) -> str:
+    """`body` as text in the charset `content_type` declares (UTF-8 when the charset is unknown to
+    Python); undecodable bytes become U+FFFD rather than an error."""
+    try:
+        return body.decode(charset_of(content_type), errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
+
+
+def charset_of(content_type: str) -> str:
+    for part in content_type.split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "charset" and value:
+            return value.strip("\"'")
+    return "utf-8"

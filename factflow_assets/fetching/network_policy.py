@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..failures import PermanentError
 from ..urls import normal_host
-from .base import PermanentError
 
 #: Addresses of cloud metadata services outside 169.254.0.0/16 (AWS IPv6, Alibaba, Oracle's IPv6).
 METADATA_ADDRESSES = frozenset(
