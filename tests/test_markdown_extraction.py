@@ -153,6 +153,28 @@ def test_a_worker_that_hangs_or_dies_costs_one_message_and_the_pool_goes_on():
     assert asyncio.run(main()) == 6
 
 
+def test_an_extraction_worker_converts_a_page_without_importing_the_adapters():
+    """Unpickling a task imports the module its function lives in: html_to_markdown's workers run
+    functions of extraction/ (preloaded), so their first page does not import every adapter."""
+    import asyncio
+
+    from factflow_assets.adapters.html_to_markdown import HtmlToMarkdown
+    from factflow_assets.extraction.page_conversion import extract_in_worker
+
+    async def main():
+        pool = WorkerPool(workers=1, timeout=60.0, preload=list(HtmlToMarkdown.worker_modules))
+        try:
+            converted = await pool.run(extract_in_worker, FIDELITY.encode(), "text/html; charset=utf-8", "http://example.test/pump", True, True)
+            loaded = await pool.run(eval, "sorted(m for m in __import__('sys').modules if m.startswith('factflow_assets.adapters'))")
+            return converted, loaded
+        finally:
+            pool.close()
+
+    converted, loaded = asyncio.run(main())
+    assert converted[0].startswith(b"# Configuring the pump\n") and converted[1] > 0
+    assert loaded == []
+
+
 def test_a_timeout_below_the_workers_start_fails_messages_not_the_adapter():
     """Starting workers (forkserver, preloaded imports) is not held to the per-message timeout:
     a timeout set too small costs each page a failure, and the adapter still opens."""

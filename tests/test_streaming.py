@@ -24,6 +24,7 @@ from factflow_assets.adapters import (
 )
 from factflow_assets.config import validate_text
 from factflow_assets.engine.handoff import Handoff
+from factflow_assets.engine.output_writes import EMIT_CHUNK, FIRST_EMIT_CHUNK
 from factflow_assets.engine.stream import RunControl, StreamRun, stage_sources
 from resources.database import FactflowDatabase, dispose_engines
 from resources.http import new_http_client
@@ -164,7 +165,8 @@ def test_a_stop_while_outputs_are_made_stores_no_more_and_cancels_the_row(harnes
     assert not outcomes["count"].summary.complete
     (row,) = db.lineage_queries.rows("e1", stage="count", limit=10)
     assert row["status"] == "cancelled" and "a resume makes them again" in row["error_message"]
-    assert len(store.keys(stage_prefix("e1", "numbers", "count"))) == 256  # the first chunk; none after the stop
+    # the chunks made before the stop (16, then 256: the stop came during the third); none after it
+    assert len(store.keys(stage_prefix("e1", "numbers", "count"))) == FIRST_EMIT_CHUNK + EMIT_CHUNK
 
 
 def test_a_stage_whose_adapter_cannot_open_fails_at_once_saying_so(harness, monkeypatch):

@@ -20,46 +20,12 @@ from pydantic import Field
 from resources.hashing import content_hash
 
 from ..extraction.document_markdown import MARKDOWN_TYPES, PDF_TYPES, TEXT_TYPES, media_type
-from ..extraction.documents import MARKDOWN_CONTENT_TYPE, canonical_url, decode_text
+from ..extraction.documents import MARKDOWN_CONTENT_TYPE
+from ..extraction.page_conversion import document_in_worker, extract_in_worker
 from ..extraction.structure_counts import describe_losses, describe_structure
 from ..extraction.text_signature import SIGNATURE_MODULES
 from ..workers.process_pool import WorkerPool, default_workers
 from .base import Adapter, AdapterConfig, Emit, Message, PermanentError, SkipMessage
-
-
-def document_in_worker(kind: str, body: bytes | str, name: str | None, max_pages: int) -> tuple:
-    """Runs in a worker process: a document that is not HTML as (markdown, title, extraction,
-    sidecar extras, shingle signature); a PDF that cannot be read as its reason."""
-    from ..extraction.document_markdown import UnreadableDocument, markdown_document, pdf_document, text_document
-    from ..extraction.text_signature import shingle_signature
-
-    try:
-        if isinstance(body, bytes):  # a PDF, read from its bytes
-            converted = pdf_document(body, max_pages)
-        elif kind == "markdown":
-            converted = markdown_document(body)
-        else:
-            converted = text_document(body, name)
-    except UnreadableDocument as error:
-        return None, str(error), kind, {}, None
-    return converted.markdown, converted.title, converted.extraction, converted.extra, shingle_signature(converted.markdown)
-
-
-def extract_in_worker(body: bytes, content_type: str, url: str | None, preserve_links: bool, preserve_images: bool) -> tuple:
-    """Runs in a worker process: the stored page decoded (as `Message.text` does), its extraction
-    and what the sidecar says of it, as a plain tuple (markdown as UTF-8, its words and hash, title,
-    language, code languages, how it was found, what the region held, what the markdown kept, the
-    canonical URL, the shingle signature). The stage's own process hands bytes over and gets bytes
-    back: it neither decodes the page nor encodes the markdown, and never imports the extractor's
-    libraries, not even to unpickle a result."""
-    from ..extraction.markdown_extraction import extract_markdown
-    from ..extraction.text_signature import shingle_signature
-
-    html = decode_text(body, content_type)
-    e = extract_markdown(html, url, preserve_links, preserve_images)
-    markdown = e.markdown.encode()
-    return (markdown, len(e.markdown.split()), content_hash(markdown), e.title, e.language, e.code_languages, e.method,
-            e.region_counts, e.markdown_counts, canonical_url(html, url), shingle_signature(e.markdown))
 
 
 class HtmlToMarkdownConfig(AdapterConfig):
@@ -75,8 +41,12 @@ class HtmlToMarkdown(Adapter[HtmlToMarkdownConfig]):
     config_model = HtmlToMarkdownConfig
 
     #: trafilatura, lxml, Resiliparse, and what the shingle signature needs: ~0.7 s to import, in
-    #: the worker processes only.
-    worker_modules = ("factflow_assets.extraction.markdown_extraction", "factflow_assets.extraction.text_signature", *SIGNATURE_MODULES)
+    #: the worker processes only; page_conversion holds what they run (unpickling a task imports
+    #: its module: were it this one, each worker's first page would import every adapter).
+    worker_modules = (
+        "factflow_assets.extraction.page_conversion", "factflow_assets.extraction.markdown_extraction",
+        "factflow_assets.extraction.text_signature", *SIGNATURE_MODULES,
+    )
     #: pypdf is imported by a worker on its first PDF only: most crawls have none.
 
     async def open(self) -> None:

@@ -17,8 +17,11 @@ from .inputs import InputHeader, InputItem
 from .lineage_rows import shown
 from .stage_state import StageControl, StageJob, StoppedMidway
 
-#: Outputs made one by one are stored and handed on this many at a time.
+#: Outputs made one by one are stored and handed on this many at a time, the first chunk fewer:
+#: the next stage starts on a sitemap's first URLs without waiting for 256 to be written (~0.5 s
+#: on a 2-core machine while the run starts).
 EMIT_CHUNK = 256
+FIRST_EMIT_CHUNK = 16
 
 
 class OutputWrites:
@@ -78,7 +81,7 @@ class OutputWrites:
         made: list[tuple[dict, None]] = []
         seen: set[str] = set()  # an output made twice is stored and handed on once
         iterator = iter(emits)
-        while chunk := list(itertools.islice(iterator, EMIT_CHUNK)):
+        while chunk := list(itertools.islice(iterator, EMIT_CHUNK if made else FIRST_EMIT_CHUNK)):
             if self.control.stop.is_set():  # a sitemap's worth is not written out after a stop
                 raise StoppedMidway(f"the run was stopped after {len(made)} of its outputs were made; a resume makes them again")
             stored = await self.all(message, header, chunk, row_id, extras, seen)
