@@ -147,3 +147,22 @@ def test_duplicate_pages_are_found_recorded_and_left_out_of_the_dataset(pipeline
     assert len(everything) == len(paths) and {row["duplicate_of"] for row in everything} - {None} == {page_id(f"{base}/manual"), page_id(f"{base}/guide/")}
     got = as_json("execution", "get", "dups")
     assert got["duplicates"] == 5
+
+
+def test_a_run_process_loads_no_signature_library_until_two_signatures_are_compared():
+    """datasketch imports scipy (~0.3 s): the code location's modules and a one-page dataset's
+    duplicate pass must not load it, or every execution's fixed cost carries it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "import factflow_assets.operations.launch\n"
+        "from factflow_assets.dataset.duplicates import PageFacts, find_duplicates\n"
+        "page = PageFacts('m1', 'http://x/a', 'http://x/a', None, 'h1', (0, ''), 80, list(range(128)))\n"
+        "assert find_duplicates([page]) == {}\n"
+        "print(sorted(m for m in ('datasketch', 'scipy') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
