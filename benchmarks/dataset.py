@@ -89,6 +89,7 @@ def fill(home: Path, pages: int, per_page: int) -> tuple[FactflowDatabase, Objec
                 "message_id": md_message,
                 "url": url,
                 "minhash": shingle_signature(markdown),  # as html_to_markdown's workers leave it
+                "words": len(markdown.split()),
             },
         )
         rows.append(row("html_to_markdown", "markdown_processor", md_message, [md_key], {"url": url}))
@@ -148,13 +149,13 @@ def duplicate_figures() -> tuple[float, int, int]:
 
     from benchmarks.corpora import CORPORA
     from benchmarks.docs_fidelity import SITE_ROOT, load_pages
-    from factflow_assets.dataset.duplicates import PageFacts, as_minhash, find_duplicates, shingle_signature, word_count
+    from factflow_assets.dataset.duplicates import PageFacts, find_duplicates, shingle_signature, word_count
     from factflow_assets.extraction.markdown_extraction import extract_markdown
 
     def facts(name: str, text: str, order: int) -> PageFacts:
         digest = hashlib.sha256(text.encode()).hexdigest()
         return PageFacts(
-            name, f"https://site.test/{name}", f"https://site.test/{name}", None, digest, (order, ""), word_count(text), as_minhash(shingle_signature(text))
+            name, f"https://site.test/{name}", f"https://site.test/{name}", None, digest, (order, ""), word_count(text), shingle_signature(text)
         )
 
     articles = [e["articleBody"] for e in json.loads((AEB_DEV / "ground-truth.json").read_text()).values() if len(e["articleBody"].split()) > 300][:60]

@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -32,6 +32,8 @@ from ..config import Pipeline, Stage
 from ..ids import new_batch_id, new_lineage_id
 from .duplicates import Duplicate, PageFacts, find_duplicates, shingle_signature, word_count
 from .schema import DATASET_FOLDER, PAGE_SCHEMA, PAGES, SEGMENT_SCHEMA, SEGMENTS, dataset_key, page_id, segment_id
+
+T = TypeVar("T")
 
 #: Rows per Parquet row group (and per batch held in memory while writing).
 ROW_GROUP = 1000
@@ -94,11 +96,12 @@ def write_dataset(
     hashes = hashlib.sha256()
     stage = stages.pages
     markdown_rows = db.lineage_queries.current_objects(execution_id, stage.route.name, stage.name, WITH_OUTPUTS)
-    duplicates, facts = _duplicates(store, execution_id, stages, markdown_rows, _sitemap_order(db, store, execution_id, pipeline))
+    fetched = FetchedPages(store, execution_id, stages.fetched)
+    duplicates, facts = _duplicates(store, fetched, markdown_rows, _sitemap_order(db, store, execution_id, pipeline))
     for duplicate in duplicates.values():
         result.duplicates[duplicate.kind] = result.duplicates.get(duplicate.kind, 0) + 1
     with tempfile.TemporaryDirectory(prefix="factflow-dataset-") as folder:
-        page_rows = _page_rows(store, execution_id, stages, markdown_rows, pages_seen, duplicates, facts)
+        page_rows = _page_rows(store, execution_id, fetched, markdown_rows, pages_seen, duplicates, facts)
         result.written[PAGES] = _write(store, execution_id, PAGES, PAGE_SCHEMA, page_rows, Path(folder), hashes)
         if stages.segments is not None:
             segment_rows = _segment_rows(db, store, execution_id, stages.segments, pages_seen)
@@ -133,18 +136,23 @@ def _sitemap_order(db: FactflowDatabase, store: ObjectStore, execution_id: str, 
 
 
 def _duplicates(
-    store: ObjectStore, execution_id: str, stages: DatasetStages, rows: list[dict], sitemap_order: dict[str, int]
+    store: ObjectStore, fetched_pages: FetchedPages, rows: list[dict], sitemap_order: dict[str, int]
 ) -> tuple[dict[str, Duplicate], dict[str, PageFacts]]:
     """The execution's duplicate pages (by markdown message id), from a first pass over the pages
-    that keeps only their signatures, never their text."""
+    that keeps only their signatures, never their text: a page's markdown is read only when its
+    sidecar predates the signature and word count html_to_markdown now writes there."""
     facts: dict[str, PageFacts] = {}
-    for row, _key, sidecar, text in _objects(store, rows):
-        fetched = _fetched(store, execution_id, stages.fetched, sidecar.get("page_message_id"))
+    for row, key, sidecar in _sidecars(store, rows):
+        fetched = fetched_pages.of(sidecar.get("page_message_id"))
         url = fetched.get("url") or sidecar.get("url") or (row["metadata"] or {}).get("url") or ""
-        values = sidecar.get("minhash") if "minhash" in sidecar else shingle_signature(text)  # made with the markdown, or now
+        if "minhash" in sidecar and "words" in sidecar:  # made with the markdown
+            values, words = sidecar["minhash"], sidecar["words"]
+        else:
+            text = store.get(key).decode("utf-8")
+            values, words = sidecar.get("minhash") if "minhash" in sidecar else shingle_signature(text), word_count(text)
         facts[row["message_id"]] = PageFacts(
             row["message_id"], url, fetched.get("final_url") or url, sidecar.get("canonical_url"), sidecar["sha256"],
-            (sitemap_order.get(url, len(sitemap_order)), str(row["started_at"])), word_count(text), values,
+            (sitemap_order.get(url, len(sitemap_order)), str(row["started_at"])), words, values,
         )
     return find_duplicates(list(facts.values())), facts
 
@@ -209,28 +217,33 @@ def _write(store: ObjectStore, execution_id: str, what: str, schema: pa.Schema, 
 
 
 def _objects(store: ObjectStore, rows: list[dict]) -> Iterator[tuple[dict, str, dict, str]]:
-    """(row, key, sidecar, text) of every object the rows wrote, in order; read by a few threads
-    at a time when storage is remote (each read is a request), one after the other when local."""
+    """(row, key, sidecar, text) of every object the rows wrote, in order."""
+    return _read_each(store, rows, lambda row, key: (row, key, store.metadata(key), store.get(key).decode("utf-8")))
+
+
+def _sidecars(store: ObjectStore, rows: list[dict]) -> Iterator[tuple[dict, str, dict]]:
+    """(row, key, sidecar) of every object the rows wrote, in order."""
+    return _read_each(store, rows, lambda row, key: (row, key, store.metadata(key)))
+
+
+def _read_each(store: ObjectStore, rows: list[dict], read: Callable[[dict, str], T]) -> Iterator[T]:
+    """`read(row, key)` for every object the rows wrote, in order; by a few threads at a time when
+    storage is remote (each read is a request), one after the other when local."""
     pairs = [(row, key) for row in rows for key in row["output_keys"] or []]
-
-    def read(pair):
-        row, key = pair
-        return row, key, store.metadata(key), store.get(key).decode("utf-8")
-
     if store.is_local:  # threads only add contention to reads this short (measured: 1.45 s -> 3.3 s)
-        yield from map(read, pairs)
+        yield from (read(row, key) for row, key in pairs)
         return
     with ThreadPoolExecutor(max_workers=READERS) as pool:
         for start in range(0, len(pairs), ROW_GROUP):
-            yield from pool.map(read, pairs[start : start + ROW_GROUP])
+            yield from pool.map(lambda pair: read(*pair), pairs[start : start + ROW_GROUP])
 
 
 def _page_rows(
-    store: ObjectStore, execution_id: str, stages: DatasetStages, rows: list[dict], pages_seen: dict, duplicates: dict[str, Duplicate],
+    store: ObjectStore, execution_id: str, fetched_pages: FetchedPages, rows: list[dict], pages_seen: dict, duplicates: dict[str, Duplicate],
     facts: dict[str, PageFacts],
 ) -> Iterator[dict]:
     for row, _key, sidecar, text in _objects(store, rows):
-        fetched = _fetched(store, execution_id, stages.fetched, sidecar.get("page_message_id"))
+        fetched = fetched_pages.of(sidecar.get("page_message_id"))
         url = fetched.get("url") or sidecar.get("url") or (row["metadata"] or {}).get("url") or ""
         duplicate = duplicates.get(row["message_id"])
         page = {
@@ -292,11 +305,29 @@ def _segment_rows(db: FactflowDatabase, store: ObjectStore, execution_id: str, s
         }
 
 
-def _fetched(store: ObjectStore, execution_id: str, stage: Stage | None, message_id: str | None) -> dict:
-    """The sidecar of the fetched page a markdown came from (URL, status, fetch time), or {}."""
-    if stage is None or not message_id:
-        return {}
-    try:
-        return store.metadata(message_key(execution_id, stage.route.name, stage.name, message_id))
-    except Exception:  # noqa: BLE001 - a page whose fetched object is gone still has its markdown
-        return {}
+#: What the dataset takes from a fetched page's sidecar.
+FETCHED_FIELDS = ("url", "final_url", "fetched_at", "lastmod", "last_modified", "status", "sha256")
+
+
+class FetchedPages:
+    """The sidecars of the fetched pages the markdown came from (URL, status, fetch time), each
+    read once for both passes over the pages, of which only FETCHED_FIELDS are kept."""
+
+    def __init__(self, store: ObjectStore, execution_id: str, stage: Stage | None):
+        self.store, self.execution_id, self.stage = store, execution_id, stage
+        self._read: dict[str, dict] = {}
+
+    def of(self, message_id: str | None) -> dict:
+        """The fetched page's fields, or {} (no fetching stage, or its object is gone)."""
+        if self.stage is None or not message_id:
+            return {}
+        if message_id not in self._read:
+            self._read[message_id] = {name: value for name, value in self._sidecar(message_id).items() if name in FETCHED_FIELDS}
+        return self._read[message_id]
+
+    def _sidecar(self, message_id: str) -> dict:
+        assert self.stage is not None
+        try:
+            return self.store.metadata(message_key(self.execution_id, self.stage.route.name, self.stage.name, message_id))
+        except Exception:  # noqa: BLE001 - a page whose fetched object is gone still has its markdown
+            return {}
