@@ -140,6 +140,12 @@ class LineageWriter:
         self._thread.join()
         self.drain()
 
+    def commit_now(self) -> None:
+        """Write what is queued now, in the caller's thread, once: for rows that must not wait for
+        the next interval (a link-following stage's: a page whose row is written is not fetched
+        again after a kill). During an outage the rows go to the journal, as the loop's would."""
+        self._flush_once()
+
     def drain(self) -> None:
         """Write everything queued so far, riding out an outage within its budget; FactflowError
         (naming the journal that keeps the rows) when that cannot be done."""

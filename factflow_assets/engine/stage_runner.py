@@ -275,6 +275,8 @@ class StageRunner:
         if made.message is not None and made.message.notes:
             outcome["metadata"] = {**outcome["metadata"], **scalars(made.message.notes)}
         self.writer.finish(row_id, finished_at=utcnow(), duration_ms=round((time.perf_counter() - clock) * 1000, 2), **outcome)
+        if self.stage.adapter_class.follows_links:  # written before the next page: a kill then refetches only pages in flight
+            await self._io(self.writer.commit_now)
         if handed_on:
             await self._hand_on(handed_on)
 
