@@ -40,9 +40,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -58,78 +60,23 @@ HAND_WRITTEN_CONCURRENCY = 32
 WORKERS = 2
 
 
-# --- (a) the bare limit --------------------------------------------------------------------------
+# --- (a), (h), (s): plain scripts -------------------------------------------------------------------
 
-def bare_limit(sitemap_url: str) -> tuple[int, float]:
-    """(pages, seconds) for fetch + extract of every page, no storage, no lineage."""
-    import httpx
-
-    from factflow_assets.extraction.documents import decode_html
-    from factflow_assets.extraction.markdown_extraction import extract_markdown
-
-    async def main() -> int:
-        loop = asyncio.get_running_loop()
-        limit = asyncio.Semaphore(CONCURRENCY)
-        with ProcessPoolExecutor(WORKERS) as pool:
-            async with httpx.AsyncClient(limits=httpx.Limits(max_connections=CONCURRENCY), timeout=30) as client:
-                index = (await client.get(sitemap_url)).text
-                sitemaps = await asyncio.gather(*(client.get(loc) for loc in _locs(index)))
-                urls = [url for sitemap in sitemaps for url in _locs(sitemap.text)]
-
-                async def one(url: str) -> None:
-                    async with limit:
-                        response = await client.get(url)
-                    html = decode_html(response.content, response.headers.get("content-type", ""))
-                    await loop.run_in_executor(pool, extract_markdown, html, url)
-
-                await asyncio.gather(*(one(url) for url in urls))
-                return len(urls)
-
-    started = time.perf_counter()
-    pages = asyncio.run(main())
-    return pages, time.perf_counter() - started
-
-
-def hand_written(sitemap_url: str) -> tuple[int, float]:
-    """(pages, seconds) for what a user writes by hand: httpx 32 at a time, trafilatura's fast
-    markdown mode in a 2-process pool, nothing stored."""
+def scripted(sitemap_url: str, concurrency: int, page: Callable[..., Awaitable[None]]) -> tuple[int, float]:
+    """(pages, seconds) of a plain asyncio script over the site: its sitemap index and sitemaps read
+    with httpx, every URL fetched `concurrency` at a time and handed on as
+    `await page(response, url, number, in_pool)`, where `in_pool(fn, *args)` runs `fn` in a
+    2-process pool."""
     import httpx
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
-        limit = asyncio.Semaphore(HAND_WRITTEN_CONCURRENCY)
+        limit = asyncio.Semaphore(concurrency)
         with ProcessPoolExecutor(WORKERS) as pool:
-            async with httpx.AsyncClient(limits=httpx.Limits(max_connections=HAND_WRITTEN_CONCURRENCY), timeout=30) as client:
-                index = (await client.get(sitemap_url)).text
-                sitemaps = await asyncio.gather(*(client.get(loc) for loc in _locs(index)))
-                urls = [url for sitemap in sitemaps for url in _locs(sitemap.text)]
+            def in_pool(fn: Callable, *args: Any) -> Awaitable[Any]:
+                return loop.run_in_executor(pool, fn, *args)
 
-                async def one(url: str) -> None:
-                    async with limit:
-                        response = await client.get(url)
-                    await loop.run_in_executor(pool, trafilatura_fast, response.text, url)
-
-                await asyncio.gather(*(one(url) for url in urls))
-                return len(urls)
-
-    started = time.perf_counter()
-    pages = asyncio.run(main())
-    return pages, time.perf_counter() - started
-
-
-def same_job(sitemap_url: str) -> tuple[int, float]:
-    """(pages, seconds) for the same job written by hand: httpx 16 at a time, factflow's extractor
-    and segmenter in a 2-process pool, each page's markdown and segments written to files (into a
-    temporary folder, removed after), no lineage, no sidecars, no resuming."""
-    import httpx
-
-    from factflow_assets.extraction.documents import decode_html
-
-    async def main(folder: Path) -> int:
-        loop = asyncio.get_running_loop()
-        limit = asyncio.Semaphore(CONCURRENCY)
-        with ProcessPoolExecutor(WORKERS) as pool:
-            async with httpx.AsyncClient(limits=httpx.Limits(max_connections=CONCURRENCY), timeout=30) as client:
+            async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency), timeout=30) as client:
                 index = (await client.get(sitemap_url)).text
                 sitemaps = await asyncio.gather(*(client.get(loc) for loc in _locs(index)))
                 urls = [url for sitemap in sitemaps for url in _locs(sitemap.text)]
@@ -137,19 +84,55 @@ def same_job(sitemap_url: str) -> tuple[int, float]:
                 async def one(number: int, url: str) -> None:
                     async with limit:
                         response = await client.get(url)
-                    html = decode_html(response.content, response.headers.get("content-type", ""))
-                    markdown, segments = await loop.run_in_executor(pool, extract_and_segment, html, url)
-                    (folder / f"{number}.md").write_text(markdown)
-                    for part, text in enumerate(segments):
-                        (folder / f"{number}-{part}.md").write_text(text)
+                    await page(response, url, number, in_pool)
 
                 await asyncio.gather(*(one(number, url) for number, url in enumerate(urls)))
                 return len(urls)
 
-    with tempfile.TemporaryDirectory() as folder:
-        started = time.perf_counter()
-        pages = asyncio.run(main(Path(folder)))
-        return pages, time.perf_counter() - started
+    started = time.perf_counter()
+    pages = asyncio.run(main())
+    return pages, time.perf_counter() - started
+
+
+def bare_limit(sitemap_url: str) -> tuple[int, float]:
+    """(pages, seconds) for fetch + extract of every page (httpx 16 at a time, factflow's
+    extractor), no storage, no lineage."""
+    from factflow_assets.extraction.documents import decode_html
+    from factflow_assets.extraction.markdown_extraction import extract_markdown
+
+    async def page(response, url: str, _number: int, in_pool) -> None:
+        await in_pool(extract_markdown, decode_html(response.content, response.headers.get("content-type", "")), url)
+
+    return scripted(sitemap_url, CONCURRENCY, page)
+
+
+def hand_written(sitemap_url: str) -> tuple[int, float]:
+    """(pages, seconds) for what a user writes by hand: httpx 32 at a time, trafilatura's fast
+    markdown mode in a 2-process pool, nothing stored."""
+
+    async def page(response, url: str, _number: int, in_pool) -> None:
+        await in_pool(trafilatura_fast, response.text, url)
+
+    return scripted(sitemap_url, HAND_WRITTEN_CONCURRENCY, page)
+
+
+def same_job(sitemap_url: str) -> tuple[int, float]:
+    """(pages, seconds) for the same job written by hand: httpx 16 at a time, factflow's extractor
+    and segmenter in a 2-process pool, each page's markdown and segments written to files (into a
+    temporary folder, removed after), no lineage, no sidecars, no resuming."""
+    from factflow_assets.extraction.documents import decode_html
+
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+
+        async def page(response, url: str, number: int, in_pool) -> None:
+            html = decode_html(response.content, response.headers.get("content-type", ""))
+            markdown, segments = await in_pool(extract_and_segment, html, url)
+            (folder / f"{number}.md").write_text(markdown)
+            for part, text in enumerate(segments):
+                (folder / f"{number}-{part}.md").write_text(text)
+
+        return scripted(sitemap_url, CONCURRENCY, page)
 
 
 def extract_and_segment(html: str, url: str) -> tuple[str, list[str]]:
