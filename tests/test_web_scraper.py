@@ -217,3 +217,34 @@ def test_trust_lastmod_reads_only_real_w3c_dates(lastmod, trusted):
             unchanged_by_lastmod(message)
     else:
         unchanged_by_lastmod(message)  # no opinion: the page is fetched
+
+
+def test_a_fetch_after_the_first_imports_nothing(site):
+    """httpcore asks which async library runs it several times a request; without sniffio each ask
+    was a failed import searching sys.path (a quarter of the client's CPU a page)."""
+    import asyncio
+    import sys
+
+    from factflow_assets.fetching.http_fetch import FetchPolicy, fetch
+    from resources.http import new_http_client
+
+    server = site({"/p": html_page("Hello")})
+    looked_up: list[str] = []
+
+    class Recorder:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            looked_up.append(name)
+            return None
+
+    async def two_fetches() -> None:
+        async with new_http_client() as client:
+            await fetch(client, server.url("/p"), FetchPolicy())
+            sys.meta_path.insert(0, Recorder)
+            try:
+                await fetch(client, server.url("/p"), FetchPolicy())
+            finally:
+                sys.meta_path.remove(Recorder)
+
+    asyncio.run(two_fetches())
+    assert looked_up == []
