@@ -6,12 +6,12 @@ Dagster (half a second on every command).
 
 from __future__ import annotations
 
-import httpx
+import aiohttp
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from .database import FactflowDatabase
-from .http import DEFAULT_USER_AGENT, new_http_client
+from .http import DEFAULT_USER_AGENT, RequestCheck, new_http_client
 from .storage import ObjectStore
 
 
@@ -41,5 +41,5 @@ class HttpClientResource(ConfigurableResource):
     max_connections: int = Field(default=64, ge=1)
     verify_tls: bool = True
 
-    def client(self, event_hooks: dict[str, list] | None = None) -> httpx.AsyncClient:
-        return new_http_client(self.user_agent, self.max_connections, self.verify_tls, event_hooks)
+    def client(self, request_check: RequestCheck | None = None) -> aiohttp.ClientSession:
+        return new_http_client(self.user_agent, self.max_connections, self.verify_tls, request_check)

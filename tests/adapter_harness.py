@@ -22,7 +22,7 @@ def run_adapter(adapter_type: str, message: Message, config: dict | None = None,
     adapter_class = ADAPTERS[adapter_type]
 
     async def main():
-        async with new_http_client(event_hooks=policy.event_hooks() if policy else None) as http:
+        async with new_http_client(request_check=policy.check if policy else None) as http:
             adapter = adapter_class(adapter_class.config_model.model_validate(config or {}), AdapterContext(http, "e1", "r", adapter_type, policy))
             await adapter.open()
             try:

@@ -26,7 +26,7 @@ def test_an_unreachable_sitemap_fails_the_execution_and_every_wait_on_it(pipelin
     started = as_json("execution", "start", "site_md", "--set", f"sitemap_url={sitemap}", "--tag", "gone", exit_code=1)
     assert started["status"] == "failed"
     assert started["error"].startswith("scrape/sitemap_parser: every input message failed (1 of 1")
-    assert "ConnectError" in started["error"] and "ConnectionRefusedError" in started["error"]  # the real cause
+    assert "ClientConnectorError" in started["error"] and "ConnectionRefusedError" in started["error"]  # the real cause
     assert (stages(started)["sitemap_parser"]["failed"], stages(started)["sitemap_parser"]["completed"]) == (1, 0)
     assert as_json("execution", "wait", "gone", exit_code=1)["status"] == "failed"
     assert as_json("execution", "get", "gone")["runs"][0]["status"] == "FAILURE"  # the Dagster UI shows it red too

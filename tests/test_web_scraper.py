@@ -171,7 +171,7 @@ def test_an_unreachable_robots_txt_fails_pages_naming_the_connection_error(site)
     server.stop()  # nothing listens there any more: robots.txt cannot be fetched
     outcomes = run_adapter("web_scraper", None, FAST, messages=[json_message({"url": url}), json_message({"url": url + "?2"})])
     assert all(isinstance(outcome, RobotsUnreachable) for outcome in outcomes)
-    assert all("ConnectError" in str(outcome) and "could not be fetched" in str(outcome) for outcome in outcomes)
+    assert all("ClientConnectorError" in str(outcome) and "could not be fetched" in str(outcome) for outcome in outcomes)
     assert not isinstance(outcomes[0], SkipMessage)
 
 
@@ -220,8 +220,8 @@ def test_trust_lastmod_reads_only_real_w3c_dates(lastmod, trusted):
 
 
 def test_a_fetch_after_the_first_imports_nothing(site):
-    """httpcore asks which async library runs it several times a request; without sniffio each ask
-    was a failed import searching sys.path (a quarter of the client's CPU a page)."""
+    """A page's fetch is CPU on the stage's event loop: nothing in it may look a module up (httpx's
+    transport did, several times a request, when sniffio was missing: a quarter of its CPU)."""
     import asyncio
     import sys
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+import aiohttp
 import httpx
 from pydantic import BaseModel, ConfigDict
 
@@ -124,7 +125,7 @@ class SkipMessage(Exception):
 class UrlPolicy(Protocol):
     """Where an execution may fetch from (`network_policy.NetworkPolicy`)."""
 
-    async def check(self, url: httpx.URL) -> None:
+    async def check(self, url: httpx.URL | str) -> None:
         """Return if `url` may be fetched; raise a PermanentError saying why not."""
 
 
@@ -132,7 +133,7 @@ class UrlPolicy(Protocol):
 class AdapterContext:
     """What the engine lends an adapter for one stage run."""
 
-    http: httpx.AsyncClient
+    http: aiohttp.ClientSession
     execution_id: str
     route: str
     stage: str

@@ -275,7 +275,12 @@ class WebCrawler(WebScraper):
 
 
 def _headers(headers) -> dict[str, str]:
-    return {name: value for name, value in headers.items() if name.lower() not in _TRANSFER_HEADERS}
+    """The response's headers for the browser, a repeated one's values joined (as HTTP allows)."""
+    joined: dict[str, str] = {}
+    for name, value in headers.items():
+        if name.lower() not in _TRANSFER_HEADERS:
+            joined[name] = f"{joined[name]}, {value}" if name in joined else value
+    return joined
 
 
 def _timeout_cause(config: WebCrawlerConfig, url: str) -> str:

@@ -171,7 +171,7 @@ class PoliteFetcher(Adapter[FetchConfigT]):
         r = c.rate_limit
         self.limiter = AimdRateLimiter(r.initial_rps, r.min_rps, r.max_rps, r.increase, r.decrease)
         self.request_headers = request_headers(c.user_agent, c.headers, c.cookies)
-        user_agent = self.request_headers.get("User-Agent") or self.context.http.headers.get("user-agent", "*")
+        user_agent = self.request_headers.get("User-Agent") or self.context.http.headers.get("user-agent") or "*"
         self.robots = RobotsCache(self.context.http, user_agent, self.request_headers)
         self._delays_applied: set[str] = set()
 

@@ -99,7 +99,7 @@ def materialize_stages(
     with Heartbeat(db, record.id, run.run_id, op.stages, lambda: _stop_requested(context.instance, run.run_id)) as heartbeat:
         budgets = FaultBudgets(storage_seconds=settings.storage_retry_seconds, database_seconds=settings.database_outage_seconds)
         stream = StreamRun(
-            record.id, op.pipeline.config_hash, run.run_id, sources, store, db, lambda: http.client(policy.event_hooks()),
+            record.id, op.pipeline.config_hash, run.run_id, sources, store, db, lambda: http.client(policy.check),
             heartbeat.control, budgets, journals / f"{record.id}-{run.run_id}.jsonl", network=policy,
             # a replay redoes its stages with the code as it is now: nothing is carried over for it
             baseline=None if op.kind == run_kinds.REPLAY else (record.origin or {}).get("since"),

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from resources.clock import utcnow
 from resources.database import FactflowDatabase
@@ -371,7 +371,7 @@ def run_stage(
     inputs,
     store: ObjectStore,
     db: FactflowDatabase,
-    http_factory: Callable[[], httpx.AsyncClient],
+    http_factory: Callable[[], aiohttp.ClientSession],
     control: StageControl | None = None,
     budgets: FaultBudgets | None = None,
 ) -> StageSummary:

@@ -9,7 +9,7 @@ import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 
 from resources.database import FactflowDatabase
 from resources.errors import error_text
@@ -113,7 +113,7 @@ class StageServices:
 
     store: ObjectStore
     db: FactflowDatabase
-    http: httpx.AsyncClient
+    http: aiohttp.ClientSession
     io: Executor  # blocking storage and database calls run here, off the event loop
     writer: LineageWriter
     budgets: FaultBudgets = field(default_factory=FaultBudgets)

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import aiohttp
 
 from resources.database import FactflowDatabase
 from resources.storage import ObjectStore, stage_prefix
@@ -130,7 +130,7 @@ class StreamRun:
         sources: list[StageSource],
         store: ObjectStore,
         db: FactflowDatabase,
-        http_factory: Callable[[], httpx.AsyncClient],
+        http_factory: Callable[[], aiohttp.ClientSession],
         control: RunControl | None = None,
         budgets: FaultBudgets | None = None,
         journal: Path | None = None,

@@ -13,11 +13,13 @@ import asyncio
 import email.utils
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
+from yarl import URL
 
 from ..failures import PermanentError
 from .body_decoding import ACCEPT_ENCODING, CappedDecoder, DecodedTooLarge, DecodeFailed
@@ -25,6 +27,7 @@ from .rate_limit import AimdRateLimiter
 from .request_settings import CREDENTIAL_HEADERS
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 THROTTLE_STATUSES = frozenset({429, 503})
 
 
@@ -56,6 +59,14 @@ class PageDeadline(PermanentError):
     """The page's deadline, over every attempt, passed before an answer came whole."""
 
 
+class UnfetchableUrl(PermanentError):
+    """A URL (or a redirect's Location) no request can be made for: not http(s), or malformed."""
+
+
+#: What failing to reach a server looks like: retried, and named in the page's failed row.
+TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError)
+
+
 @dataclass(frozen=True)
 class FetchPolicy:
     timeout: float = 30.0
@@ -77,7 +88,7 @@ class FetchResult:
     final_url: str
     status: int
     reason: str
-    headers: httpx.Headers
+    headers: Mapping[str, str]  # case-insensitive (the response's own)
     body: bytes
     elapsed_ms: float
     ttfb_ms: float
@@ -98,7 +109,7 @@ def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
-async def _read_capped(response: httpx.Response, policy: FetchPolicy) -> bytes:
+async def _read_capped(response: aiohttp.ClientResponse, policy: FetchPolicy) -> bytes:
     """The body, within the size cap, given up when it trickles in below the minimum rate."""
     max_bytes = policy.max_bytes
     declared = response.headers.get("content-length")
@@ -107,7 +118,7 @@ async def _read_capped(response: httpx.Response, policy: FetchPolicy) -> bytes:
     chunks = []
     decoder = CappedDecoder(response.headers.get("content-encoding"), max_bytes)
     window_start, window_bytes = time.monotonic(), 0
-    async for raw in response.aiter_raw():
+    async for raw in response.content.iter_any():
         try:
             chunks.append(decoder.decode(raw))
         except DecodedTooLarge:
@@ -127,32 +138,31 @@ async def _read_capped(response: httpx.Response, policy: FetchPolicy) -> bytes:
     return b"".join(chunks)
 
 
-async def fetch_once(client: httpx.AsyncClient, url: str, policy: FetchPolicy, headers: dict[str, str] | None = None) -> FetchResult:
+async def fetch_once(client: aiohttp.ClientSession, url: str, policy: FetchPolicy, headers: dict[str, str] | None = None) -> FetchResult:
     """One GET with redirects followed by hand, within `policy.total_timeout`. The caller's
     credentials (Authorization, Cookie) are not sent on to another origin a redirect leads to."""
     started = time.perf_counter()
-    current = url
+    current = _request_url(url, url)
     headers = headers or {}
+    timeout = aiohttp.ClientTimeout(total=None, connect=policy.timeout, sock_read=policy.timeout)
     async with asyncio.timeout(policy.total_timeout):
         for hop in range(policy.max_redirects + 1):
-            request = client.build_request("GET", current, timeout=policy.timeout, headers={"Accept-Encoding": ACCEPT_ENCODING, **headers})
-            response = await client.send(request, stream=True, follow_redirects=False)
-            try:
+            sent = {"Accept-Encoding": ACCEPT_ENCODING, **headers}
+            async with client.get(current, headers=sent, allow_redirects=False, timeout=timeout) as response:
                 ttfb = (time.perf_counter() - started) * 1000
-                if response.is_redirect and response.next_request is not None:
-                    following = response.next_request.url
-                    if (following.scheme, following.host, following.port) != (request.url.scheme, request.url.host, request.url.port):
+                location = response.headers.get("location")
+                if response.status in REDIRECT_STATUSES and location is not None:
+                    following = _request_url(location, url, base=response.url)
+                    if following.origin() != current.origin():
                         headers = {name: value for name, value in headers.items() if name.lower() not in CREDENTIAL_HEADERS}
-                    current = str(following)
+                    current = following
                     continue
                 body = await _read_capped(response, policy)
-            finally:
-                await response.aclose()
             return FetchResult(
                 url=url,
                 final_url=str(response.url),
-                status=response.status_code,
-                reason=response.reason_phrase,
+                status=response.status,
+                reason=response.reason or "",
                 headers=response.headers,
                 body=body,
                 elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
@@ -164,7 +174,19 @@ async def fetch_once(client: httpx.AsyncClient, url: str, policy: FetchPolicy, h
     raise TooManyRedirects(f"more than {policy.max_redirects} redirects from {url}")
 
 
-def retry_after_seconds(headers: httpx.Headers) -> float | None:
+def _request_url(target: str, asked: str, base: URL | None = None) -> URL:
+    """`target` (a redirect's Location resolved against `base`) as a URL a GET can be sent to;
+    UnfetchableUrl, naming the page `asked` for, when it is not an http(s) URL with a host."""
+    try:
+        resolved = base.join(URL(target)) if base is not None else URL(target)
+    except (ValueError, TypeError) as error:
+        raise UnfetchableUrl(f"cannot fetch {target!r} (for {asked}): {error}") from None
+    if resolved.scheme not in ("http", "https") or not resolved.raw_host:
+        raise UnfetchableUrl(f"cannot fetch {target!r} (for {asked}): not an http(s) URL with a host")
+    return resolved.with_fragment(None)
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     """Retry-After as seconds, from either of its forms (delta-seconds or an HTTP date)."""
     value = headers.get("retry-after")
     if not value:
@@ -182,7 +204,7 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
 
 
 async def fetch(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     url: str,
     policy: FetchPolicy,
     limiter: AimdRateLimiter | None = None,
@@ -207,7 +229,7 @@ async def fetch(
 
 
 async def _fetch_retrying(
-    client: httpx.AsyncClient, url: str, policy: FetchPolicy, limiter: AimdRateLimiter | None, attempts: list[str],
+    client: aiohttp.ClientSession, url: str, policy: FetchPolicy, limiter: AimdRateLimiter | None, attempts: list[str],
     conditional: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> FetchResult:
@@ -221,7 +243,7 @@ async def _fetch_retrying(
             await limiter.acquire(host)
         try:
             result = await fetch_once(client, url, policy, sent)
-        except (httpx.TimeoutException, TimeoutError, httpx.TransportError) as error:
+        except TRANSPORT_ERRORS as error:
             attempts[-1] = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             if limiter:
                 limiter.on_throttle(host)

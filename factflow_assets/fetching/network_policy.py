@@ -109,8 +109,10 @@ class NetworkPolicy:
                 return True
         return False
 
-    async def check(self, url: httpx.URL) -> None:
-        """Return if `url` may be fetched; raise RequestRefused saying why not."""
+    async def check(self, url: httpx.URL | str) -> None:
+        """Return if `url` may be fetched; raise RequestRefused saying why not. The stage's HTTP
+        client calls it before every request it sends (`resources/http.py`: `request_check`)."""
+        url = url if isinstance(url, httpx.URL) else httpx.URL(url)
         host = normal_host(url.host or "")
         if not self.host_allowed(host):
             seeds = ", ".join(sorted(self.seed_hosts)) or "none"
@@ -142,11 +144,3 @@ class NetworkPolicy:
             return [ipaddress.ip_address(a.split("%", 1)[0]) for a in await self.resolver(host)]
         except (OSError, UnicodeError):
             return []  # unresolvable: the request itself fails with the resolver's error
-
-    def event_hooks(self) -> dict[str, list]:
-        """httpx event hooks that check every request before it is sent."""
-
-        async def check_request(request: httpx.Request) -> None:
-            await self.check(request.url)
-
-        return {"request": [check_request]}

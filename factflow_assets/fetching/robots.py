@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 from protego import Protego
 
 from resources.errors import error_text
 
 from ..failures import PermanentError
 from .http_fetch import (
+    TRANSPORT_ERRORS,
     FetchPolicy,
     HttpStatusError,
     ResponseTooLarge,
@@ -46,7 +47,7 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-async def fetch_robots(client: httpx.AsyncClient, origin: str, policy: FetchPolicy = ROBOTS_POLICY, headers: dict[str, str] | None = None) -> Protego:
+async def fetch_robots(client: aiohttp.ClientSession, origin: str, policy: FetchPolicy = ROBOTS_POLICY, headers: dict[str, str] | None = None) -> Protego:
     """The origin's rules (asked with the stage's request headers: a site that refuses unknown
     agents refuses its robots.txt to them too); RobotsUnreachable (with the cause) when the server
     or network failed."""
@@ -58,7 +59,7 @@ async def fetch_robots(client: httpx.AsyncClient, origin: str, policy: FetchPoli
         raise RobotsUnreachable(origin, str(error)) from error
     except (TooManyRedirects, ResponseTooLarge):
         return _ALLOW_ALL
-    except (httpx.HTTPError, TimeoutError) as error:
+    except TRANSPORT_ERRORS as error:
         raise RobotsUnreachable(origin, f"{type(error).__name__}: {error_text(error)}") from error
     body = result.body
     if len(body) >= policy.max_bytes and b"\n" in body:  # cut short: the last line may be half a rule
@@ -70,7 +71,7 @@ class RobotsCache:
     """One fetch per origin per stage run; an unreachable robots.txt fails every page of its origin
     with the same cause."""
 
-    def __init__(self, client: httpx.AsyncClient, user_agent: str, headers: dict[str, str] | None = None):
+    def __init__(self, client: aiohttp.ClientSession, user_agent: str, headers: dict[str, str] | None = None):
         self.client = client
         self.user_agent = user_agent
         self.headers = headers

@@ -35,7 +35,7 @@ OK, WARNING, DEGRADED, FAILED = "ok", "warning", "degraded", "failed"
 #: The daemon beats every ~20 s; a heartbeat older than this means it is not running.
 DAEMON_STALE_AFTER_S = 60
 PROBE_PREFIX = "_health"
-PACKAGES = ("factflow", "dagster", "dagster-webserver", "dagster-postgres", "sqlalchemy", "pydantic", "s3fs", "fsspec", "httpx")
+PACKAGES = ("factflow", "dagster", "dagster-webserver", "dagster-postgres", "sqlalchemy", "pydantic", "s3fs", "fsspec", "aiohttp", "httpx")
 
 
 @dataclass
