@@ -12,6 +12,7 @@ from factflow_assets.fetching.http_fetch import (
     ResponseTooLarge,
     Stalled,
     TooManyRedirects,
+    UnfetchableUrl,
     retry_after_seconds,
 )
 from factflow_assets.fetching.robots import RobotsUnreachable
@@ -93,6 +94,22 @@ def test_redirects_are_capped(site):
     with pytest.raises(TooManyRedirects):
         scrape(server.url("/loop"), max_redirects=3)
     assert server.requests["/loop"] == 4
+
+
+@pytest.mark.parametrize("location", ["ftp://files.example/page", "javascript:alert(1)", "http://[::1"])
+def test_a_redirect_no_request_can_follow_fails_at_once_naming_it(site, location):
+    server = site({"/away": Resource(status=302, headers={"Location": location})})
+    with pytest.raises(UnfetchableUrl, match="cannot fetch"):
+        scrape(server.url("/away"), retries=3)
+    assert server.requests["/away"] == 1  # not retried: asking again changes nothing
+
+
+def test_long_header_lines_are_read(site):
+    """Servers send Set-Cookie, Link or Content-Security-Policy lines longer than aiohttp's 8 KB default."""
+    link = "<https://cdn.example/a.css>; rel=preload, " * 600  # 24 KB
+    server = site({"/p": Resource(b"<html><title>Long</title></html>", content_type="text/html", headers={"Link": link})})
+    (emit,) = scrape(server.url("/p"))
+    assert emit.metadata["status"] == 200 and b"Long" in emit.body
 
 
 def test_bodies_over_the_cap_are_refused(site):
