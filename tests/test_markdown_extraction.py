@@ -234,3 +234,48 @@ def test_a_helper_whose_parent_died_before_it_set_the_signal_exits_at_once():
     environment = {k: v for k, v in os.environ.items() if k != FORKSERVER_PARENT}
     unrelated = subprocess.run([sys.executable, "-c", probe], env=environment, capture_output=True, text=True)
     assert unrelated.stdout == "still here\n"  # imported elsewhere, it is nobody's helper
+
+
+#: How a page declared itself an article before the search was guided by each pattern's first word:
+#: the one pattern, over the whole page, that `declares_article` must still agree with.
+WHOLE_PAGE_DECLARATION = re.compile(
+    r"""<meta\b[^>]*\b(?:property|name)\s*=\s*["']?og:type["']?[^>]*\bcontent\s*=\s*["']?[\w:.-]*article"""
+    r"""|<meta\b[^>]*\bcontent\s*=\s*["']?[\w:.-]*article["']?[^>]*\b(?:property|name)\s*=\s*["']?og:type"""
+    r"""|\barticle:published_time\b"""
+    r'|"@type"\s*:\s*(?:\[[^\]]*)?"\w*(?:Article|BlogPosting)"',
+    re.IGNORECASE,
+)
+
+
+@pytest.mark.parametrize(
+    ("markup", "declares"),
+    [
+        ('<META Property="og:type" CONTENT="Article">', True),
+        ("<meta content='video.article' name=og:type>", True),
+        ('<meta property="og:type" content="website"><meta property="og:title" content="An article">', False),
+        ('<meta property="article:published_time" content="2024-01-01">', True),
+        ("<p>see xarticle:published_time_x</p>", False),
+        ('{"@type": ["WebPage", "NewsArticle"]}', True),
+        ('{"@type":"BlogPosting"}', True),
+        ('{"@type": "Person", "name": "Article"}', False),
+        ("<p>İstanbul: an article about og:type</p>", False),  # a letter whose lower case is longer
+    ],
+)
+def test_an_article_is_known_by_what_its_markup_declares(markup, declares):
+    from factflow_assets.extraction.markdown_extraction import declares_article
+
+    html = f"<html><head>{markup}</head><body><p>text</p></body></html>"
+    assert declares_article(html) is declares
+    assert bool(WHOLE_PAGE_DECLARATION.search(html)) is declares
+
+
+def test_the_declaration_is_read_as_the_whole_page_pattern_reads_it_on_real_pages():
+    from benchmarks.site import DOCS_CORPUS, load_articles, load_docs_pages
+    from factflow_assets.extraction.documents import decode_text
+    from factflow_assets.extraction.markdown_extraction import declares_article
+
+    require_corpus(CORPUS)
+    require_corpus(DOCS_CORPUS)
+    pages = [decode_text(page, "text/html") for page in load_articles() + load_docs_pages()]
+    assert [declares_article(page) for page in pages] == [bool(WHOLE_PAGE_DECLARATION.search(page)) for page in pages]
+    assert 0 < sum(map(declares_article, pages)) < len(pages)
