@@ -8,10 +8,12 @@ cost does not add up.
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 
 import aiohttp
+from yarl import URL
 
 DEFAULT_USER_AGENT = "factflow/0.1 (+https://github.com/factflow/factflow)"
 #: A header line may be this long. aiohttp's default (8 KB) refuses pages whose servers send long
@@ -21,6 +23,16 @@ MAX_HEADER_BYTES = 64 * 1024
 #: Called with each request's URL before it is sent (redirects and robots.txt included); it raises
 #: to refuse the request (the execution's network policy).
 RequestCheck = Callable[[str], Awaitable[None]]
+
+
+def proxy_for(url: URL) -> str | None:
+    """The proxy HTTP_PROXY / HTTPS_PROXY / ALL_PROXY name for `url`, unless NO_PROXY exempts its
+    host (read from the environment on each request, as curl and httpx read it)."""
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if proxy is None or urllib.request.proxy_bypass(url.host or ""):
+        return None
+    return proxy
 
 
 def new_http_client(
@@ -45,7 +57,9 @@ def new_http_client(
         headers={"User-Agent": user_agent},
         connector=aiohttp.TCPConnector(limit=max_connections, ssl=True if verify_tls else False),
         auto_decompress=False,
-        trust_env=True,
+        # Not trust_env: aiohttp would then read ~/.netrc and the proxy variables in a thread for
+        # every request (two hand-offs a page); fetches ask `proxy_for` instead, in the loop.
+        trust_env=False,
         cookie_jar=aiohttp.CookieJar(unsafe=True),  # keep cookies of hosts named by address too, as httpx did
         max_line_size=MAX_HEADER_BYTES,
         max_field_size=MAX_HEADER_BYTES,

@@ -2,6 +2,7 @@
 
 import time
 
+import aiohttp
 import pytest
 
 from factflow_assets.adapters import SkipMessage
@@ -265,3 +266,27 @@ def test_a_fetch_after_the_first_imports_nothing(site):
 
     asyncio.run(two_fetches())
     assert looked_up == []
+
+
+def test_the_proxy_the_environment_names_is_used_unless_no_proxy_exempts_the_host(site, monkeypatch):
+    import socket
+
+    from yarl import URL
+
+    from resources.http import proxy_for
+
+    with socket.socket() as probe:  # a port nothing listens on: a request sent to it fails
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{closed}")
+    monkeypatch.setenv("HTTPS_PROXY", "http://secure-proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert proxy_for(URL("https://docs.example/a")) == "http://secure-proxy.example:3128"
+    server = site({"/p": html_page("Through")})
+    with pytest.raises(aiohttp.ClientError, match=str(closed)):
+        scrape(server.url("/p"), retries=0, respect_robots=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert proxy_for(URL(server.url("/p"))) is None
+    (emit,) = scrape(server.url("/p"), respect_robots=False)
+    assert b"Through" in emit.body

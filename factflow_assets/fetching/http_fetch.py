@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
+from resources.http import proxy_for
+
 from ..failures import PermanentError
 from .body_decoding import ACCEPT_ENCODING, CappedDecoder, DecodedTooLarge, DecodeFailed
 from .rate_limit import AimdRateLimiter
@@ -148,7 +150,7 @@ async def fetch_once(client: aiohttp.ClientSession, url: str, policy: FetchPolic
     async with asyncio.timeout(policy.total_timeout):
         for hop in range(policy.max_redirects + 1):
             sent = {"Accept-Encoding": ACCEPT_ENCODING, **headers}
-            async with client.get(current, headers=sent, allow_redirects=False, timeout=timeout) as response:
+            async with client.get(current, headers=sent, allow_redirects=False, timeout=timeout, proxy=proxy_for(current)) as response:
                 ttfb = (time.perf_counter() - started) * 1000
                 location = response.headers.get("location")
                 if response.status in REDIRECT_STATUSES and location is not None:
