@@ -100,7 +100,15 @@ cli.add_command(ui_cmd.ui)
 cli.add_command(export_cmd.export)
 
 
+#: Collect young objects after this many allocations, not Python's 700. A command's start (the
+#: imports of Dagster and factflow, the instance) makes ~1M objects that live as long as the
+#: process and next to no garbage; at the default the collector walks them over and over: 0.35 s of
+#: a one-page execution's 2.6 s. Garbage cycles are still collected, 100,000 allocations apart.
+GC_THRESHOLD = (100_000, 50, 50)
+
+
 def main() -> None:
+    gc.set_threshold(*GC_THRESHOLD)
     install_log_masking()
     try:
         cli(prog_name="factflow")
