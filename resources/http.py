@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 
 import aiohttp
+import httpx
 from yarl import URL
 
 DEFAULT_USER_AGENT = "factflow/0.1 (+https://github.com/factflow/factflow)"
@@ -55,7 +56,8 @@ def new_http_client(
         trace_configs.append(trace)
     return aiohttp.ClientSession(
         headers={"User-Agent": user_agent},
-        connector=aiohttp.TCPConnector(limit=max_connections, ssl=True if verify_tls else False),
+        # httpx's TLS context: certifi's authorities, or SSL_CERT_FILE / SSL_CERT_DIR when set
+        connector=aiohttp.TCPConnector(limit=max_connections, ssl=httpx.create_ssl_context() if verify_tls else False),
         auto_decompress=False,
         # Not trust_env: aiohttp would then read ~/.netrc and the proxy variables in a thread for
         # every request (two hand-offs a page); fetches ask `proxy_for` instead, in the loop.
