@@ -16,7 +16,7 @@ import asyncio
 from pydantic import Field, model_validator
 
 from ..extraction.documents import MARKDOWN_CONTENT_TYPE
-from ..extraction.markdown_segments import segment_markdown
+from ..extraction.page_conversion import segment_in_worker
 from ..extraction.tokens import ENCODING, encoding
 from ..ids import slug_of
 from ..workers.process_pool import WorkerPool, default_workers
@@ -60,12 +60,12 @@ class SmartSegmenter(Adapter[SmartSegmenterConfig]):
         if not markdown.strip():
             raise SkipMessage("empty markdown")
         config = self.config
-        segments = await self._pool.run(segment_markdown, markdown, config.max_tokens, config.min_tokens, config.overlap_tokens)
+        segments = await self._pool.run(segment_in_worker, markdown, config.max_tokens, config.min_tokens, config.overlap_tokens)
         slug = slug_of(message.id) or "segment"
         source = message.metadata
         return [
             Emit(
-                body=segment.text,
+                body=text,
                 content_type=MARKDOWN_CONTENT_TYPE,
                 identity=f"{message.id}#{index}",
                 slug=f"{slug}-{index:03d}",
@@ -73,16 +73,16 @@ class SmartSegmenter(Adapter[SmartSegmenterConfig]):
                     "page_message_id": source.get("page_message_id"),
                     "title": source.get("title"),
                     "language": source.get("language"),
-                    "heading_path": segment.heading_path,
-                    "heading": " > ".join(segment.heading_path) or None,
+                    "heading_path": heading_path,
+                    "heading": " > ".join(heading_path) or None,
                     "segment_index": index,
                     "segment_count": len(segments),
-                    "line_start": segment.line_start,
-                    "line_end": segment.line_end,
-                    "tokens": segment.tokens,
-                    "overlap_tokens": segment.overlap_tokens or None,
+                    "line_start": line_start,
+                    "line_end": line_end,
+                    "tokens": tokens,
+                    "overlap_tokens": overlap or None,
                     "encoding": ENCODING,
                 },
             )
-            for index, segment in enumerate(segments)
+            for index, (text, heading_path, line_start, line_end, tokens, overlap) in enumerate(segments)
         ]

@@ -1,10 +1,12 @@
-"""What html_to_markdown's worker processes run: a stored page, or a document that is not HTML,
-to markdown and what its sidecar says of it, as plain tuples.
+"""What html_to_markdown's and smart_segmenter's worker processes run: a stored page, or a
+document that is not HTML, to markdown and what its sidecar says of it; a page's markdown to
+segments; as plain tuples.
 
 The stage's own process hands bytes over and gets bytes back: it neither decodes the page nor
-encodes the markdown. The extractor's libraries are imported inside the functions, so the stage's
-process, which imports this module to name them, never loads them, not even to unpickle a result;
-the workers have them preloaded (the adapter's `worker_modules`).
+encodes the markdown. The extractor's and the segmenter's libraries (trafilatura, markdown-it...)
+are imported inside the functions, so the stage's process, which imports this module to name
+them, never loads them, not even to unpickle a result; the workers have them preloaded (the
+adapters' `worker_modules`).
 """
 
 from __future__ import annotations
@@ -47,3 +49,14 @@ def extract_in_worker(body: bytes, content_type: str, url: str | None, preserve_
     markdown = e.markdown.encode()
     return (markdown, len(e.markdown.split()), content_hash(markdown), e.title, e.language, e.code_languages, e.method,
             e.region_counts, e.markdown_counts, canonical_url(html, url), shingle_signature(e.markdown))
+
+
+def segment_in_worker(markdown: str, max_tokens: int, min_tokens: int, overlap_tokens: int) -> list[tuple]:
+    """Runs in a worker process: the page's markdown as segments, each (text, heading path, first
+    line, end line, tokens, overlap tokens)."""
+    from .markdown_segments import segment_markdown
+
+    return [
+        (s.text, s.heading_path, s.line_start, s.line_end, s.tokens, s.overlap_tokens)
+        for s in segment_markdown(markdown, max_tokens, min_tokens, overlap_tokens)
+    ]
