@@ -176,6 +176,18 @@ def site():
         server.stop()
 
 
+def modules_loaded_after(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of `modules` a fresh interpreter has loaded after running `code` (a cost a process
+    must not carry: what it imports it pays for on every start)."""
+    import subprocess
+    import sys
+
+    probe = f"import sys\n{code}\nprint(' '.join(sorted(m for m in {modules!r} if m in sys.modules)))\n"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
 def html_page(title: str, body: str = "<p>content</p>", lang: str = "en") -> Resource:
     return Resource(f"<!DOCTYPE html><html lang='{lang}'><head><title>{title}</title></head><body>{body}</body></html>".encode())
 

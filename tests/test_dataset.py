@@ -152,17 +152,12 @@ def test_duplicate_pages_are_found_recorded_and_left_out_of_the_dataset(pipeline
 def test_a_run_process_loads_no_signature_library_until_two_signatures_are_compared():
     """datasketch imports scipy (~0.3 s): the code location's modules and a one-page dataset's
     duplicate pass must not load it, or every execution's fixed cost carries it."""
-    import subprocess
-    import sys
+    from conftest import modules_loaded_after
 
-    probe = (
-        "import sys\n"
+    code = (
         "import factflow_assets.operations.launch\n"
         "from factflow_assets.dataset.duplicates import PageFacts, find_duplicates\n"
         "page = PageFacts('m1', 'http://x/a', 'http://x/a', None, 'h1', (0, ''), 80, list(range(128)))\n"
-        "assert find_duplicates([page]) == {}\n"
-        "print(sorted(m for m in ('datasketch', 'scipy') if m in sys.modules))\n"
+        "assert find_duplicates([page]) == {}"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert modules_loaded_after(code, ("datasketch", "scipy")) == []

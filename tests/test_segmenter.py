@@ -199,14 +199,7 @@ def test_the_run_process_loads_none_of_the_workers_libraries():
     """The stages' process names the workers' tasks (extraction/page_conversion.py) without loading
     what they run: markdown-it, trafilatura and Resiliparse are the workers' (each import costs
     every execution's start tens of milliseconds)."""
-    import subprocess
-    import sys
+    from conftest import modules_loaded_after
 
-    probe = (
-        "import sys\n"
-        "import factflow_assets.operations.launch, factflow_assets.adapters\n"
-        "print(sorted(m for m in ('markdown_it', 'trafilatura', 'resiliparse') if m in sys.modules))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    code = "import factflow_assets.operations.launch, factflow_assets.adapters"
+    assert modules_loaded_after(code, ("markdown_it", "trafilatura", "resiliparse")) == []
