@@ -9,6 +9,7 @@ from factflow_assets.adapters import SkipMessage
 from factflow_assets.demo.server import Resource
 from factflow_assets.fetching.http_fetch import (
     HttpStatusError,
+    MalformedResponse,
     PageDeadline,
     ResponseTooLarge,
     Stalled,
@@ -290,3 +291,13 @@ def test_the_proxy_the_environment_names_is_used_unless_no_proxy_exempts_the_hos
     assert proxy_for(URL(server.url("/p"))) is None
     (emit,) = scrape(server.url("/p"), respect_robots=False)
     assert b"Through" in emit.body
+
+
+def test_an_answer_that_is_not_valid_http_fails_at_once_saying_so(site):
+    """aiohttp's parser refuses Content-Length beside Transfer-Encoding (how responses are smuggled);
+    the row must not say "400", which the server never sent."""
+    server = site({"/p": Resource(b"<html><title>x</title></html>", headers={"Transfer-Encoding": "chunked"})})
+    with pytest.raises(MalformedResponse, match="not valid HTTP: .*Transfer-Encoding") as raised:
+        scrape(server.url("/p"), retries=3, respect_robots=False)
+    assert "400" not in str(raised.value)
+    assert server.requests["/p"] == 1

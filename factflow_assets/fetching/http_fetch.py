@@ -13,7 +13,8 @@ import asyncio
 import email.utils
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -63,6 +64,12 @@ class PageDeadline(PermanentError):
 
 class UnfetchableUrl(PermanentError):
     """A URL (or a redirect's Location) no request can be made for: not http(s), or malformed."""
+
+
+class MalformedResponse(PermanentError):
+    """The server's answer is not valid HTTP/1.1 as aiohttp's parser reads it. It refuses what lets
+    a response be smuggled (Content-Length beside Transfer-Encoding, Content-Length twice), which
+    httpx read; asking again gets the same answer."""
 
 
 #: What failing to reach a server looks like: retried, and named in the page's failed row.
@@ -150,7 +157,7 @@ async def fetch_once(client: aiohttp.ClientSession, url: str, policy: FetchPolic
     async with asyncio.timeout(policy.total_timeout):
         for hop in range(policy.max_redirects + 1):
             sent = {"Accept-Encoding": ACCEPT_ENCODING, **headers}
-            async with client.get(current, headers=sent, allow_redirects=False, timeout=timeout, proxy=proxy_for(current)) as response:
+            async with _answer(client, current, sent, timeout) as response:
                 ttfb = (time.perf_counter() - started) * 1000
                 location = response.headers.get("location")
                 if response.status in REDIRECT_STATUSES and location is not None:
@@ -174,6 +181,21 @@ async def fetch_once(client: aiohttp.ClientSession, url: str, policy: FetchPolic
                 fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
             )
     raise TooManyRedirects(f"more than {policy.max_redirects} redirects from {url}")
+
+
+@asynccontextmanager
+async def _answer(client: aiohttp.ClientSession, url: URL, headers: dict[str, str], timeout: aiohttp.ClientTimeout) -> AsyncIterator[aiohttp.ClientResponse]:
+    """The response to one GET, its headers read; MalformedResponse when they cannot be (aiohttp
+    reports its parser's refusal as a ClientResponseError with the status 400, which no server
+    sent: the row says what was wrong instead)."""
+    try:
+        response = await client.get(url, headers=headers, allow_redirects=False, timeout=timeout, proxy=proxy_for(url))
+    except aiohttp.ClientResponseError as error:
+        raise MalformedResponse(f"the answer of {url} is not valid HTTP: {' '.join(error.message.split())}") from None
+    try:
+        yield response
+    finally:
+        response.release()
 
 
 def _request_url(target: str, asked: str, base: URL | None = None) -> URL:
