@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from .clock import utcnow
 from .db_schema import lineage
 from .errors import FactflowError
+from .outage import is_outage
 from .transactions import writing
 
 log = logging.getLogger(__name__)
@@ -187,15 +188,17 @@ class LineageWriter:
                 return
             try:
                 self._write(list(new.values()), finished, superseded)
-            except DBAPIError as error:
+            except Exception as error:
                 self._error = error
-                with self._lock:  # keep the rows for the next flush rather than lose them
+                with self._lock:  # keep the rows for the next flush rather than lose them, whatever failed
                     self._new = {**new, **self._new}
                     self._finished = {**finished, **self._finished}
                     self._superseded |= superseded
                 if isinstance(error, IntegrityError):  # rows the database refuses: no retry makes them fit
                     log.error("lineage rows refused by the database: %s", error.orig)
                     return
+                if not isinstance(error, DBAPIError) and not is_outage(error):
+                    raise
                 if self._outage_since is None:
                     self._outage_since = time.monotonic()
                     log.warning(

@@ -4,7 +4,9 @@ the one backoff loop of the house (a database read, an object write); `wait_out`
 
 What counts as an outage: the server refused or dropped the connection (SQLAlchemy's
 `OperationalError` and `InterfaceError`, the driver's own, or any error SQLAlchemy marked as a
-lost connection). A constraint violation or a bad statement is not: it is raised at once.
+lost connection), or the pool found every connection it tried dead on checkout (SQLAlchemy's
+`DisconnectionError`, and the "This connection is closed" it raises when its reconnection
+attempts are exhausted). A constraint violation or a bad statement is not: it is raised at once.
 
 How long to wait depends on who waits: a command an operator typed rides over a dropped
 connection (a few seconds, `INTERACTIVE_SECONDS`) and otherwise says in one line that the
@@ -22,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, InvalidRequestError, OperationalError
 
 T = TypeVar("T")
 log = logging.getLogger("factflow.outage")
@@ -52,8 +54,15 @@ def waiting_longer(seconds: float) -> Iterator[None]:
         _run_budget.pop()
 
 
+#: What SQLAlchemy's pool raises when every reconnection on checkout failed (its pre-ping and
+#: factflow's checkout ping found each new connection dead): the database is away, nothing misused.
+CHECKOUT_EXHAUSTED = "This connection is closed"
+
+
 def is_outage(error: BaseException) -> bool:
-    if isinstance(error, (OperationalError, InterfaceError)):
+    if isinstance(error, (OperationalError, InterfaceError, DisconnectionError)):
+        return True
+    if isinstance(error, InvalidRequestError) and str(error) == CHECKOUT_EXHAUSTED:
         return True
     if isinstance(error, DBAPIError):
         return bool(error.connection_invalidated)

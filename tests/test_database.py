@@ -244,3 +244,42 @@ def test_an_interrupt_while_the_pool_closes_a_connection_prints_no_traceback_but
             except BaseException:
                 pool_log.error("Exception closing connection %r", "conn", exc_info=True)
     assert [type(r.exc_info[1]) for r in caplog.records] == [OSError]
+
+
+def test_rows_survive_a_flush_that_fails_on_checkout_and_are_written_by_the_next(db, monkeypatch):
+    """When every reconnection on checkout fails (a database dropping connections again and again),
+    SQLAlchemy raises "This connection is closed", not a DBAPIError: the batch taken for that flush
+    was lost, and the next row naming one of its rows as parent was refused (a foreign key)."""
+    from sqlalchemy.exc import InvalidRequestError
+
+    from resources.lineage_store import LineageWriter
+    from resources.outage import is_outage
+
+    assert is_outage(InvalidRequestError("This connection is closed"))
+    real_write = LineageWriter._write
+    monkeypatch.setattr(LineageWriter, "_write", lambda *args: (_ for _ in ()).throw(InvalidRequestError("This connection is closed")))
+    writer = db.lineage.writer(flush_interval=3600)
+    writer.start(lineage_row("parent", message_id="m"))
+    writer.commit_now()  # the database is away: kept, not lost
+    assert not writer.gave_up
+    monkeypatch.setattr(LineageWriter, "_write", real_write)
+    writer.start(lineage_row("child", message_id="m2", parent_lineage_id="parent"))
+    writer.close()
+    with db.engine.connect() as conn:
+        assert sorted(r.id for r in conn.execute(select(lineage))) == ["child", "parent"]
+
+
+def test_a_flush_that_fails_for_another_reason_keeps_its_rows_and_says_why(db, monkeypatch):
+    from resources.lineage_store import LineageWriter
+
+    real_write = LineageWriter._write
+    monkeypatch.setattr(LineageWriter, "_write", lambda *args: (_ for _ in ()).throw(RuntimeError("a bug")))
+    writer = db.lineage.writer(flush_interval=3600)
+    writer.start(lineage_row("kept", message_id="m"))
+    with pytest.raises(RuntimeError, match="a bug"):
+        writer.commit_now()
+    assert writer.gave_up
+    monkeypatch.setattr(LineageWriter, "_write", real_write)
+    writer.close()
+    with db.engine.connect() as conn:
+        assert [r.id for r in conn.execute(select(lineage))] == ["kept"]
