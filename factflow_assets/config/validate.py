@@ -367,9 +367,31 @@ def _short(value) -> str:
 
 
 def _validate_graph(spec: PipelineSpec, locate: _Locator, findings: list[Finding]) -> None:
+    """How the routes fit together: names, inputs, cycles, and what the init route's first stage
+    is given."""
     if spec.version not in SUPPORTED_VERSIONS:
         findings.append(locate.finding("E109", f"version {spec.version} is not supported (supported: {SUPPORTED_VERSIONS})", ("version",)))
+    routes = _validate_routes(spec, locate, findings)
+    init_route = spec.init_message.route
+    if init_route not in routes:
+        findings.append(locate.finding("E105", f"init_message.route {init_route!r} is not a route{_suggest(init_route, routes)}", ("init_message", "route")))
+        return
+    _validate_inputs(spec, routes, locate, findings)
+    first = routes[init_route].adapters[0]
+    reads = ADAPTERS[first.type].reads_init_fields if first.type in ADAPTERS else ()
+    if reads and not any(name in spec.init_message.payload for name in reads):
+        findings.append(
+            locate.finding(
+                "W503",
+                f"init_message.payload has none of {', '.join(reads)}, which {first.type} reads; pass it with --set {reads[0]}=...",
+                ("init_message", "payload"),
+            )
+        )
 
+
+def _validate_routes(spec: PipelineSpec, locate: _Locator, findings: list[Finding]) -> dict[str, RouteSpec]:
+    """Each route on its own: a free name, distinct stage names, a sane concurrency. Returns the
+    routes by name (the first of a repeated name)."""
     routes: dict[str, RouteSpec] = {}
     for r, route in enumerate(spec.routes):
         if route.name in routes:
@@ -396,12 +418,13 @@ def _validate_graph(spec: PipelineSpec, locate: _Locator, findings: list[Finding
                     ("routes", r, "concurrency"),
                 )
             )
+    return routes
 
+
+def _validate_inputs(spec: PipelineSpec, routes: dict[str, RouteSpec], locate: _Locator, findings: list[Finding]) -> None:
+    """Every route's input names a route (and stage) that exists, the init route takes no other
+    input, no route is fed through a cycle."""
     init_route = spec.init_message.route
-    if init_route not in routes:
-        findings.append(locate.finding("E105", f"init_message.route {init_route!r} is not a route{_suggest(init_route, routes)}", ("init_message", "route")))
-        return
-
     for r, route in enumerate(spec.routes):
         path = ("routes", r, "input")
         if route.input is None:
@@ -422,14 +445,3 @@ def _validate_graph(spec: PipelineSpec, locate: _Locator, findings: list[Finding
                 findings.append(locate.finding("E107", f"route {route.name!r} is fed through a cycle of route inputs", ("routes", r, "input")))
                 break
             seen.add(current.name)
-
-    first = routes[init_route].adapters[0]
-    reads = ADAPTERS[first.type].reads_init_fields if first.type in ADAPTERS else ()
-    if reads and not any(name in spec.init_message.payload for name in reads):
-        findings.append(
-            locate.finding(
-                "W503",
-                f"init_message.payload has none of {', '.join(reads)}, which {first.type} reads; pass it with --set {reads[0]}=...",
-                ("init_message", "payload"),
-            )
-        )
