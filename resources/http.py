@@ -28,7 +28,8 @@ RequestCheck = Callable[[str], Awaitable[None]]
 
 def proxy_for(url: URL) -> str | None:
     """The proxy HTTP_PROXY / HTTPS_PROXY / ALL_PROXY name for `url`, unless NO_PROXY exempts its
-    host: the variables curl and httpx read, read on each request (a few microseconds)."""
+    host: the variables curl and httpx read, read on each request (~35 µs, a tenth of the
+    client's CPU a page; a proxy set while a run goes is used by its next request)."""
     proxies = urllib.request.getproxies_environment()
     proxy = proxies.get(url.scheme) or proxies.get("all")
     if proxy is None or urllib.request.proxy_bypass(url.host or ""):
@@ -46,7 +47,7 @@ def new_http_client(
     uses it. It follows no redirect itself and decodes no body: the fetch does both (capped)."""
     trace_configs = []
     if request_check is not None:
-        check = request_check  # the same object, for the closure below
+        check = request_check  # known not None inside the closure below
 
         async def before_request(_session: aiohttp.ClientSession, _context: SimpleNamespace, params: aiohttp.TraceRequestStartParams) -> None:
             await check(str(params.url))

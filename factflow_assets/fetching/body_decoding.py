@@ -1,9 +1,10 @@
 """A response body's Content-Encoding undone a piece at a time, never past the size cap.
 
 HTTP clients (httpx, aiohttp) decode each network chunk whole: 1.6 KB of brotli can become 2 GiB
-in one call, before any cap sees a byte. So fetches read the raw bytes (aiohttp's auto_decompress off) and decode them here, asking each decompressor for
-at most what the cap still allows (zlib's `max_length`, brotli's `output_buffer_limit`): a
-decompression bomb costs the cap, not the machine. gzip, deflate (zlib-wrapped or raw, as
+in one call, before any cap sees a byte. So fetches read the raw bytes (aiohttp's
+`auto_decompress` off) and decode them here, asking each decompressor for at most what the cap
+still allows (zlib's `max_length`, brotli's `output_buffer_limit`): a decompression bomb costs
+the cap, not the machine. gzip, deflate (zlib-wrapped or raw, as
 browsers accept it) and br are what factflow asks for; anything else passes through as it came,
 as HTTP clients do.
 """
