@@ -299,5 +299,5 @@ def test_an_answer_that_is_not_valid_http_fails_at_once_saying_so(site):
     server = site({"/p": Resource(b"<html><title>x</title></html>", headers={"Transfer-Encoding": "chunked"})})
     with pytest.raises(MalformedResponse, match="not valid HTTP: .*Transfer-Encoding") as raised:
         scrape(server.url("/p"), retries=3, respect_robots=False)
-    assert "400" not in str(raised.value)
+    assert "400" not in str(raised.value).replace(server.url("/p"), "<url>")  # the port may hold "400"
     assert server.requests["/p"] == 1
